@@ -1,0 +1,215 @@
+"""TinyBioMoE: image layer norm, two experts, a shared gate and an output norm -> 192-D embedding."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+from torch import nn
+
+from ..errors import InputError
+from .cascaded import CascadedExpert, CascadedGroupAttention
+from .spectral import SpectralExpert
+
+__all__ = ["TinyBioMoE", "MoEOutput", "IMG_SIZE", "EMBED_DIM", "EXPERT_DIM"]
+
+IMG_SIZE = 224
+EXPERT_DIM = 96
+EMBED_DIM = 2 * EXPERT_DIM
+
+
+class MoEOutput(NamedTuple):
+    """Everything the network computes for a batch (see :meth:`TinyBioMoE.forward_all`)."""
+
+    embedding: torch.Tensor  # (B, 192)
+    z1: torch.Tensor  # (B, 96) expert 1 raw output
+    z2: torch.Tensor  # (B, 96) expert 2 raw output
+    gate1: torch.Tensor  # (B, 96) gate values in [0, 1] applied to expert 1
+    gate2: torch.Tensor  # (B, 96) gate values in [0, 1] applied to expert 2
+
+
+def _checking_disabled() -> bool:
+    if torch.jit.is_tracing() or torch.jit.is_scripting():
+        return True
+    if hasattr(torch, "compiler") and torch.compiler.is_compiling():
+        return True
+    return bool(torch.onnx.is_in_onnx_export())
+
+
+class TinyBioMoE(nn.Module):
+    """The Tiny-BioMoE embedding network (7,337,278 parameters).
+
+    Input: ``(B, 3, 224, 224)`` float images in ``[0, 1]``. Output: ``(B, 192)`` embeddings,
+    expert 1's gated half first. The state dict uses the official key names, so the authors'
+    ``Tiny-BioMoE.pth`` loads strictly.
+
+    Args:
+        legacy_zero_attention_biases: reproduce embeddings made with the authors' published
+            usage snippet, which (by calling ``eval()`` before loading) left expert 2's attention
+            biases at zero. Off by default; see ``spec/MODEL.md``.
+        check_inputs: validate shape, dtype, finiteness and range of inputs on every call.
+
+    Example:
+        >>> model = TinyBioMoE.from_pretrained("Tiny-BioMoE.pth")  # doctest: +SKIP
+        >>> emb = model(torch.rand(2, 3, 224, 224))                 # doctest: +SKIP
+    """
+
+    embed_dim = EMBED_DIM
+    img_size = IMG_SIZE
+
+    def __init__(self, *, legacy_zero_attention_biases: bool = False, check_inputs: bool = True) -> None:
+        super().__init__()
+        self.enc1 = SpectralExpert(IMG_SIZE)
+        self.enc2 = CascadedExpert(IMG_SIZE)
+        self.ln_img = nn.LayerNorm((3, IMG_SIZE, IMG_SIZE), eps=1e-5)
+        self.ln_e = nn.LayerNorm(EXPERT_DIM, eps=1e-5)
+        self.fcn = nn.Sequential(nn.ELU(), nn.Linear(EXPERT_DIM, EXPERT_DIM), nn.Hardtanh(0.0, 1.0))
+        self.ln_out = nn.LayerNorm(EMBED_DIM, eps=1e-5)
+        self.check_inputs = check_inputs
+        #: Settings saved with the weights (representation, preprocessing, provenance), if any.
+        self.pretrained_cfg: dict[str, Any] = {}
+        self.legacy_zero_attention_biases = legacy_zero_attention_biases
+
+    # ------------------------------------------------------------------ options
+    @property
+    def legacy_zero_attention_biases(self) -> bool:
+        """Whether expert 2's attention biases are ignored (the published snippet's behaviour)."""
+        return self._legacy_zero
+
+    @legacy_zero_attention_biases.setter
+    def legacy_zero_attention_biases(self, value: bool) -> None:
+        self._legacy_zero = bool(value)
+        for m in self.enc2.modules():
+            if isinstance(m, CascadedGroupAttention):
+                m.zero_biases = self._legacy_zero
+
+    # ------------------------------------------------------------------ forward
+    def _check(self, x: torch.Tensor) -> None:
+        if not isinstance(x, torch.Tensor):
+            raise InputError(f"expected a torch.Tensor of images, got {type(x).__name__}; use torch.as_tensor(images)")
+        if x.ndim != 4 or tuple(x.shape[1:]) != (3, IMG_SIZE, IMG_SIZE):
+            hint = ""
+            if x.ndim == 4 and x.shape[-1] == 3:
+                hint = " (looks channels-last: use images.permute(0, 3, 1, 2))"
+            elif x.ndim == 3:
+                hint = " (a single image? use images.unsqueeze(0))"
+            raise InputError(
+                f"expected images of shape (B, 3, {IMG_SIZE}, {IMG_SIZE}), got {tuple(x.shape)}{hint}; "
+                "render signals with tiny_biomoe.render, which produces this layout"
+            )
+        if not x.is_floating_point():
+            raise InputError(
+                f"expected floating-point images in [0, 1], got dtype {x.dtype}; use images.float() / 255"
+            )
+        if _checking_disabled() or x.numel() == 0:
+            return
+        if not bool(torch.isfinite(x).all()):
+            raise InputError("images contain NaN or inf values; clean or drop those windows before embedding")
+        lo, hi = float(x.min()), float(x.max())
+        if lo < -1e-3 or hi > 1.0 + 1e-3:
+            hint = " (looks like 0-255 pixel values: divide by 255)" if hi > 2.0 else ""
+            raise InputError(f"images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]{hint}")
+
+    def forward_experts(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two experts' raw ``(B, 96)`` outputs before gating."""
+        if self.check_inputs:
+            self._check(images)
+        x = self.ln_img(images)
+        return self.enc1(x), self.enc2(x)
+
+    def forward_all(self, images: torch.Tensor) -> MoEOutput:
+        """Embedding plus expert outputs and gate values, in one pass."""
+        z1, z2 = self.forward_experts(images)
+        g1, g2 = self.fcn(z1), self.fcn(z2)
+        emb = self.ln_out(torch.cat([self.ln_e(z1) * g1, self.ln_e(z2) * g2], dim=1))
+        return MoEOutput(emb, z1, z2, g1, g2)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, 224, 224)`` images in ``[0, 1]`` -> ``(B, 192)`` embeddings."""
+        return self.forward_all(images).embedding
+
+    def gates(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Gate values ``(B, 96)`` per expert: how much of each expert's features passes."""
+        out = self.forward_all(images)
+        return out.gate1, out.gate2
+
+    # ------------------------------------------------------------------ fine-tuning helpers
+    def freeze(self, part: str = "backbone") -> "TinyBioMoE":
+        """Freeze ``'backbone'`` (everything), ``'enc1'``, ``'enc2'`` or ``'experts'`` (both experts).
+
+        Frozen parameters get ``requires_grad=False``; batch-norm statistics still update in
+        ``train()`` mode unless you also call ``.eval()`` on those modules.
+        """
+        for p in self._part(part).parameters():
+            p.requires_grad_(False)
+        return self
+
+    def unfreeze(self, part: str = "backbone") -> "TinyBioMoE":
+        """Undo :meth:`freeze` for the same part."""
+        for p in self._part(part).parameters():
+            p.requires_grad_(True)
+        return self
+
+    def _part(self, part: str) -> nn.Module:
+        parts: dict[str, nn.Module] = {
+            "backbone": self,
+            "enc1": self.enc1,
+            "enc2": self.enc2,
+            "experts": nn.ModuleList([self.enc1, self.enc2]),
+        }
+        if part not in parts:
+            raise InputError(f"unknown part {part!r}; choose one of {sorted(parts)}")
+        return parts[part]
+
+    def num_parameters(self, trainable_only: bool = False) -> int:
+        """Number of parameters (7,337,278 in total)."""
+        return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
+
+    # ------------------------------------------------------------------ weights
+    @classmethod
+    def from_pretrained(
+        cls,
+        source: str | os.PathLike = "tiny-biomoe",
+        *,
+        map_location: str | torch.device = "cpu",
+        legacy_zero_attention_biases: bool = False,
+        **resolve_kwargs: Any,
+    ) -> "TinyBioMoE":
+        """Build the network and load weights strictly; returns the model in ``eval()`` mode.
+
+        ``source`` is an official ``.pth`` checkpoint (``{"model_state_dict": ...}``), a
+        ``.safetensors`` file or a folder written by :meth:`save_pretrained`, or the name
+        ``"tiny-biomoe"`` (resolved by :func:`tiny_biomoe.model.weights.resolve_weights`:
+        explicit ``path=``, ``$TINY_BIOMOE_WEIGHTS``, the cache, then a verified download).
+        """
+        from .weights import load_checkpoint, resolve_weights
+
+        path = resolve_weights(source, **resolve_kwargs)
+        state, cfg = load_checkpoint(path)
+        model = cls(legacy_zero_attention_biases=legacy_zero_attention_biases)
+        model.load_state_dict(state, strict=True)
+        model.pretrained_cfg = dict(cfg)
+        model.pretrained_cfg.setdefault("source", str(path))
+        return model.to(map_location).eval()
+
+    def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False):  # type: ignore[override]
+        """Like :meth:`torch.nn.Module.load_state_dict`, with a clear error on key or shape mismatch."""
+        from .weights import check_state_dict
+
+        if strict:
+            check_state_dict(self, state_dict)
+        return super().load_state_dict(state_dict, strict=strict, assign=assign)
+
+    def save_pretrained(self, folder: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
+        """Write ``model.safetensors`` and ``config.json`` (with ``metadata``) into ``folder``."""
+        from .weights import save_safetensors
+
+        return save_safetensors(self, folder, metadata=metadata)
+
+    def save_official(self, path: str | os.PathLike) -> Path:
+        """Write the official ``.pth`` layout: ``torch.save({"model_state_dict": state_dict})``."""
+        from .weights import save_official
+
+        return save_official(self, path)

@@ -1,0 +1,42 @@
+"""Shared test fixtures. Reference files are read from ../shared beside the checkout, never copied."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TINY_BIOMOE_SHARED", REPO.parent / "shared"))
+REFERENCE = SHARED / "fixtures" / "reference"
+
+
+@pytest.fixture(scope="session")
+def reference_dir() -> Path:
+    """Folder with checkpoint.pt, inputs.pt, expected.pt and manifest.json (MODEL.md)."""
+    if not (REFERENCE / "checkpoint.pt").exists():
+        pytest.fail(f"reference fixtures not found at {REFERENCE}; put the shared/ folder beside the checkout")
+    return REFERENCE
+
+
+@pytest.fixture(scope="session")
+def reference_checkpoint(reference_dir: Path) -> Path:
+    return reference_dir / "checkpoint.pt"
+
+
+@pytest.fixture(scope="session")
+def reference_model(reference_checkpoint: Path):
+    """The network with the fixture weights, in eval mode (shared; do not mutate)."""
+    from tiny_biomoe import TinyBioMoE
+
+    torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+    return TinyBioMoE.from_pretrained(reference_checkpoint)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_weights_env(monkeypatch, tmp_path_factory):
+    """Never let a test see the developer's real weights or cache."""
+    monkeypatch.delenv("TINY_BIOMOE_WEIGHTS", raising=False)
+    monkeypatch.setenv("TINY_BIOMOE_CACHE", str(tmp_path_factory.mktemp("cache")))
