@@ -65,8 +65,8 @@ class TinyBioMoE(nn.Module):
         self.enc2 = CascadedExpert(IMG_SIZE)
         self.ln_img = nn.LayerNorm((3, IMG_SIZE, IMG_SIZE), eps=1e-5)
         self.ln_e = nn.LayerNorm(EXPERT_DIM, eps=1e-5)
-        self.fcn = nn.Sequential(nn.ELU(), nn.Linear(EXPERT_DIM, EXPERT_DIM), nn.Hardtanh(0.0, 1.0))
         self.ln_out = nn.LayerNorm(EMBED_DIM, eps=1e-5)
+        self.fcn = nn.Sequential(nn.ELU(), nn.Linear(EXPERT_DIM, EXPERT_DIM), nn.Hardtanh(0.0, 1.0))
         self.check_inputs = check_inputs
         #: Settings saved with the weights (representation, preprocessing, provenance), if any.
         self.pretrained_cfg: dict[str, Any] = {}

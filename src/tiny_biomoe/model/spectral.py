@@ -128,9 +128,10 @@ class Block(nn.Module):
 
     def __init__(self, mixer: nn.Module, dim: int, mlp_ratio: int) -> None:
         super().__init__()
+        # registration order = the official state-dict order
         self.norm1 = nn.LayerNorm(dim, eps=_BLOCK_EPS)
-        self.attn = mixer
         self.norm2 = nn.LayerNorm(dim, eps=_BLOCK_EPS)
+        self.attn = mixer
         self.mlp = ConvMlp(dim, dim * mlp_ratio)
 
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
@@ -145,8 +146,8 @@ class ClassAttention(nn.Module):
         super().__init__()
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.q = nn.Linear(dim, dim)
         self.kv = nn.Linear(dim, 2 * dim)
+        self.q = nn.Linear(dim, dim)
         self.proj = nn.Linear(dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -176,8 +177,8 @@ class ClassAttentionBlock(nn.Module):
     def __init__(self, dim: int, num_heads: int, mlp_ratio: int) -> None:
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=_BLOCK_EPS)
-        self.attn = ClassAttention(dim, num_heads)
         self.norm2 = nn.LayerNorm(dim, eps=_BLOCK_EPS)
+        self.attn = ClassAttention(dim, num_heads)
         self.mlp = Mlp(dim, dim * mlp_ratio)
 
     def forward(self, tokens: torch.Tensor) -> torch.Tensor:
