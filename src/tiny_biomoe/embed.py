@@ -1,0 +1,282 @@
+"""Signal -> windows -> images -> 192-D embeddings, in batches (uses signals, representations, model).
+
+>>> import numpy as np
+>>> from tiny_biomoe.embed import embed_signal
+>>> res = embed_signal(np.random.default_rng(0).normal(size=3000), 100, "eda", model="Tiny-BioMoE.pth")  # doctest: +SKIP
+>>> res.embeddings["waveform"].shape  # doctest: +SKIP
+(3, 192)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ._io import atomic_path
+from .errors import InputError, require
+from .representations.base import as_windows_tensor, get_kind, render, render_info
+from .signals.modalities import get_modality
+from .signals.preprocess import check_sampling_rate, check_signal, describe_preprocessing
+from .signals.preprocess import preprocess as _preprocess
+from .signals.readers import Recording
+from .signals.windowing import make_windows
+
+__all__ = ["EmbeddingResult", "embed_windows", "embed_signal", "load_embeddings", "FORMAT_VERSION"]
+
+#: Version of the saved embedding file layout.
+FORMAT_VERSION = 1
+_PREFIX = "emb__"
+
+
+@dataclass
+class EmbeddingResult:
+    """Embeddings of the windows of one signal.
+
+    Attributes:
+        embeddings: kind -> ``(N, 192)`` float32 array (row ``i`` is window ``i``).
+        starts: ``(N,)`` window start times in seconds.
+        metadata: how they were made (source, modality, kinds with parameters and versions,
+            window, stride, sampling rate, preprocessing, weights, package version).
+    """
+
+    embeddings: dict[str, np.ndarray]
+    starts: np.ndarray
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return int(self.starts.shape[0])
+
+    @property
+    def kinds(self) -> list[str]:
+        """Kinds present, in order."""
+        return list(self.embeddings)
+
+    def fused(self, kinds: Sequence[str] | None = None) -> np.ndarray:
+        """Sum of the embeddings of ``kinds`` (default all), the paper's fusion of representations."""
+        names = list(kinds) if kinds is not None else self.kinds
+        missing = [k for k in names if k not in self.embeddings]
+        if missing:
+            raise InputError(f"no embeddings for kind(s) {missing}; available: {self.kinds}")
+        return np.sum([self.embeddings[k] for k in names], axis=0).astype(np.float32)
+
+    def save(self, path: str | os.PathLike) -> Path:
+        """Write ``.npz`` (always available) or ``.parquet`` (needs pyarrow) atomically; return the path."""
+        path = Path(path)
+        suffix = path.suffix.lower()
+        meta = json.dumps(self.metadata, sort_keys=True, default=_json_default)
+        if suffix == ".npz":
+            arrays = {f"{_PREFIX}{k}": np.asarray(v, dtype=np.float32) for k, v in self.embeddings.items()}
+            with atomic_path(path) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.savez(fh, starts=np.asarray(self.starts, dtype=np.float64), metadata=np.array(meta), **arrays)
+            return path
+        if suffix == ".parquet":
+            pa = require("pyarrow", "io", "Writing embeddings as Parquet")
+            pq = require("pyarrow.parquet", "io", "Writing embeddings as Parquet")
+            cols: dict[str, Any] = {"start_s": pa.array(np.asarray(self.starts, dtype=np.float64))}
+            for k, v in self.embeddings.items():
+                v = np.ascontiguousarray(v, dtype=np.float32)
+                cols[f"{_PREFIX}{k}"] = pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), v.shape[1])
+            table = pa.table(cols).replace_schema_metadata({"tiny_biomoe": meta})
+            with atomic_path(path) as tmp:
+                pq.write_table(table, str(tmp))
+            return path
+        raise InputError(f"unsupported output {str(path)!r}; use a .npz or .parquet file name")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, (np.integer, np.floating)):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (Path, torch.device)):
+        return str(o)
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def load_embeddings(path: str | os.PathLike) -> EmbeddingResult:
+    """Read a file written by :meth:`EmbeddingResult.save` (``.npz`` or ``.parquet``)."""
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"embedding file {str(path)!r} does not exist")
+    suffix = path.suffix.lower()
+    if suffix == ".npz":
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                emb = {k[len(_PREFIX):]: z[k] for k in z.files if k.startswith(_PREFIX)}
+                return EmbeddingResult(emb, z["starts"], json.loads(str(z["metadata"])))
+        except (KeyError, ValueError, OSError) as exc:
+            raise InputError(f"{path}: not an embedding file written by tiny-biomoe ({exc})") from exc
+    if suffix == ".parquet":
+        pq = require("pyarrow.parquet", "io", "Reading Parquet embeddings")
+        table = pq.read_table(str(path))
+        raw = (table.schema.metadata or {}).get(b"tiny_biomoe")
+        if raw is None or "start_s" not in table.column_names:
+            raise InputError(f"{path}: not an embedding file written by tiny-biomoe")
+        emb = {}
+        for name in table.column_names:
+            if name.startswith(_PREFIX):
+                col = table.column(name).combine_chunks()
+                emb[name[len(_PREFIX):]] = col.flatten().to_numpy().reshape(len(col), -1).astype(np.float32)
+        return EmbeddingResult(emb, table.column("start_s").to_numpy(), json.loads(raw))
+    raise InputError(f"unsupported embedding file {str(path)!r}; expected .npz or .parquet")
+
+
+def _package_version() -> str:
+    try:
+        from . import __version__
+
+        return str(__version__)
+    except ImportError:  # pragma: no cover
+        return "unknown"
+
+
+def _resolve_model(model: Any, device: "str | torch.device | None") -> tuple[torch.nn.Module, dict[str, Any], torch.device]:
+    """Return ``(model in eval mode, weights description, device)``."""
+    from ._device import resolve_device
+    from .model import load_model
+
+    if model is None or isinstance(model, (str, os.PathLike)):
+        m, info = load_model("tiny-biomoe" if model is None else model, device=device)
+        dev = next(m.parameters()).device
+        return m, info.as_dict(), dev
+    if not isinstance(model, torch.nn.Module):
+        raise InputError("model must be a TinyBioMoE, a weights path/name, or None")
+    current = next(model.parameters()).device
+    if device is None or device == "auto":
+        dev = current
+    else:
+        dev = resolve_device(device)
+        if dev != current:
+            model.to(dev)
+    cfg = getattr(model, "pretrained_cfg", None) or {}
+    weights = {"source": cfg.get("source", "in-memory model (weights not recorded)"), "official": None, "sha256": None}
+    info = getattr(model, "weights_info", None)
+    if info is not None and hasattr(info, "as_dict"):
+        weights = info.as_dict()
+    return model.eval(), weights, dev
+
+
+def _progress(total: int, enabled: bool, desc: str):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, disable=not enabled, desc=desc, unit="img", leave=False)
+
+
+def embed_windows(
+    windows: Any,
+    sampling_rate: float,
+    modality: str | None,
+    kinds: "str | Sequence[str]" = ("waveform", "spectrogram_psd"),
+    model: Any = None,
+    batch_size: int = 32,
+    device: "str | torch.device | None" = "auto",
+    progress: bool = False,
+    kind_params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> dict[str, np.ndarray]:
+    """Embed windows ``(N, L)`` with each kind: returns kind -> ``(N, 192)`` float32 array.
+
+    ``model``: a TinyBioMoE (used on its device when ``device="auto"``, moved otherwise), a weights
+    path/name for :func:`tiny_biomoe.model.load_model`, or ``None`` for the official weights.
+    Images are rendered batch by batch on the model's device; ``kind_params`` maps a kind to
+    parameter overrides.
+    """
+    return _embed_windows(windows, sampling_rate, modality, kinds, model, batch_size, device, progress, kind_params)[0]
+
+
+def _embed_windows(windows, sampling_rate, modality, kinds, model, batch_size, device, progress, kind_params):
+    fs = check_sampling_rate(sampling_rate)
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    if not kinds:
+        raise InputError("no representation kinds given; e.g. kinds=('waveform', 'spectrogram_psd')")
+    for k in kinds:
+        get_kind(k)  # validates names before any work
+    if int(batch_size) < 1:
+        raise InputError(f"batch_size must be >= 1, got {batch_size}")
+    kind_params = dict(kind_params or {})
+    x = as_windows_tensor(windows, "cpu")
+    net, weights, dev = _resolve_model(model, device)
+    n = x.shape[0]
+    out: dict[str, np.ndarray] = {}
+    with _progress(n * len(kinds), progress, "embedding") as bar, torch.inference_mode():
+        for k in kinds:
+            params = dict(kind_params.get(k, {}))
+            chunks = []
+            for i in range(0, n, int(batch_size)):
+                img = render(x[i : i + int(batch_size)].to(dev), k, fs, modality, dev, **params)
+                chunks.append(net(img).float().cpu().numpy())
+                bar.update(img.shape[0])
+            out[k] = np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
+    return out, weights
+
+
+def embed_signal(
+    signal: "np.ndarray | Recording",
+    sampling_rate: float | None,
+    modality: str,
+    kinds: "str | Sequence[str]" = ("waveform", "spectrogram_psd"),
+    model: Any = None,
+    window: float | None = None,
+    stride: float | None = None,
+    batch_size: int = 32,
+    device: "str | torch.device | None" = "auto",
+    preprocess: bool = True,
+    progress: bool = False,
+    kind_params: Mapping[str, Mapping[str, Any]] | None = None,
+    max_windows: int | None = None,
+    column: "str | int | None" = None,
+    max_missing: float = 0.5,
+) -> EmbeddingResult:
+    """Embed one channel: preprocess, cut into windows, render each kind, run the model.
+
+    Args:
+        signal: 1-D samples, or a :class:`~tiny_biomoe.signals.Recording` (the channel is picked by
+            ``column`` or by the modality's name).
+        sampling_rate: Hz (``None`` takes it from the Recording).
+        modality: e.g. ``"eda"``, ``"bvp"``/``"ppg"``, ``"resp"``, ``"spo2"``, ``"ecg"``, ``"emg"``, ``"eeg"``.
+        kinds: representation kinds to embed (see :func:`tiny_biomoe.representations.list_kinds`).
+        model: TinyBioMoE, weights path/name, or ``None`` (official weights).
+        window, stride: seconds (defaults: the modality's window; stride = window).
+        preprocess: apply the modality's default filter first (:func:`tiny_biomoe.signals.preprocess`).
+        kind_params: per-kind parameter overrides, e.g. ``{"spectrogram_psd": {"preset": "paper"}}``.
+        max_windows: keep only the first N windows.
+    """
+    m = get_modality(modality)
+    source, channel = "<array>", None
+    if isinstance(signal, Recording):
+        channel, samples, rate = signal.pick(column, m.name)
+        source = signal.source
+        sampling_rate = rate if sampling_rate is None else sampling_rate
+        signal = samples
+    fs = check_sampling_rate(sampling_rate)
+    x = _preprocess(signal, fs, m) if preprocess else check_signal(signal)
+    win = m.window_s if window is None else float(window)
+    wins = make_windows(x, fs, win, stride, max_missing=max_missing, max_windows=max_windows)
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    kind_params = dict(kind_params or {})
+    kinds_meta = {k: render_info(k, fs, wins.data.shape[1], m, **kind_params.get(k, {})) for k in kinds}
+    emb, weights = _embed_windows(wins.data, fs, m, kinds, model, batch_size, device, progress, kind_params)
+    metadata = {
+        "format_version": FORMAT_VERSION,
+        "package_version": _package_version(),
+        "source": source,
+        "channel": channel,
+        "modality": m.name,
+        "modality_defaults": m.to_dict(),
+        "preprocessing": describe_preprocessing(m, fs) if preprocess else None,
+        "sampling_rate": fs,
+        "window_s": wins.window_s,
+        "stride_s": wins.stride_s,
+        "n_windows": len(wins),
+        "n_windows_dropped": wins.n_dropped,
+        "kinds": kinds_meta,
+        "weights": weights,
+        "embed_dim": int(next(iter(emb.values())).shape[1]),
+    }
+    return EmbeddingResult(emb, wins.starts.astype(np.float64), metadata)

@@ -1,0 +1,169 @@
+"""Kinds of representation, their registry, and :func:`render`."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ..errors import InputError, SignalError
+from ..signals.modalities import ModalityDefaults, get_modality
+from ..signals.preprocess import check_sampling_rate
+
+__all__ = ["Kind", "register_kind", "get_kind", "list_kinds", "render", "render_info", "as_windows_tensor"]
+
+#: ``render_fn(windows (N, L) tensor on the target device, sampling_rate, resolved params) -> (N, 3, S, S)``
+RenderFn = Callable[[torch.Tensor, float, Any], torch.Tensor]
+#: ``resolve_fn(params, sampling_rate, n_samples, modality or None) -> params with every default filled``
+ResolveFn = Callable[[Any, float, int, "ModalityDefaults | None"], Any]
+
+
+@dataclass(frozen=True)
+class Kind:
+    """One kind of representation.
+
+    Attributes:
+        name: registry key, e.g. ``"waveform"``.
+        version: bumped whenever the pixels for the same input and parameters change.
+        params_type: frozen dataclass of parameters (all with defaults).
+        render_fn: draws a batch of windows (see :data:`RenderFn`).
+        resolve_fn: fills modality/window-dependent defaults (see :data:`ResolveFn`); optional.
+        description: one line for listings.
+    """
+
+    name: str
+    version: str
+    params_type: type
+    render_fn: RenderFn
+    resolve_fn: ResolveFn | None = None
+    description: str = ""
+
+    def params(
+        self, sampling_rate: float, n_samples: int, modality: "str | ModalityDefaults | None" = None, **overrides: Any
+    ) -> Any:
+        """The parameters that rendering will use, with overrides applied and defaults resolved."""
+        names = {f.name for f in dataclasses.fields(self.params_type)}
+        bad = sorted(set(overrides) - names)
+        if bad:
+            raise InputError(f"kind {self.name!r} has no parameter(s) {bad}; its parameters are {sorted(names)}")
+        try:
+            p = self.params_type(**overrides)
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"bad parameters for kind {self.name!r}: {exc}") from exc
+        m = get_modality(modality) if modality is not None else None
+        if self.resolve_fn is not None:
+            p = self.resolve_fn(p, float(sampling_rate), int(n_samples), m)
+        return p
+
+
+_REGISTRY: dict[str, Kind] = {}
+
+
+def _ensure_builtins() -> None:
+    if _REGISTRY:
+        return
+    from .multi import MULTI
+    from .psd import PSD
+    from .spectrogram import SPECTROGRAM_KINDS
+    from .waveform import WAVEFORM
+
+    for k in (WAVEFORM, *SPECTROGRAM_KINDS, PSD, MULTI):
+        _REGISTRY.setdefault(k.name, k)
+
+
+def register_kind(kind: Kind, overwrite: bool = False) -> Kind:
+    """Add a kind to the registry (``overwrite=True`` to replace one with the same name)."""
+    _ensure_builtins()
+    if not isinstance(kind, Kind):
+        raise InputError("register_kind expects a tiny_biomoe.representations.Kind")
+    if kind.name in _REGISTRY and not overwrite:
+        raise InputError(f"a kind named {kind.name!r} is already registered; pass overwrite=True to replace it")
+    _REGISTRY[kind.name] = kind
+    return kind
+
+
+def get_kind(name: "str | Kind") -> Kind:
+    """Look a kind up by name; unknown names raise InputError listing the known ones."""
+    if isinstance(name, Kind):
+        return name
+    _ensure_builtins()
+    try:
+        return _REGISTRY[name]
+    except (KeyError, TypeError):
+        raise InputError(f"unknown representation kind {name!r}; known kinds: {', '.join(list_kinds())}") from None
+
+
+def list_kinds() -> list[str]:
+    """Names of all registered kinds."""
+    _ensure_builtins()
+    return sorted(_REGISTRY)
+
+
+def as_windows_tensor(windows: Any, device: "torch.device | str | None" = None) -> torch.Tensor:
+    """Validate windows (``(L,)`` or ``(N, L)``, array or tensor) and return a 2-D tensor on ``device``.
+
+    float64 input stays float64 (except on MPS); everything else becomes float32.
+    """
+    if isinstance(windows, torch.Tensor):
+        x = windows.detach()
+    else:
+        try:
+            arr = np.asarray(windows)
+            x = torch.from_numpy(np.ascontiguousarray(arr, dtype=np.float64 if arr.dtype == np.float64 else np.float32))
+        except (TypeError, ValueError) as exc:
+            raise InputError(f"windows must be a numeric array or tensor: {exc}") from exc
+    if x.ndim == 1:
+        x = x.unsqueeze(0)
+    if x.ndim != 2:
+        raise InputError(f"windows must have shape (N, L) or (L,), got {tuple(x.shape)}")
+    if x.shape[0] == 0 or x.shape[1] < 8:
+        raise InputError(f"need at least one window of at least 8 samples, got shape {tuple(x.shape)}")
+    dev = torch.device(device) if device is not None else x.device
+    dtype = torch.float64 if x.dtype == torch.float64 and dev.type != "mps" else torch.float32
+    x = x.to(device=dev, dtype=dtype)
+    if not torch.isfinite(x).all():
+        raise SignalError("windows contain NaN or inf; fill gaps first (make_windows does this)")
+    return x
+
+
+def render_info(
+    kind: "str | Kind", sampling_rate: float, n_samples: int, modality: "str | ModalityDefaults | None" = None, **params: Any
+) -> dict[str, Any]:
+    """``{"kind", "version", "params"}`` describing how windows of ``n_samples`` samples are rendered."""
+    k = get_kind(kind)
+    p = k.params(sampling_rate, n_samples, modality, **params)
+    return {"kind": k.name, "version": k.version, "params": dataclasses.asdict(p)}
+
+
+def render(
+    windows: Any,
+    kind: "str | Kind",
+    sampling_rate: float,
+    modality: "str | ModalityDefaults | None" = None,
+    device: "torch.device | str | None" = None,
+    **params: Any,
+) -> torch.Tensor:
+    """Render windows to images: float32 ``(N, 3, 224, 224)`` in [0, 1], in one batched pass.
+
+    Args:
+        windows: ``(N, L)`` or ``(L,)`` NumPy array or tensor (no NaN).
+        kind: a registered kind name (see :func:`list_kinds`) or a :class:`Kind`.
+        sampling_rate: Hz.
+        modality: name or defaults; selects per-modality parameters (STFT segment, fixed range, ...).
+        device: where to render (default: the input tensor's device, CPU for arrays).
+        **params: overrides of the kind's parameter dataclass.
+
+    >>> import numpy as np
+    >>> render(np.sin(np.arange(1000) / 20), "waveform", 100.0).shape
+    torch.Size([1, 3, 224, 224])
+    """
+    k = get_kind(kind)
+    fs = check_sampling_rate(sampling_rate)
+    x = as_windows_tensor(windows, device)
+    p = k.params(fs, x.shape[1], modality, **params)
+    with torch.no_grad():
+        img = k.render_fn(x, fs, p)
+    return img.to(torch.float32).clamp_(0.0, 1.0)

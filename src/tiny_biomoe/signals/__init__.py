@@ -1,0 +1,40 @@
+"""Biosignals: readers, per-modality defaults, preprocessing and windowing."""
+
+from __future__ import annotations
+
+from .modalities import MODALITY_ALIASES, ModalityDefaults, get_modality, list_modalities
+from .preprocess import (
+    check_sampling_rate,
+    check_signal,
+    describe_preprocessing,
+    design_filter,
+    eda_components,
+    fill_short_gaps,
+    normalize,
+    preprocess,
+    resample,
+    zero_phase_filter,
+)
+from .readers import Recording, read_signal
+from .windowing import Windows, make_windows
+
+__all__ = [
+    "MODALITY_ALIASES",
+    "ModalityDefaults",
+    "Recording",
+    "Windows",
+    "check_sampling_rate",
+    "check_signal",
+    "describe_preprocessing",
+    "design_filter",
+    "eda_components",
+    "fill_short_gaps",
+    "get_modality",
+    "list_modalities",
+    "make_windows",
+    "normalize",
+    "preprocess",
+    "read_signal",
+    "resample",
+    "zero_phase_filter",
+]

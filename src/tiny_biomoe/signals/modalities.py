@@ -1,0 +1,125 @@
+"""Per-modality defaults (spec/REPRESENTATIONS.md, "Per-modality defaults").
+
+Every default is a field of a frozen dataclass so that it is visible, printable, stored with
+outputs, and overridable with :meth:`ModalityDefaults.replace`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import SignalError
+
+__all__ = ["ModalityDefaults", "get_modality", "list_modalities", "MODALITY_ALIASES"]
+
+
+@dataclass(frozen=True)
+class ModalityDefaults:
+    """Documented defaults for one biosignal modality.
+
+    Attributes:
+        name: canonical name (``"eda"``, ``"bvp"``, ...).
+        label: human-readable name.
+        typical_rates: usual sampling rates in Hz (informative only).
+        window_s: default window length in seconds.
+        highpass_hz: lower edge of the default zero-phase filter (``None``: no high-pass).
+        lowpass_hz: upper edge of the default zero-phase filter (``None``: no low-pass); capped
+            below Nyquist (at 0.45 x sampling rate) when the rate is too low for it.
+        filter_order: Butterworth order of each filter edge (applied forward and backward).
+        tonic_phasic_hz: EDA only: the phasic component is the signal high-passed at this
+            frequency and the tonic component is the remainder.
+        stft_segment_s: STFT segment length in seconds for the spectrogram kinds.
+        stft_overlap: STFT overlap as a fraction of the segment (0.9 = 90 %).
+        value_range: fixed physical range for ``waveform`` (``None``: per-window min-max).
+        multi_components: derived signals drawn by the ``multi`` kind.
+    """
+
+    name: str
+    label: str
+    typical_rates: tuple[float, float]
+    window_s: float
+    highpass_hz: float | None
+    lowpass_hz: float | None
+    stft_segment_s: float
+    stft_overlap: float
+    filter_order: int = 4
+    tonic_phasic_hz: float | None = None
+    value_range: tuple[float, float] | None = None
+    multi_components: tuple[str, ...] = field(default=("raw", "filtered"))
+
+    def replace(self, **changes: Any) -> "ModalityDefaults":
+        """Return a copy with some fields changed (unknown field names raise SignalError)."""
+        names = {f.name for f in dataclasses.fields(self)}
+        bad = sorted(set(changes) - names)
+        if bad:
+            raise SignalError(f"unknown modality setting(s) {bad}; known settings: {sorted(names)}")
+        return dataclasses.replace(self, **changes)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-dict form (for metadata and reports)."""
+        return dataclasses.asdict(self)
+
+
+_MODALITIES: dict[str, ModalityDefaults] = {
+    m.name: m
+    for m in (
+        ModalityDefaults(
+            "eda", "electrodermal activity", (4.0, 100.0), 10.0, None, 5.0, 4.0, 0.9,
+            tonic_phasic_hz=0.05, multi_components=("raw", "tonic", "phasic"),
+        ),
+        ModalityDefaults("bvp", "blood volume pulse / PPG", (64.0, 100.0), 10.0, 0.5, 8.0, 2.0, 0.9),
+        ModalityDefaults(
+            "resp", "respiration", (25.0, 100.0), 10.0, 0.05, 1.0, 4.0, 0.9,
+            multi_components=("raw", "lowpassed"),
+        ),
+        ModalityDefaults(
+            "spo2", "peripheral oxygen saturation", (1.0, 100.0), 10.0, None, None, 4.0, 0.9,
+            value_range=(80.0, 100.0), multi_components=("raw",),
+        ),
+        ModalityDefaults("ecg", "electrocardiogram", (250.0, 1000.0), 10.0, 0.5, 40.0, 1.0, 0.9),
+        ModalityDefaults("emg", "electromyogram", (500.0, 2000.0), 5.0, 20.0, 450.0, 0.25, 0.75),
+        ModalityDefaults("eeg", "electroencephalogram", (100.0, 512.0), 10.0, 0.5, 45.0, 2.0, 0.9),
+    )
+}
+
+MODALITY_ALIASES: dict[str, str] = {
+    "gsr": "eda",
+    "sc": "eda",
+    "skin_conductance": "eda",
+    "ppg": "bvp",
+    "pleth": "bvp",
+    "rsp": "resp",
+    "respiration": "resp",
+    "breathing": "resp",
+    "sao2": "spo2",
+    "oxygen_saturation": "spo2",
+    "ekg": "ecg",
+}
+
+
+def list_modalities() -> list[str]:
+    """Canonical modality names (aliases are listed in :data:`MODALITY_ALIASES`)."""
+    return sorted(_MODALITIES)
+
+
+def get_modality(name: "str | ModalityDefaults", **overrides: Any) -> ModalityDefaults:
+    """Return the defaults of a modality by name or alias (``"ppg"`` -> ``"bvp"``, ``"gsr"`` -> ``"eda"``).
+
+    Keyword arguments override single fields, e.g. ``get_modality("eda", window_s=5)``.
+    Unknown names raise :class:`~tiny_biomoe.errors.SignalError` listing the known ones.
+    """
+    if isinstance(name, ModalityDefaults):
+        return name.replace(**overrides) if overrides else name
+    if not isinstance(name, str):
+        raise SignalError(f"modality must be a name such as 'eda', got {type(name).__name__}")
+    key = name.strip().lower().replace("-", "_").replace(" ", "_")
+    key = MODALITY_ALIASES.get(key, key)
+    if key not in _MODALITIES:
+        aliases = ", ".join(f"{a}->{c}" for a, c in sorted(MODALITY_ALIASES.items()))
+        raise SignalError(
+            f"unknown modality {name!r}; known modalities: {', '.join(list_modalities())} (aliases: {aliases})"
+        )
+    m = _MODALITIES[key]
+    return m.replace(**overrides) if overrides else m

@@ -1,0 +1,99 @@
+"""Cutting a channel into fixed-length windows with a stride, refusing mostly-missing windows."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import SignalError
+from .preprocess import check_sampling_rate
+
+__all__ = ["Windows", "make_windows"]
+
+
+@dataclass(frozen=True)
+class Windows:
+    """Windows of one channel.
+
+    Attributes:
+        data: ``(N, L)`` float64 array, no NaN (remaining small gaps are interpolated).
+        starts: ``(N,)`` start time of each window in seconds from the start of the signal.
+        sampling_rate: Hz.
+        window_s: window length in seconds (``L / sampling_rate``).
+        stride_s: stride in seconds.
+        n_candidates: windows the signal could hold.
+        n_dropped: windows refused because more than ``max_missing`` of their samples were NaN.
+    """
+
+    data: np.ndarray
+    starts: np.ndarray
+    sampling_rate: float
+    window_s: float
+    stride_s: float
+    n_candidates: int
+    n_dropped: int
+
+    def __len__(self) -> int:
+        return int(self.data.shape[0])
+
+
+def make_windows(
+    signal: np.ndarray,
+    sampling_rate: float,
+    window_s: float,
+    stride_s: float | None = None,
+    max_missing: float = 0.5,
+    max_windows: int | None = None,
+) -> Windows:
+    """Cut ``signal`` into windows of ``window_s`` seconds every ``stride_s`` seconds (default: no overlap).
+
+    Windows with more than ``max_missing`` (fraction) NaN samples are dropped and counted (a
+    warning says how many); the NaN left in kept windows are linearly interpolated. A signal
+    shorter than one window, or one where every window is dropped, is a SignalError.
+    """
+    fs = check_sampling_rate(sampling_rate)
+    x = np.asarray(signal, dtype=np.float64)
+    if x.ndim != 1:
+        raise SignalError(f"windowing needs one channel (1-D), got shape {x.shape}")
+    if not window_s or window_s <= 0:
+        raise SignalError(f"window length must be positive seconds, got {window_s!r}")
+    stride_s = window_s if stride_s is None else stride_s
+    if stride_s <= 0:
+        raise SignalError(f"stride must be positive seconds, got {stride_s!r}")
+    n_win = int(round(window_s * fs))
+    n_hop = max(1, int(round(stride_s * fs)))
+    if n_win < 8:
+        raise SignalError(
+            f"a window of {window_s:g} s at {fs:g} Hz has only {n_win} samples; use a longer window (--window)"
+        )
+    if x.size < n_win:
+        raise SignalError(
+            f"signal is {x.size / fs:.3g} s long ({x.size} samples at {fs:g} Hz), shorter than one window of "
+            f"{window_s:g} s; use a shorter window (--window) or a longer recording"
+        )
+    view = np.lib.stride_tricks.sliding_window_view(x, n_win)[::n_hop]
+    n_cand = view.shape[0]
+    starts = np.arange(n_cand) * n_hop
+    frac_missing = np.isnan(view).mean(axis=1)
+    keep = frac_missing <= max_missing
+    n_dropped = int((~keep).sum())
+    if not keep.any():
+        raise SignalError(
+            f"all {n_cand} windows are more than {max_missing:.0%} missing (NaN); check the signal or gap settings"
+        )
+    if n_dropped:
+        warnings.warn(
+            f"dropped {n_dropped} of {n_cand} windows that were more than {max_missing:.0%} missing", stacklevel=2
+        )
+    data = np.array(view[keep], dtype=np.float64)
+    starts = starts[keep]
+    if max_windows is not None:
+        data, starts = data[: int(max_windows)], starts[: int(max_windows)]
+    idx = np.arange(n_win)
+    for row in data:  # few rows have NaN left; interpolate (edges take the nearest value)
+        nan = np.isnan(row)
+        if nan.any():
+            row[nan] = np.interp(idx[nan], idx[~nan], row[~nan])
+    return Windows(data, starts / fs, fs, n_win / fs, n_hop / fs, n_cand, n_dropped)
