@@ -43,10 +43,85 @@ def _run_info(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- render / embed (signals)
+def _kinds_arg(values: Sequence[str] | None) -> list[str] | None:
+    """Accept ``--kinds a b`` and ``--kinds a,b``."""
+    if values is None:
+        return None
+    return [k.strip() for v in values for k in v.split(",") if k.strip()]
+
+
+def _add_signal_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("input", help="signal file: .csv/.tsv/.txt, .npy/.npz, .edf/.bdf, WFDB record (.hea)")
+    p.add_argument("--modality", required=True, help="eda (gsr), bvp (ppg), resp, spo2, ecg, emg, eeg")
+    p.add_argument("--column", default=None, help="channel/column name or 0-based index (default: the only one, "
+                   "or the one named like the modality)")
+    p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (default: from a time column or "
+                   "the file header)")
+    p.add_argument("--time-column", default=None, help="name of the time column in seconds (default: auto-detect)")
+    p.add_argument("--kinds", nargs="+", default=None, help="representation kinds (default: waveform "
+                   "spectrogram_psd); known: waveform, spectrogram_psd, spectrogram_angle, "
+                   "spectrogram_phase, psd, multi")
+    p.add_argument("--window", type=float, default=None, help="window length in s (default: the modality's)")
+    p.add_argument("--stride", type=float, default=None, help="stride in s (default: the window, no overlap)")
+    p.add_argument("--no-preprocess", action="store_true", help="skip the modality's default filter")
+
+
+def _add_render(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("render", help="render signal windows to PNG previews (one folder per kind + a sheet)")
+    _add_signal_args(p)
+    p.add_argument("--max-windows", type=int, default=16, help="render at most N windows (default 16)")
+    p.add_argument("-o", "--output", required=True, help="output folder")
+    p.set_defaults(func=_run_render)
+
+
+def _run_render(args: argparse.Namespace) -> int:
+    from .representations.previews import render_file
+
+    paths = render_file(
+        args.input, args.modality, args.output, sampling_rate=args.fs, column=args.column,
+        time_column=args.time_column, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
+        window=args.window, stride=args.stride, preprocess=not args.no_preprocess, max_windows=args.max_windows,
+    )
+    sheets = [str(p) for p in paths if p.name.endswith("_sheet.png")]
+    print(f"wrote {len(paths)} PNG files to {args.output} (contact sheets: {', '.join(sheets)})")
+    return 0
+
+
+def _add_embed(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("embed", help="embed a signal's windows with Tiny-BioMoE into an .npz/.parquet file")
+    _add_signal_args(p)
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
+    p.add_argument("--max-windows", type=int, default=None, help="embed only the first N windows")
+    p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    _add_weights_arg(p)
+    _add_device_arg(p)
+    p.add_argument("-o", "--output", default=None, help="output .npz or .parquet (default: "
+                   "<input>.embeddings.npz beside the input)")
+    p.set_defaults(func=_run_embed)
+
+
+def _run_embed(args: argparse.Namespace) -> int:
+    from .embed import embed_file
+
+    res, path = embed_file(
+        args.input, args.modality, args.output, sampling_rate=args.fs, column=args.column,
+        time_column=args.time_column, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
+        weights=args.weights, window=args.window, stride=args.stride, batch_size=args.batch_size,
+        device=args.device, preprocess=not args.no_preprocess, max_windows=args.max_windows,
+        progress=not args.no_progress,
+    )
+    print(f"wrote {len(res)} windows x {len(res.kinds)} kinds ({', '.join(res.kinds)}) of "
+          f"{res.metadata['embed_dim']}-D embeddings to {path}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- end of sections
 
 _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_info,
+    _add_render,
+    _add_embed,
 ]
 
 

@@ -27,7 +27,7 @@ from .signals.preprocess import preprocess as _preprocess
 from .signals.readers import Recording
 from .signals.windowing import make_windows
 
-__all__ = ["EmbeddingResult", "embed_windows", "embed_signal", "load_embeddings", "FORMAT_VERSION"]
+__all__ = ["EmbeddingResult", "embed_windows", "embed_signal", "embed_file", "load_embeddings", "default_output_path", "FORMAT_VERSION"]
 
 #: Version of the saved embedding file layout.
 FORMAT_VERSION = 1
@@ -280,3 +280,49 @@ def embed_signal(
         "embed_dim": int(next(iter(emb.values())).shape[1]),
     }
     return EmbeddingResult(emb, wins.starts.astype(np.float64), metadata)
+
+
+def default_output_path(input_path: str | os.PathLike, suffix: str = ".npz") -> Path:
+    """``recording.csv`` -> ``recording.embeddings.npz`` beside the input."""
+    p = Path(input_path)
+    return p.with_name(f"{p.stem}.embeddings{suffix}")
+
+
+def embed_file(
+    input_path: str | os.PathLike,
+    modality: str,
+    output: str | os.PathLike | None = None,
+    *,
+    sampling_rate: float | None = None,
+    column: "str | int | None" = None,
+    time_column: "str | int | None" = None,
+    kinds: "str | Sequence[str]" = ("waveform", "spectrogram_psd"),
+    weights: Any = "tiny-biomoe",
+    window: float | None = None,
+    stride: float | None = None,
+    batch_size: int = 32,
+    device: "str | torch.device | None" = "auto",
+    preprocess: bool = True,
+    max_windows: int | None = None,
+    progress: bool = False,
+) -> tuple[EmbeddingResult, Path]:
+    """Read a signal file, embed one channel and save the result (``biomoe embed``); returns (result, path).
+
+    The output name defaults to ``<input stem>.embeddings.npz`` beside the input. The output
+    suffix is checked before any work; the file appears only when complete.
+    """
+    from .signals.readers import read_signal
+
+    out = Path(output) if output is not None else default_output_path(input_path)
+    if out.suffix.lower() not in (".npz", ".parquet"):
+        raise InputError(f"output {str(out)!r} must end in .npz or .parquet")
+    if out.suffix.lower() == ".parquet":
+        require("pyarrow", "io", "Writing embeddings as Parquet")
+    rec = read_signal(
+        input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column
+    )
+    res = embed_signal(
+        rec, None, modality, kinds=kinds, model=weights, window=window, stride=stride, batch_size=batch_size,
+        device=device, preprocess=preprocess, progress=progress, max_windows=max_windows,
+    )
+    return res, res.save(out)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from ._raster import apply_viridis, draw_polylines
 from .base import Kind, as_windows_tensor, get_kind, list_kinds, register_kind, render, render_info
+from .previews import contact_sheet, render_signal, save_previews
 from .multi import MultiParams, multi_components
 from .psd import PSDParams, psd_curve, welch_psd
 from .spectrogram import SpectrogramParams, spectrogram_matrix, spectrogram_values
@@ -21,6 +22,7 @@ __all__ = [
     "WaveformParams",
     "apply_viridis",
     "as_windows_tensor",
+    "contact_sheet",
     "draw_polylines",
     "get_kind",
     "list_kinds",
@@ -29,6 +31,8 @@ __all__ = [
     "register_kind",
     "render",
     "render_info",
+    "render_signal",
+    "save_previews",
     "scale_windows",
     "spectrogram_matrix",
     "spectrogram_values",

@@ -1,0 +1,136 @@
+"""Rendering a whole signal and writing PNG previews (what ``biomoe render`` does).
+
+PIL only writes the PNG files; every pixel is rendered by :func:`~tiny_biomoe.representations.render`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..errors import InputError
+from ..signals.modalities import get_modality
+from ..signals.preprocess import check_sampling_rate, check_signal
+from ..signals.preprocess import preprocess as _preprocess
+from ..signals.windowing import Windows, make_windows
+from .base import get_kind, render
+
+__all__ = ["render_signal", "render_file", "save_previews", "contact_sheet"]
+
+
+def render_signal(
+    signal: np.ndarray,
+    sampling_rate: float,
+    modality: str,
+    kinds: "str | Sequence[str]" = ("waveform", "spectrogram_psd"),
+    window: float | None = None,
+    stride: float | None = None,
+    preprocess: bool = True,
+    max_windows: int | None = None,
+    device: "str | torch.device | None" = None,
+    kind_params: Mapping[str, Mapping[str, Any]] | None = None,
+) -> tuple[Windows, dict[str, torch.Tensor]]:
+    """Preprocess, window and render one channel: returns ``(windows, kind -> (N, 3, 224, 224))``."""
+    m = get_modality(modality)
+    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    if not kinds:
+        raise InputError("no representation kinds given")
+    for k in kinds:
+        get_kind(k)
+    fs = check_sampling_rate(sampling_rate)
+    x = _preprocess(signal, fs, m) if preprocess else check_signal(signal)
+    wins = make_windows(x, fs, m.window_s if window is None else float(window), stride, max_windows=max_windows)
+    kp = dict(kind_params or {})
+    return wins, {k: render(wins.data, k, fs, m, device, **dict(kp.get(k, {}))) for k in kinds}
+
+
+def _to_uint8(img: torch.Tensor) -> np.ndarray:
+    return (img.detach().float().cpu().clamp(0, 1).permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+
+
+def contact_sheet(images: torch.Tensor, columns: int | None = None, gap: int = 4) -> np.ndarray:
+    """Tile ``(N, 3, H, W)`` images into one ``uint8`` RGB grid with grey gaps."""
+    n, _, h, w = images.shape
+    cols = columns or max(1, math.ceil(math.sqrt(n)))
+    rows = math.ceil(n / cols)
+    sheet = np.full((rows * h + (rows + 1) * gap, cols * w + (cols + 1) * gap, 3), 160, np.uint8)
+    for i in range(n):
+        r, c = divmod(i, cols)
+        y, x = gap + r * (h + gap), gap + c * (w + gap)
+        sheet[y : y + h, x : x + w] = _to_uint8(images[i])
+    return sheet
+
+
+def save_previews(
+    images: Mapping[str, torch.Tensor], out_dir: str | os.PathLike, starts: Sequence[float] | None = None
+) -> list[Path]:
+    """Write ``<kind>_sheet.png`` and ``<kind>/window_<i>_<start>s.png`` under ``out_dir``.
+
+    Everything is written into a temporary folder first and moved into place only when all
+    files are complete, so a failure leaves no partial output. Returns the written paths.
+    """
+    from PIL import Image
+
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"output {str(out)!r} exists and is not a folder; choose a folder name for -o")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
+    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the final folder should look like any other
+    rel: list[Path] = []
+    try:
+        for kind, imgs in images.items():
+            Image.fromarray(contact_sheet(imgs)).save(tmp / f"{kind}_sheet.png")
+            rel.append(Path(f"{kind}_sheet.png"))
+            (tmp / kind).mkdir()
+            for i, img in enumerate(imgs):
+                tag = f"_{float(starts[i]):08.2f}s" if starts is not None else ""
+                name = Path(kind) / f"window_{i:04d}{tag}.png"
+                Image.fromarray(_to_uint8(img)).save(tmp / name)
+                rel.append(name)
+        if not out.exists():
+            os.replace(tmp, out)
+        else:
+            for r in rel:
+                (out / r).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(tmp / r, out / r)
+            shutil.rmtree(tmp, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return [out / r for r in rel]
+
+
+def render_file(
+    input_path: str | os.PathLike,
+    modality: str,
+    out_dir: str | os.PathLike,
+    *,
+    sampling_rate: float | None = None,
+    column: "str | int | None" = None,
+    time_column: "str | int | None" = None,
+    kinds: "str | Sequence[str]" = ("waveform", "spectrogram_psd"),
+    window: float | None = None,
+    stride: float | None = None,
+    preprocess: bool = True,
+    max_windows: int | None = 16,
+    device: "str | torch.device | None" = None,
+) -> list[Path]:
+    """Read a signal file, render one channel and write PNG previews (``biomoe render``)."""
+    from ..signals.readers import read_signal
+
+    rec = read_signal(
+        input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column
+    )
+    _, samples, fs = rec.pick(None, get_modality(modality).name)
+    wins, images = render_signal(
+        samples, fs, modality, kinds, window, stride, preprocess, max_windows, device
+    )
+    return save_previews(images, out_dir, wins.starts)
