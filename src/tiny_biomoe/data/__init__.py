@@ -1,0 +1,23 @@
+"""Pain datasets: adapters (AI4PAIN 2025, BioVid part A, manifest CSV), synthetic data, embedding cache."""
+
+from .cache import EmbeddingCache, default_cache_dir
+from .dataset import DatasetWarning, PainDataset, Trial
+from .folders import AI4PAIN_CLASSES, BIOVID_CLASSES, load_ai4pain, load_biovid
+from .manifest import load_manifest
+from .synthetic import SyntheticPainConfig, make_synthetic_pain, write_ai4pain_layout
+
+__all__ = [
+    "Trial",
+    "PainDataset",
+    "DatasetWarning",
+    "AI4PAIN_CLASSES",
+    "BIOVID_CLASSES",
+    "load_ai4pain",
+    "load_biovid",
+    "load_manifest",
+    "SyntheticPainConfig",
+    "make_synthetic_pain",
+    "write_ai4pain_layout",
+    "EmbeddingCache",
+    "default_cache_dir",
+]

@@ -1,0 +1,104 @@
+"""On-disk cache of embeddings, so that heads, fusions and protocols can be re-run without the network.
+
+One entry = the ``(N, 192)`` embeddings of one block of windows under one representation. The key
+is a SHA-256 of: the dataset id, the content hash of the windows (their float32 bytes, shape and
+sampling rate, after preprocessing), the modality, the representation kind with its parameters and
+version, and the weights hash. Entries are ``<key>.npy`` plus a ``<key>.json`` sidecar saying what
+they hold; both are written atomically. Location: ``cache_dir`` if given, else
+``$TINY_BIOMOE_CACHE/embeddings`` (default ``~/.cache/tiny-biomoe/embeddings``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from .._io import atomic_path, atomic_write_text
+
+__all__ = ["EmbeddingCache", "default_cache_dir", "windows_hash"]
+
+
+def default_cache_dir() -> Path:
+    """``$TINY_BIOMOE_CACHE/embeddings`` (or ``~/.cache/tiny-biomoe/embeddings``)."""
+    env = os.environ.get("TINY_BIOMOE_CACHE")
+    base = Path(env).expanduser() if env else Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "tiny-biomoe"
+    return base / "embeddings"
+
+
+def windows_hash(windows: np.ndarray, sampling_rate: float) -> str:
+    """Content hash of a block of windows (float32 bytes, shape, rate)."""
+    a = np.ascontiguousarray(np.asarray(windows, dtype=np.float32))
+    h = hashlib.sha256(f"{a.shape}|{float(sampling_rate)!r}|".encode())
+    h.update(a.tobytes())
+    return h.hexdigest()
+
+
+class EmbeddingCache:
+    """Embedding cache in a folder; ``enabled=False`` makes every lookup a miss and stores nothing.
+
+    ``hits`` and ``misses`` count lookups since creation.
+    """
+
+    def __init__(self, directory: str | os.PathLike | None = None, enabled: bool = True) -> None:
+        self.directory = Path(directory) if directory is not None else default_cache_dir()
+        self.enabled = enabled
+        self.hits = 0
+        self.misses = 0
+
+    @staticmethod
+    def key(
+        *,
+        dataset_id: str,
+        windows: np.ndarray,
+        sampling_rate: float,
+        modality: str,
+        kind: str,
+        params: Mapping[str, Any] | None,
+        version: str,
+        weights_hash: str,
+    ) -> str:
+        """The cache key (hex) of one block; any change in any part gives a new key."""
+        parts = {
+            "dataset": dataset_id,
+            "windows": windows_hash(windows, sampling_rate),
+            "modality": modality,
+            "kind": kind,
+            "params": params or {},
+            "version": version,
+            "weights": weights_hash,
+        }
+        return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+    def _path(self, key: str) -> Path:
+        return self.directory / f"{key}.npy"
+
+    def get(self, key: str) -> np.ndarray | None:
+        """The cached array or ``None`` (a miss); unreadable entries count as misses."""
+        if not self.enabled:
+            self.misses += 1
+            return None
+        p = self._path(key)
+        if p.is_file():
+            try:
+                arr = np.load(p, allow_pickle=False)
+            except (OSError, ValueError):
+                arr = None
+            if arr is not None:
+                self.hits += 1
+                return arr
+        self.misses += 1
+        return None
+
+    def put(self, key: str, array: np.ndarray, meta: Mapping[str, Any] | None = None) -> None:
+        """Store ``array`` under ``key`` (atomically), with ``meta`` in a JSON sidecar."""
+        if not self.enabled:
+            return
+        with atomic_path(self._path(key)) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, np.asarray(array, dtype=np.float32), allow_pickle=False)
+        atomic_write_text(self.directory / f"{key}.json", json.dumps(dict(meta or {}), indent=1, sort_keys=True, default=str))

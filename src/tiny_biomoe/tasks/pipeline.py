@@ -1,0 +1,346 @@
+"""Pain recognition end to end: trials -> windows -> images -> embeddings (cached) -> fusion -> heads -> metrics.
+
+The functions here are what ``biomoe evaluate``, ``biomoe train`` and ``biomoe demo`` call:
+
+* :func:`trial_windows` turns one modality of every trial into one fixed-length, preprocessed window;
+* :func:`extract_embeddings` renders every (modality, representation kind) and embeds it with the
+  model, through the on-disk :class:`~tiny_biomoe.data.EmbeddingCache`;
+* :func:`evaluate_embeddings` runs the fusion experiments under a subject-wise protocol;
+* :func:`evaluate` chains them; :func:`train_final_head` trains one head on all labelled data and saves it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import warnings
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ..data.cache import EmbeddingCache
+from ..data.dataset import DatasetWarning, PainDataset
+from ..errors import ConfigError, DatasetError
+from .fusion import FUSION_LEVELS, FusionSpec, fuse, plan_experiments
+from .heads import HeadConfig, save_head, train_head
+from .metrics import aggregate_folds, classification_metrics
+from .protocols import make_folds
+
+__all__ = [
+    "PipelineConfig",
+    "EmbeddingTable",
+    "trial_windows",
+    "extract_embeddings",
+    "evaluate_embeddings",
+    "evaluate",
+    "train_final_head",
+]
+
+
+@dataclass
+class PipelineConfig:
+    """Everything that decides a result (stored in every report and saved head).
+
+    ``modalities=None`` uses all modalities of the dataset. ``window_s=None`` uses each modality's
+    default window (10 s for EDA/BVP/RESP/SpO2). ``render_params`` maps a kind to parameter
+    overrides for :func:`tiny_biomoe.representations.render`.
+    """
+
+    modalities: list[str] | None = None
+    kinds: list[str] = field(default_factory=lambda: ["waveform", "spectrogram_psd"])
+    fusion_levels: list[str] = field(default_factory=lambda: list(FUSION_LEVELS))
+    fusion_methods: list[str] = field(default_factory=lambda: ["add", "concat"])
+    protocol: str = "kfold"
+    n_folds: int = 5
+    window_s: float | None = None
+    preprocess: bool = True
+    render_params: dict[str, dict] = field(default_factory=dict)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    batch_size: int = 32
+    seed: int = 0
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "PipelineConfig":
+        d = dict(d)
+        head = HeadConfig(**d.pop("head", {}))
+        names = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(set(d) - names)
+        if bad:
+            raise ConfigError(f"unknown pipeline settings {bad}; known: {sorted(names)}")
+        return cls(head=head, **d)
+
+
+@dataclass
+class EmbeddingTable:
+    """Embeddings of every (modality, kind) for the same trials, with their labels and subjects."""
+
+    embeddings: dict[tuple[str, str], np.ndarray]
+    labels: np.ndarray
+    groups: np.ndarray
+    partitions: np.ndarray
+    trial_ids: list[str]
+    classes: list[str]
+    info: dict = field(default_factory=dict)
+
+
+# ----------------------------------------------------------------------------- windows
+def _modality_window_s(modality: str, window_s: float | None) -> float:
+    if window_s is not None:
+        return float(window_s)
+    from ..signals import get_modality
+    from ..errors import SignalError
+
+    try:
+        return float(get_modality(modality).window_s)
+    except SignalError:
+        return 10.0
+
+
+def trial_windows(
+    dataset: PainDataset, modality: str, window_s: float | None = None, preprocess: bool = True
+) -> tuple[np.ndarray, float, dict]:
+    """One window per trial for ``modality``: ``(N, L)`` float32, its rate and a description.
+
+    Each trial signal is resampled to the most common rate of the modality (if rates differ),
+    preprocessed with the modality defaults (``tiny_biomoe.signals.preprocess``; zero-phase filters
+    on the whole trial), then cut to ``window_s`` seconds around its centre. Trials shorter than
+    the window are edge-padded and counted in a warning.
+    """
+    from ..signals import describe_preprocessing, preprocess as _pre, resample
+
+    trials = [t for t in dataset.trials if modality in t.signals]
+    if len(trials) != len(dataset.trials):
+        raise DatasetError(f"{len(dataset.trials) - len(trials)} trials lack {modality}; use dataset.select([...]) first")
+    rates = Counter(float(t.sampling_rates[modality]) for t in trials)
+    fs = rates.most_common(1)[0][0]
+    win_s = _modality_window_s(modality, window_s)
+    n = int(round(win_s * fs))
+    out = np.empty((len(trials), n), np.float32)
+    padded = resampled = 0
+    for i, t in enumerate(trials):
+        x = t.signals[modality]
+        if float(t.sampling_rates[modality]) != fs:
+            x = resample(x, t.sampling_rates[modality], fs)
+            resampled += 1
+        if preprocess:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                x = _pre(x, fs, modality)
+        if x.size >= n:
+            s = (x.size - n) // 2
+            x = x[s : s + n]
+        else:
+            x = np.pad(x, (0, n - x.size), mode="edge")
+            padded += 1
+        if not np.all(np.isfinite(x)):
+            x = np.nan_to_num(x, nan=float(np.nanmedian(x)) if np.isfinite(x).any() else 0.0)
+        out[i] = x
+    if padded:
+        warnings.warn(f"{modality}: {padded} trials were shorter than {win_s:g} s and were edge-padded", DatasetWarning, stacklevel=2)
+    if resampled:
+        warnings.warn(f"{modality}: {resampled} trials were resampled to {fs:g} Hz", DatasetWarning, stacklevel=2)
+    info: dict[str, Any] = {"sampling_rate": fs, "window_s": win_s, "samples": n, "padded": padded, "resampled": resampled}
+    if preprocess:
+        try:
+            info["preprocessing"] = describe_preprocessing(modality, fs)
+        except Exception as exc:  # description only; never fail a run on it
+            info["preprocessing"] = f"modality defaults ({exc})"
+    else:
+        info["preprocessing"] = None
+    return out, fs, info
+
+
+# ----------------------------------------------------------------------------- embeddings
+def _weights_key(weights_info: Any) -> str:
+    if weights_info is None:
+        return "unknown-weights"
+    sha = getattr(weights_info, "sha256", None)
+    return sha or str(getattr(weights_info, "source", weights_info))
+
+
+def embed_block(
+    windows: np.ndarray,
+    sampling_rate: float,
+    modality: str,
+    kind: str,
+    model: torch.nn.Module,
+    *,
+    render_params: Mapping[str, Any] | None = None,
+    batch_size: int = 32,
+    device: str | torch.device = "auto",
+) -> np.ndarray:
+    """Render ``windows`` as ``kind`` and embed them with ``model``: ``(N, 192)`` float32
+    (a thin call of :func:`tiny_biomoe.embed.embed_windows`)."""
+    from ..embed import embed_windows
+
+    out = embed_windows(windows, sampling_rate, modality, [kind], model, batch_size=batch_size, device=device,
+                        kind_params={kind: dict(render_params or {})})
+    return np.asarray(out[kind], dtype=np.float32)
+
+
+def extract_embeddings(
+    dataset: PainDataset,
+    model: torch.nn.Module,
+    config: PipelineConfig | None = None,
+    *,
+    weights_info: Any = None,
+    cache: EmbeddingCache | None = None,
+    device: str | torch.device = "auto",
+    progress: bool = False,
+    embed_fn: Callable[..., np.ndarray] | None = None,
+) -> EmbeddingTable:
+    """Embeddings of every (modality, kind) of the labelled trials of ``dataset``.
+
+    ``cache`` (default: none) stores/reuses blocks keyed by dataset name, window content,
+    modality, kind + parameters + version and weights hash. ``embed_fn`` replaces
+    :func:`embed_block` (same signature), e.g. for tests without the network.
+    """
+    from ..representations import render_info
+
+    cfg = config or PipelineConfig()
+    ds = dataset.labelled()
+    mods = list(cfg.modalities) if cfg.modalities else ds.modalities
+    ds = ds.select(mods)
+    fn = embed_fn or embed_block
+    wkey = _weights_key(weights_info)
+    emb: dict[tuple[str, str], np.ndarray] = {}
+    info: dict[str, Any] = {"windows": {}, "representations": {}, "weights": getattr(weights_info, "as_dict", lambda: weights_info)()}
+    t0 = time.perf_counter()
+    n_images = 0
+    for m in mods:
+        w, fs, winfo = trial_windows(ds, m, cfg.window_s, cfg.preprocess)
+        info["windows"][m] = winfo
+        for k in cfg.kinds:
+            rinfo = render_info(k, fs, w.shape[1], m, **cfg.render_params.get(k, {}))
+            info["representations"][f"{m}/{k}"] = rinfo
+            key = None
+            arr = None
+            if cache is not None:
+                key = cache.key(dataset_id=ds.name, windows=w, sampling_rate=fs, modality=m, kind=k,
+                                params=rinfo["params"], version=rinfo["version"], weights_hash=wkey)
+                arr = cache.get(key)
+                if arr is not None and arr.shape[0] != w.shape[0]:
+                    arr = None
+            if arr is None:
+                if progress:
+                    print(f"  embedding {m}/{k}: {w.shape[0]} windows ...", flush=True)
+                arr = fn(w, fs, m, k, model, render_params=cfg.render_params.get(k, {}), batch_size=cfg.batch_size, device=device)
+                n_images += w.shape[0]
+                if cache is not None and key is not None:
+                    cache.put(key, arr, {"dataset": ds.name, "modality": m, "kind": k, "render": rinfo, "weights": wkey, "n": int(w.shape[0])})
+            elif progress:
+                print(f"  embedding {m}/{k}: {w.shape[0]} windows (from cache)", flush=True)
+            emb[(m, k)] = np.asarray(arr, dtype=np.float32)
+    info["embedding_seconds"] = time.perf_counter() - t0
+    info["images_embedded"] = n_images
+    if cache is not None:
+        info["cache"] = {"dir": str(cache.directory), "hits": cache.hits, "misses": cache.misses}
+    return EmbeddingTable(emb, ds.labels_array(), ds.groups_array(), ds.partitions_array(),
+                          [f"{t.subject}/{t.trial}" for t in ds.trials], list(ds.classes), info)
+
+
+# ----------------------------------------------------------------------------- evaluation
+def evaluate_embeddings(table: EmbeddingTable, config: PipelineConfig | None = None,
+                        experiments: Sequence[FusionSpec] | None = None, progress: bool = False) -> dict:
+    """Run every fusion experiment under the protocol; returns a JSON-able results dict."""
+    cfg = config or PipelineConfig()
+    mods = list(dict.fromkeys(m for m, _ in table.embeddings))
+    kinds = list(dict.fromkeys(k for _, k in table.embeddings))
+    exps = list(experiments) if experiments is not None else plan_experiments(mods, kinds, cfg.fusion_levels, cfg.fusion_methods)
+    parts = table.partitions if cfg.protocol == "split" else None
+    if cfg.protocol == "split" and not any(table.partitions):
+        raise ConfigError("protocol 'split' needs a dataset with partitions (train/validation/test); use loso or kfold")
+    folds = make_folds(cfg.protocol, table.groups, parts, n_folds=cfg.n_folds)
+    n_cls = len(table.classes)
+    results = []
+    t0 = time.perf_counter()
+    for spec in exps:
+        x = fuse(table.embeddings, spec.inputs, spec.method)
+        fold_res = []
+        y_pred_all = np.full(table.labels.shape, -1)
+        for fi, f in enumerate(folds):
+            hc = dataclasses.replace(cfg.head, seed=cfg.head.seed + fi)
+            head, hist = train_head(x[f.train], table.labels[f.train], n_cls, hc, groups=table.groups[f.train])
+            pred = head.predict(x[f.test])
+            y_pred_all[f.test] = pred
+            m = classification_metrics(table.labels[f.test], pred, table.classes)
+            m.update(fold=f.name, n_train=int(len(f.train)), test_subjects=sorted(set(table.groups[f.test].tolist())),
+                     best_epoch=hist.get("best_epoch"))
+            fold_res.append(m)
+        agg = aggregate_folds(fold_res, table.classes)
+        results.append({**spec.to_dict(), "dim": int(x.shape[1]), "folds": fold_res, "aggregate": agg})
+        if progress:
+            print(f"  {spec.name:<50s} acc {agg['accuracy']['mean']:.3f} +- {agg['accuracy']['std']:.3f}  "
+                  f"macro-F1 {agg['macro_f1']['mean']:.3f}", flush=True)
+    return {
+        "protocol": cfg.protocol,
+        "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test))} for f in folds],
+        "classes": list(table.classes),
+        "experiments": results,
+        "head_seconds": time.perf_counter() - t0,
+    }
+
+
+def evaluate(
+    dataset: PainDataset,
+    config: PipelineConfig | None = None,
+    *,
+    model: torch.nn.Module,
+    weights_info: Any = None,
+    cache: EmbeddingCache | None = None,
+    device: str | torch.device = "auto",
+    progress: bool = False,
+    embed_fn: Callable[..., np.ndarray] | None = None,
+) -> tuple[dict, EmbeddingTable]:
+    """Embeddings + all experiments; returns ``(results, table)``. ``results`` holds the dataset
+    summary, the configuration, the weights, the rendering and preprocessing used, and the metrics."""
+    cfg = config or PipelineConfig()
+    table = extract_embeddings(dataset, model, cfg, weights_info=weights_info, cache=cache, device=device,
+                               progress=progress, embed_fn=embed_fn)
+    res = evaluate_embeddings(table, cfg, progress=progress)
+    res.update(
+        dataset=dataset.summary(),
+        config=cfg.to_dict(),
+        weights=table.info.get("weights"),
+        windows=table.info.get("windows"),
+        representations=table.info.get("representations"),
+        embedding={k: table.info.get(k) for k in ("embedding_seconds", "images_embedded", "cache")},
+    )
+    return res, table
+
+
+def train_final_head(
+    table: EmbeddingTable,
+    spec: FusionSpec,
+    config: PipelineConfig,
+    out: str | Path,
+    extra_metadata: Mapping[str, Any] | None = None,
+    train_mask: np.ndarray | None = None,
+) -> Path:
+    """Train one head for ``spec`` on all (or ``train_mask``) labelled samples and save it with its
+    embedding, representation and preprocessing settings (``head.safetensors`` + ``head.json``)."""
+    x = fuse(table.embeddings, spec.inputs, spec.method)
+    sel = np.ones(len(x), bool) if train_mask is None else np.asarray(train_mask, bool)
+    if sel.sum() < 2:
+        raise DatasetError("too few training samples to train a head")
+    head, hist = train_head(x[sel], table.labels[sel], len(table.classes), config.head, groups=table.groups[sel])
+    meta = {
+        "classes": table.classes,
+        "fusion": spec.to_dict(),
+        "pipeline": config.to_dict(),
+        "windows": table.info.get("windows"),
+        "representations": {k: v for k, v in table.info.get("representations", {}).items()
+                            if tuple(k.split("/", 1)) in set(spec.inputs)},
+        "weights": table.info.get("weights"),
+        "training": {"n": int(sel.sum()), "subjects": int(len(set(table.groups[sel].tolist()))),
+                     "best_epoch": hist.get("best_epoch")},
+        **dict(extra_metadata or {}),
+    }
+    return save_head(head, out, meta)
