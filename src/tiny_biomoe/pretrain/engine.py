@@ -1,0 +1,600 @@
+"""The pretraining engine: plain PyTorch DistributedDataParallel, launched by ``torchrun`` or alone.
+
+One process per GPU (or a single process on a laptop). Every micro-step all processes train
+the same task (drawn by :class:`~tiny_biomoe.pretrain.sampler.MultiTaskSampler`) on different
+windows; windows are rendered to images on the training device in batches. Gradients are
+accumulated over ``train.grad_accum`` micro-steps with ``DDP.no_sync`` on all but the last.
+Checkpoints hold model, optimizer, scheduler, GradScaler, sampler and per-process RNG states,
+are written into a temporary folder that is renamed when complete, and are loaded with
+``torch.load(weights_only=True)``, so a killed run resumes exactly.
+
+Multi-GPU / multi-node (see docs/pretraining.md)::
+
+    torchrun --nproc_per_node=8 --module tiny_biomoe.cli pretrain --config configs/pretrain_paper.yaml
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import json
+import math
+import os
+import random
+import re
+import shutil
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .._device import resolve_device
+from .._io import atomic_path, atomic_write_text
+from ..errors import CheckpointError, ConfigError, require
+from .config import PretrainConfig, TaskConfig, config_to_dict
+from .sampler import MultiTaskSampler, task_probabilities
+from .shards import ShardedTask, open_task
+
+__all__ = ["MultiTaskModel", "PretrainResult", "pretrain", "cosine_with_warmup", "latest_checkpoint", "CKPT_FORMAT"]
+
+CKPT_FORMAT = 1
+
+
+# ----------------------------------------------------------------------------- model
+class MultiTaskModel(nn.Module):
+    """The shared :class:`~tiny_biomoe.TinyBioMoE` backbone, one linear head per task and, for
+    uncertainty weighting, one learned log-variance ``s_t`` per task."""
+
+    def __init__(self, backbone: nn.Module, outputs: dict[str, int], uncertainty: bool = False) -> None:
+        super().__init__()
+        self.backbone = backbone
+        dim = int(getattr(backbone, "embed_dim", 192))
+        self.heads = nn.ModuleDict({name: nn.Linear(dim, n) for name, n in outputs.items()})
+        self.log_vars = nn.ParameterDict(
+            {name: nn.Parameter(torch.zeros(())) for name in outputs} if uncertainty else {}
+        )
+
+    def forward(self, images: torch.Tensor, task: str) -> tuple[torch.Tensor, torch.Tensor]:
+        """Head output of ``task`` and a zero that touches every other head.
+
+        The zero (``0 * sum of the other heads' and log-variances' parameters``) gives them zero
+        gradients, so DDP needs no ``find_unused_parameters``; the engine drops those gradients
+        (sets them to ``None``) before the optimizer step, so idle heads are not decayed or moved.
+        """
+        emb = self.backbone(images)
+        out = self.heads[task](emb)
+        others = [p for n, h in self.heads.items() if n != task for p in h.parameters()]
+        others += [p for n, p in self.log_vars.items()]
+        zero = sum((p.sum() for p in others), torch.zeros((), device=emb.device)) * 0.0
+        return out, zero
+
+
+def task_loss(out: torch.Tensor, y: torch.Tensor, target: str, mean: float = 0.0, std: float = 1.0) -> tuple[torch.Tensor, torch.Tensor]:
+    """Loss and the summed metric (correct predictions for ``class``, absolute error for ``regression``)."""
+    out = out.float()
+    if target == "class":
+        loss = nn.functional.cross_entropy(out, y)
+        metric = (out.argmax(1) == y).sum().float()
+    else:
+        pred = out.squeeze(-1)
+        loss = nn.functional.mse_loss(pred, (y - mean) / std)
+        metric = (pred.detach() * std + mean - y).abs().sum()
+    return loss, metric.detach()
+
+
+def weighted_loss(loss: torch.Tensor, task: TaskConfig, weighting: str, log_var: torch.Tensor | None) -> torch.Tensor:
+    """Fixed: ``w * L``. Uncertainty (Kendall, Gal & Cipolla 2018, with ``s = log sigma^2``):
+    classification ``exp(-s) L + s/2``, regression ``exp(-s) L / 2 + s/2``."""
+    if weighting == "fixed":
+        return task.weight * loss
+    assert log_var is not None
+    scale = 1.0 if task.target == "class" else 0.5
+    return scale * torch.exp(-log_var) * loss + 0.5 * log_var
+
+
+def cosine_with_warmup(total_steps: int, warmup_steps: int = 0, min_lr_ratio: float = 0.0):
+    """LR factor for step ``s``: linear warm-up ``(s+1)/W`` for ``s < W``, then cosine from 1 to ``min_lr_ratio``."""
+
+    def factor(step: int) -> float:
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = min(1.0, (step - warmup_steps) / max(1, total_steps - warmup_steps))
+        return min_lr_ratio + (1.0 - min_lr_ratio) * 0.5 * (1.0 + math.cos(math.pi * progress))
+
+    return factor
+
+
+# ----------------------------------------------------------------------------- distributed
+@dataclass
+class _Dist:
+    rank: int = 0
+    world: int = 1
+    local_rank: int = 0
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    created: bool = False
+
+    @property
+    def enabled(self) -> bool:
+        return self.world > 1
+
+    def barrier(self) -> None:
+        if self.enabled:
+            dist.barrier()
+
+
+def _setup_distributed(cfg: PretrainConfig) -> _Dist:
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if dist.is_available() and dist.is_initialized():
+        world = dist.get_world_size()
+    if world <= 1:
+        return _Dist(device=resolve_device(cfg.train.device))
+    local_rank = int(os.environ.get("LOCAL_RANK", os.environ.get("RANK", "0")))
+    want = cfg.train.device
+    if want in ("auto", "cuda") and torch.cuda.is_available():
+        device = torch.device("cuda", local_rank)
+        torch.cuda.set_device(device)
+    else:
+        device = resolve_device("cpu" if want == "auto" else want)
+    created = False
+    if not dist.is_initialized():
+        backend = cfg.train.backend
+        if backend == "auto":
+            backend = "nccl" if device.type == "cuda" else "gloo"
+        dist.init_process_group(backend=backend)
+        created = True
+    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank, device, created)
+
+
+def _all_reduce(t: torch.Tensor, d: _Dist) -> torch.Tensor:
+    if d.enabled:
+        dist.all_reduce(t)
+    return t
+
+
+# ----------------------------------------------------------------------------- RNG + checkpoints
+def _rng_state(device: torch.device) -> dict[str, Any]:
+    """RNG states as tensors/lists/ints, so ``torch.load(weights_only=True)`` can read them."""
+    _, keys, pos, has_gauss, cached = np.random.get_state()
+    pv, pstate, pgauss = random.getstate()
+    state: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np.asarray(keys, dtype=np.int64)), "pos": int(pos),
+                  "has_gauss": int(has_gauss), "cached_gaussian": float(cached)},
+        "python": {"version": int(pv), "state": [int(v) for v in pstate], "gauss": pgauss},
+    }
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def _set_rng_state(state: dict[str, Any], device: torch.device) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"]))
+    p = state["python"]
+    random.setstate((p["version"], tuple(p["state"]), p["gauss"]))
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+_CKPT_RE = re.compile(r"^step-(\d{8})$")
+
+
+def latest_checkpoint(output_dir: str | os.PathLike) -> Path | None:
+    """The newest complete checkpoint folder under ``output_dir/checkpoints`` (or ``None``)."""
+    root = Path(output_dir) / "checkpoints"
+    if not root.is_dir():
+        return None
+    found = sorted((int(m.group(1)), p) for p in root.iterdir() if (m := _CKPT_RE.match(p.name)) and (p / "state.pt").is_file())
+    return found[-1][1] if found else None
+
+
+def _save_checkpoint(root: Path, step: int, d: _Dist, main: dict[str, Any] | None, rank_state: dict[str, Any], keep: int) -> Path:
+    """All ranks write their RNG file into ``step-N.partial``; rank 0 adds ``state.pt`` and renames
+    the folder to ``step-N`` (the rename is what marks a checkpoint as complete)."""
+    tmp, final = root / f"step-{step:08d}.partial", root / f"step-{step:08d}"
+    if d.rank == 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    d.barrier()
+    with atomic_path(tmp / f"rank-{d.rank:05d}.pt") as p:
+        torch.save(rank_state, p)
+    if d.rank == 0:
+        with atomic_path(tmp / "state.pt") as p:
+            torch.save(main, p)
+    d.barrier()
+    if d.rank == 0:
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+        olds = sorted(p for p in root.iterdir() if _CKPT_RE.match(p.name))
+        for p in olds[: max(0, len(olds) - max(1, keep))]:
+            shutil.rmtree(p, ignore_errors=True)
+    d.barrier()
+    return final
+
+
+def _load(path: Path) -> Any:
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - any failure to read is reported as a checkpoint problem
+        raise CheckpointError(f"cannot read checkpoint file {str(path)!r} safely (weights_only=True): {exc}") from exc
+
+
+# ----------------------------------------------------------------------------- rendering
+def _render_fn():
+    try:
+        from ..representations import render, render_info
+    except ImportError:  # the package's __init__ may not re-export yet
+        from ..representations.base import render, render_info
+    return render, render_info
+
+
+def _images_for(x: np.ndarray, y: np.ndarray, kinds: np.ndarray, task: TaskConfig, st: ShardedTask, device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
+    """Render a micro-batch on ``device``: one kind per window (``random``) or every kind (``all``)."""
+    render, _ = _render_fn()
+    xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
+    fs, kw = st.sampling_rate, dict(task.render_params)
+    if task.representation_mode == "all":
+        imgs = [render(xt, k, fs, modality=task.modality, device=device, **kw) for k in task.representations]
+        return torch.cat(imgs), np.concatenate([y] * len(imgs))
+    out = torch.empty((len(x), 3, 224, 224), dtype=torch.float32, device=device)
+    for ki in np.unique(kinds):
+        sel = np.flatnonzero(kinds == ki)
+        out[torch.from_numpy(sel).to(device)] = render(xt[sel], task.representations[int(ki)], fs, modality=task.modality, device=device, **kw)
+    return out, y
+
+
+# ----------------------------------------------------------------------------- logging
+class _Logger:
+    """Long-format CSV (step, split, task, loss, metric, value, n, lr) and optional TensorBoard, rank 0 only."""
+
+    FIELDS = ["step", "split", "task", "loss", "metric", "value", "n", "lr", "elapsed_s"]
+
+    def __init__(self, out: Path, start_step: int, tensorboard: bool, active: bool) -> None:
+        self.active = active
+        self.path = out / "metrics.csv"
+        self.tb = None
+        if not active:
+            return
+        rows: list[dict[str, str]] = []
+        if self.path.is_file() and start_step > 0:  # drop rows a killed run logged after its last checkpoint
+            with open(self.path, newline="", encoding="utf-8") as fh:
+                rows = [r for r in csv.DictReader(fh) if int(r["step"]) <= start_step]
+        with atomic_path(self.path) as tmp, open(tmp, "w", newline="", encoding="utf-8") as fh:
+            w = csv.DictWriter(fh, self.FIELDS)
+            w.writeheader()
+            w.writerows(rows)
+        if tensorboard:
+            require("tensorboard", "train", "TensorBoard logging (train.tensorboard: true)")
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(out / "tensorboard"), purge_step=start_step + 1 if start_step else None)
+
+    def log(self, rows: list[dict[str, Any]]) -> None:
+        if not self.active or not rows:
+            return
+        with open(self.path, "a", newline="", encoding="utf-8") as fh:
+            csv.DictWriter(fh, self.FIELDS).writerows(rows)
+        if self.tb is not None:
+            for r in rows:
+                tag = f"{r['split']}/{r['task']}"
+                self.tb.add_scalar(f"{tag}/loss", r["loss"], r["step"])
+                if r["metric"]:
+                    self.tb.add_scalar(f"{tag}/{r['metric']}", r["value"], r["step"])
+            self.tb.add_scalar("train/lr", rows[0]["lr"], rows[0]["step"])
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def _rows(step: int, split: str, names: list[str], targets: list[str], acc: torch.Tensor, lr: float, t0: float) -> list[dict[str, Any]]:
+    """acc: (tasks, 3) = [loss sum over batches, windows, metric sum] and a batches column."""
+    rows = []
+    for i, name in enumerate(names):
+        loss_sum, n, metric_sum, batches = (float(v) for v in acc[i])
+        if n == 0:
+            continue
+        metric = "accuracy" if targets[i] == "class" else "mae"
+        rows.append({"step": step, "split": split, "task": name, "loss": loss_sum / max(batches, 1), "metric": metric,
+                     "value": metric_sum / n, "n": int(n), "lr": lr, "elapsed_s": round(time.time() - t0, 3)})
+    return rows
+
+
+# ----------------------------------------------------------------------------- result
+@dataclass
+class PretrainResult:
+    """What :func:`pretrain` returns (on every process).
+
+    ``model`` is the trained backbone (on the training device), ``export_dir`` the folder written
+    by :meth:`TinyBioMoE.save_pretrained` (``None`` when stopped early), ``metrics`` the last
+    logged rows, ``stopped`` whether ``stop_at_step`` ended the run.
+    """
+
+    output_dir: Path
+    step: int
+    model: nn.Module
+    heads: nn.Module
+    export_dir: Path | None
+    checkpoint: Path | None
+    metrics: list[dict[str, Any]]
+    stopped: bool = False
+
+
+# ----------------------------------------------------------------------------- main loop
+def pretrain(
+    cfg: PretrainConfig,
+    *,
+    resume: str | os.PathLike = "auto",
+    stop_at_step: int | None = None,
+    output_dir: str | os.PathLike | None = None,
+) -> PretrainResult:
+    """Run multi-task pretraining from a :class:`PretrainConfig`; return a :class:`PretrainResult`.
+
+    Args:
+        cfg: the configuration (shards must exist: :func:`~tiny_biomoe.pretrain.prepare_shards`).
+        resume: ``"auto"`` (continue from the newest checkpoint in the output folder, if any),
+            ``"never"`` (start fresh; refuses a folder that already holds checkpoints) or a
+            checkpoint folder.
+        stop_at_step: save a checkpoint after this many optimizer steps and return (a planned
+            interruption; the learning-rate schedule still follows ``train.steps``).
+        output_dir: overrides ``train.output_dir``.
+
+    Under ``torchrun`` (``WORLD_SIZE > 1``) each process trains one replica with DDP; the
+    process group is created here unless it already exists, and destroyed at the end if created here.
+    """
+    from ..model import TinyBioMoE
+
+    tr = cfg.train
+    if tr.num_threads:
+        torch.set_num_threads(int(tr.num_threads))
+    d = _setup_distributed(cfg)
+    try:
+        return _pretrain(cfg, d, resume, stop_at_step, Path(output_dir) if output_dir else cfg.resolve(tr.output_dir), TinyBioMoE)
+    finally:
+        if d.created and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | None, out: Path, TinyBioMoE: Any) -> PretrainResult:
+    tr = cfg.train
+    device = d.device
+    if tr.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError("train.precision: bf16 is not supported on this GPU; use fp16 or fp32")
+    data = [open_task(cfg, t) for t in cfg.tasks]
+    names = [t.name for t in cfg.tasks]
+    targets = [t.target for t in cfg.tasks]
+    reg_stats = {}
+    for t, st in zip(cfg.tasks, data):
+        if t.target == "regression":
+            yv = st.labels[st.train_indices].astype(np.float64)
+            reg_stats[t.name] = (float(yv.mean()), float(yv.std()) or 1.0)
+    sizes = [len(st.train_indices) for st in data]
+    probs = task_probabilities(sizes, cfg.sampling.strategy, cfg.sampling.temperature)
+    sampler = MultiTaskSampler(sizes, probs, tr.batch_size, [len(t.representations) for t in cfg.tasks],
+                               seed=tr.seed, rank=d.rank, world_size=d.world)
+
+    # identical initial weights on every process (DDP also broadcasts rank 0's at construction)
+    torch.manual_seed(tr.seed)
+    if tr.init == "random":
+        backbone = TinyBioMoE()
+    else:
+        backbone = TinyBioMoE.from_pretrained(tr.init)
+    model = MultiTaskModel(backbone, {t.name: st.num_outputs for t, st in zip(cfg.tasks, data)},
+                           uncertainty=cfg.loss.weighting == "uncertainty").to(device)
+    model.train()
+    # per-process streams for anything random during training (none in the network today)
+    torch.manual_seed(tr.seed * 1000 + d.rank + 1)
+    np.random.seed((tr.seed * 1000 + d.rank + 1) % 2**32)
+    random.seed(tr.seed * 1000 + d.rank + 1)
+
+    decay, no_decay = [], []
+    for n, p in model.backbone.named_parameters():
+        (decay if p.ndim >= 2 else no_decay).append(p)
+    o = cfg.optim
+    groups = [
+        {"params": decay, "weight_decay": o.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+        {"params": list(model.heads.parameters()), "weight_decay": o.weight_decay, "lr": o.lr * o.head_lr_scale},
+    ]
+    if len(model.log_vars):
+        groups.append({"params": list(model.log_vars.parameters()), "weight_decay": 0.0})
+    optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))  # type: ignore[arg-type]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, cosine_with_warmup(tr.steps, cfg.schedule.warmup_steps, cfg.schedule.min_lr_ratio)
+    )
+    scaler = torch.amp.GradScaler(device.type, enabled=tr.precision == "fp16")
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tr.precision)
+    acc = torch.zeros((len(names), 4), dtype=torch.float64)
+
+    # ---------------------------------------------------------------- resume
+    ckpt_root = out / "checkpoints"
+    start_step = 0
+    ckpt: Path | None = None
+    if str(resume) == "auto":
+        ckpt = latest_checkpoint(out)
+    elif str(resume) == "never":
+        if latest_checkpoint(out) is not None:
+            raise ConfigError(f"{str(out)!r} already holds checkpoints; use --resume auto to continue, or another --output")
+    else:
+        ckpt = Path(resume)
+        if not (ckpt / "state.pt").is_file():
+            raise CheckpointError(f"{str(ckpt)!r} is not a checkpoint folder (no state.pt); pass e.g. {out}/checkpoints/step-00000100")
+    if ckpt is not None:
+        main = _load(ckpt / "state.pt")
+        if main.get("format") != CKPT_FORMAT or main.get("tasks") != names:
+            raise CheckpointError(f"checkpoint {str(ckpt)!r} was made for tasks {main.get('tasks')}, this config has {names}")
+        model.load_state_dict(main["model"])
+        optimizer.load_state_dict(main["optimizer"])
+        scheduler.load_state_dict(main["scheduler"])
+        if main.get("scaler"):
+            scaler.load_state_dict(main["scaler"])
+        sampler.load_state_dict(main["sampler"])
+        start_step = int(main["step"])
+        rank_file = ckpt / f"rank-{d.rank:05d}.pt"
+        if rank_file.is_file() and int(main.get("world_size", 1)) == d.world:
+            rs = _load(rank_file)
+            _set_rng_state(rs["rng"], device)
+            acc = rs["acc"].to(torch.float64)
+        else:
+            warnings.warn(f"resuming {ckpt} with a different number of processes ({main.get('world_size')} -> {d.world}): "
+                          "the data order continues, but RNG streams restart from the seed", stacklevel=2)
+
+    ddp: nn.Module = model
+    if d.enabled:
+        ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    logger = _Logger(out, start_step, tr.tensorboard, active=d.rank == 0)
+    if d.rank == 0:
+        out.mkdir(parents=True, exist_ok=True)
+        atomic_write_text(out / "config.json", json.dumps(config_to_dict(cfg), indent=1, default=str))
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=tr.steps, initial=start_step, desc="pretrain", unit="step", disable=not (tr.progress and d.rank == 0))
+    t0 = time.time()
+    last_rows: list[dict[str, Any]] = []
+    step = start_step
+    stopped = False
+
+    def checkpoint() -> Path:
+        main = None
+        if d.rank == 0:
+            main = {"format": CKPT_FORMAT, "step": step, "tasks": names, "world_size": d.world,
+                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
+                    "sampler": sampler.state_dict()}
+        return _save_checkpoint(ckpt_root, step, d, main, {"rng": _rng_state(device), "acc": acc.clone()}, tr.keep_checkpoints)
+
+    last_ckpt: Path | None = ckpt
+    try:
+        while step < tr.steps:
+            used: set[str] = set()
+            for micro in range(tr.grad_accum):
+                draw = sampler.next()
+                task, st = cfg.tasks[draw.task], data[draw.task]
+                used.add(task.name)
+                x, y = st.get(st.train_indices[draw.positions])
+                images, y = _images_for(x, y, draw.kinds, task, st, device)
+                yt = torch.as_tensor(y, device=device)
+                if task.target == "regression":
+                    yt = yt.float()
+                sync = contextlib.nullcontext() if (micro == tr.grad_accum - 1 or not d.enabled) else ddp.no_sync()  # type: ignore[operator]
+                with sync:
+                    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                        out_t, zero = ddp(images, task.name)
+                    mean, std = reg_stats.get(task.name, (0.0, 1.0))
+                    loss, metric = task_loss(out_t, yt, task.target, mean, std)
+                    lv = model.log_vars[task.name] if len(model.log_vars) else None
+                    total = (weighted_loss(loss, task, cfg.loss.weighting, lv) + zero) / tr.grad_accum
+                    scaler.scale(total).backward()
+                acc[draw.task] += torch.tensor([float(loss.detach()), len(y), float(metric), 1.0], dtype=torch.float64)
+            # idle heads got exact-zero gradients: drop them so AdamW leaves those heads alone
+            for name in names:
+                if name not in used:
+                    for p in model.heads[name].parameters():
+                        p.grad = None
+                    if name in model.log_vars:
+                        model.log_vars[name].grad = None
+            if o.grad_clip:
+                scaler.unscale_(optimizer)
+                nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], o.grad_clip)
+            scaler.step(optimizer)
+            scaler.update()
+            optimizer.zero_grad(set_to_none=True)
+            lr = optimizer.param_groups[0]["lr"]
+            scheduler.step()
+            step += 1
+            bar.update(1)
+            if step % tr.log_every == 0 or step == tr.steps:
+                tot = _all_reduce(acc.clone().to(device), d).cpu()
+                last_rows = _rows(step, "train", names, targets, tot, lr, t0)
+                logger.log(last_rows)
+                if last_rows:
+                    bar.set_postfix_str(" ".join(f"{r['task']}:{r['loss']:.3f}" for r in last_rows))
+                acc.zero_()
+            if tr.eval_every and (step % tr.eval_every == 0 or step == tr.steps):
+                rows = _evaluate(model, cfg, data, reg_stats, d, step, lr, t0, amp_dtype)
+                logger.log(rows)
+            if stop_at_step is not None and step >= stop_at_step and step < tr.steps:
+                last_ckpt = checkpoint()
+                stopped = True
+                break
+            if (tr.ckpt_every and step % tr.ckpt_every == 0) or step == tr.steps:
+                last_ckpt = checkpoint()
+    finally:
+        bar.close()
+        logger.close()
+
+    export_dir = None
+    if not stopped:
+        export_dir = out / "model"
+        if d.rank == 0:
+            export(model, cfg, data, reg_stats, export_dir, step=step, world_size=d.world)
+        d.barrier()
+    return PretrainResult(out, step, model.backbone, model.heads, export_dir, last_ckpt, last_rows, stopped)
+
+
+@torch.no_grad()
+def _evaluate(model: MultiTaskModel, cfg: PretrainConfig, data: list[ShardedTask], reg_stats: dict, d: _Dist,
+              step: int, lr: float, t0: float, amp_dtype: Any) -> list[dict[str, Any]]:
+    """Per-task validation on the first ``eval_batches`` global batches of held-out windows."""
+    tr = cfg.train
+    model.eval()
+    acc = torch.zeros((len(cfg.tasks), 4), dtype=torch.float64)
+    for i, (task, st) in enumerate(zip(cfg.tasks, data)):
+        idx = st.val_indices[: tr.eval_batches * tr.batch_size * d.world]
+        mine = idx[d.rank :: d.world]
+        for b in range(0, len(mine), tr.batch_size):
+            sel = mine[b : b + tr.batch_size]
+            x, y = st.get(sel)
+            kinds = (np.arange(len(sel)) + b) % len(task.representations)
+            images, y = _images_for(x, y, kinds, task, st, d.device)
+            yt = torch.as_tensor(y, device=d.device)
+            with torch.autocast(d.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+                out, _ = model(images, task.name)
+            mean, std = reg_stats.get(task.name, (0.0, 1.0))
+            loss, metric = task_loss(out, yt.float() if task.target == "regression" else yt, task.target, mean, std)
+            acc[i] += torch.tensor([float(loss), len(y), float(metric), 1.0], dtype=torch.float64)
+    model.train()
+    tot = _all_reduce(acc.to(d.device), d).cpu()
+    return _rows(step, "val", [t.name for t in cfg.tasks], [t.target for t in cfg.tasks], tot, lr, t0)
+
+
+def export(model: MultiTaskModel, cfg: PretrainConfig, data: list[ShardedTask], reg_stats: dict, folder: Path,
+           *, step: int, world_size: int) -> Path:
+    """Save the backbone with :meth:`TinyBioMoE.save_pretrained` (metadata: representations,
+    preprocessing and tasks) and the task heads as ``heads.safetensors`` beside it."""
+    from safetensors.torch import save_file
+
+    from ..signals import describe_preprocessing
+
+    _, render_info = _render_fn()
+    tasks = []
+    for t, st in zip(cfg.tasks, data):
+        n = int(st.index["window_samples"])
+        tasks.append({
+            "name": t.name, "modality": t.modality, "target": t.target, "classes": st.classes,
+            "regression_mean_std": reg_stats.get(t.name), "sampling_rate": st.sampling_rate,
+            "window_s": t.window.length_s, "window_samples": n, "train_windows": int(len(st.train_indices)),
+            "representations": [render_info(k, st.sampling_rate, n, t.modality, **t.render_params) for k in t.representations],
+            "preprocessing": describe_preprocessing(t.modality, st.sampling_rate) if t.preprocess else None,
+        })
+    metadata = {
+        "pretraining": {"steps": step, "world_size": world_size, "tasks": tasks, "config": config_to_dict(cfg)},
+        "representations": sorted({k for t in cfg.tasks for k in t.representations}),
+    }
+    backbone = model.backbone
+    was_training = backbone.training
+    path = backbone.save_pretrained(folder, metadata=json.loads(json.dumps(metadata, default=str)))
+    backbone.train(was_training)
+    heads = {k: v.detach().cpu().contiguous() for k, v in model.heads.state_dict().items()}
+    with atomic_path(folder / "heads.safetensors") as tmp:
+        save_file(heads, str(tmp), metadata={"tasks": json.dumps([t["name"] for t in tasks])})
+    return Path(path)
