@@ -116,12 +116,64 @@ def _run_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- pretrain / prepare-shards (pretraining)
+def _add_pretrain_common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--config", required=True, help="pretraining YAML config, or 'tiny' for the packaged synthetic example")
+    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.steps=100 --set tasks.0.weight=2 (repeatable)")
+
+
+def _add_prepare_shards(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("prepare-shards", help="cut the pretraining sources into memory-mappable window shards (resumable)")
+    _add_pretrain_common(p)
+    p.add_argument("--task", action="append", default=None, help="only this task (repeatable); default: all")
+    p.add_argument("--force", action="store_true", help="rebuild finished shards too")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=_run_prepare_shards)
+
+
+def _run_prepare_shards(args: argparse.Namespace) -> int:
+    from .pretrain import load_config, prepare_shards
+
+    cfg = load_config(args.config, args.overrides)
+    for name, folder in prepare_shards(cfg, tasks=args.task, force=args.force, progress=not args.no_progress).items():
+        print(f"{name}: {folder}")
+    return 0
+
+
+def _add_pretrain(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "pretrain",
+        help="multi-task pretraining of the backbone (one process, or DDP under torchrun)",
+        description="Multi-GPU: torchrun --nproc_per_node=N --module tiny_biomoe.cli pretrain --config CONFIG.yaml",
+    )
+    _add_pretrain_common(p)
+    p.add_argument("--resume", default="auto", help="'auto' (newest checkpoint in the output folder), 'never', or a checkpoint folder")
+    p.add_argument("--output", default=None, help="run folder (overrides train.output_dir)")
+    p.add_argument("--stop-at-step", type=int, default=None, help="checkpoint and stop after this many steps (resume later)")
+    p.set_defaults(func=_run_pretrain)
+
+
+def _run_pretrain(args: argparse.Namespace) -> int:
+    from .pretrain import load_config, pretrain
+
+    cfg = load_config(args.config, args.overrides)
+    res = pretrain(cfg, resume=args.resume, stop_at_step=args.stop_at_step, output_dir=args.output)
+    if res.export_dir is not None:
+        print(f"pretrained backbone: {res.export_dir} (TinyBioMoE.from_pretrained loads it)")
+    else:
+        print(f"stopped at step {res.step}; checkpoint {res.checkpoint}; run again with --resume auto to continue")
+    return 0
+
+
 # ----------------------------------------------------------------------------- end of sections
 
 _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_info,
     _add_render,
     _add_embed,
+    _add_prepare_shards,
+    _add_pretrain,
 ]
 
 

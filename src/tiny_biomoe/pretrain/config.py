@@ -372,7 +372,8 @@ def config_from_dict(data: dict[str, Any], base_dir: str | os.PathLike = ".") ->
 
 
 def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> PretrainConfig:
-    """Read a YAML config; ``overrides`` are ``dotted.key=value`` strings (value parsed as YAML).
+    """Read a YAML config (a path, or ``"tiny"`` for the packaged example); ``overrides`` are
+    ``dotted.key=value`` strings (value parsed as YAML, list items by index: ``tasks.0.weight=2``).
 
     Relative paths inside the file are resolved against the current working directory
     (recorded as ``base_dir``, so every process of a run agrees).
@@ -380,8 +381,10 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     import yaml
 
     p = Path(path)
+    if not p.is_file() and p.suffix == "" and len(p.parts) == 1 and (Path(__file__).with_name("configs") / f"{p}.yaml").is_file():
+        p = packaged_config(str(p))  # a bare name such as "tiny" means a config shipped in the package
     if not p.is_file():
-        raise ConfigError(f"config file {str(p)!r} not found; see configs/pretrain_tiny.yaml for an example")
+        raise ConfigError(f"config file {str(p)!r} not found; give a YAML path or 'tiny' (the packaged example)")
     try:
         data = yaml.safe_load(p.read_text(encoding="utf-8"))
     except yaml.YAMLError as exc:
