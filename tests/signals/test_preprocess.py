@@ -1,0 +1,174 @@
+"""Preprocessing against scipy, modality defaults, gaps and windowing."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from scipy import signal as sps
+
+from tiny_biomoe.errors import SignalError
+from tiny_biomoe.signals import (
+    eda_components,
+    fill_short_gaps,
+    get_modality,
+    list_modalities,
+    make_windows,
+    normalize,
+    preprocess,
+    resample,
+    zero_phase_filter,
+)
+
+
+def _noise(n=3000, seed=0):
+    return np.random.default_rng(seed).normal(size=n).cumsum() * 0.1 + np.random.default_rng(seed + 1).normal(size=n)
+
+
+# the spec table, written out independently of the code
+SPEC = {
+    "eda": (10.0, None, 5.0, 4.0, 0.9),
+    "bvp": (10.0, 0.5, 8.0, 2.0, 0.9),
+    "resp": (10.0, 0.05, 1.0, 4.0, 0.9),
+    "spo2": (10.0, None, None, 4.0, 0.9),
+    "ecg": (10.0, 0.5, 40.0, 1.0, 0.9),
+    "emg": (5.0, 20.0, 450.0, 0.25, 0.75),
+    "eeg": (10.0, 0.5, 45.0, 2.0, 0.9),
+}
+
+
+@pytest.mark.parametrize("name", sorted(SPEC))
+def test_modality_defaults_match_spec_table(name):
+    m = get_modality(name)
+    assert (m.window_s, m.highpass_hz, m.lowpass_hz, m.stft_segment_s, m.stft_overlap) == SPEC[name]
+
+
+def test_aliases_overrides_and_unknown():
+    assert get_modality("PPG").name == "bvp" and get_modality("gsr").name == "eda"
+    assert get_modality("spo2").value_range == (80.0, 100.0)
+    assert get_modality("eda", window_s=5).window_s == 5 and get_modality("eda").window_s == 10
+    with pytest.raises(SignalError, match="known modalities: " + ", ".join(list_modalities())):
+        get_modality("ekgg")
+    with pytest.raises(SignalError, match="unknown modality setting"):
+        get_modality("eda", windw_s=3)
+
+
+@pytest.mark.parametrize("name, fs", [("bvp", 100.0), ("ecg", 500.0), ("eeg", 256.0), ("resp", 50.0)])
+def test_bandpass_equals_scipy(name, fs):
+    x = _noise()
+    m = get_modality(name)
+    sos = sps.butter(4, [m.highpass_hz, m.lowpass_hz], btype="bandpass", fs=fs, output="sos")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        y = preprocess(x, fs, name)
+    np.testing.assert_allclose(y, sps.sosfiltfilt(sos, x), rtol=1e-10, atol=1e-12)
+
+
+def test_eda_lowpass_and_spo2_untouched():
+    x = _noise()
+    sos = sps.butter(4, 5.0, btype="lowpass", fs=100.0, output="sos")
+    np.testing.assert_allclose(preprocess(x, 100.0, "eda"), sps.sosfiltfilt(sos, x), rtol=1e-10, atol=1e-12)
+    np.testing.assert_array_equal(preprocess(x, 100.0, "spo2"), x)
+    # at 4 Hz the 5 Hz low-pass is above Nyquist: nothing to do
+    np.testing.assert_array_equal(preprocess(x, 4.0, "eda"), x)
+
+
+def test_emg_cutoff_capped_below_nyquist():
+    x = _noise()
+    y = preprocess(x, 500.0, "emg")  # 450 Hz > 0.45 * 500: capped at 225 Hz
+    sos = sps.butter(4, [20.0, 225.0], btype="bandpass", fs=500.0, output="sos")
+    np.testing.assert_allclose(y, sps.sosfiltfilt(sos, x), rtol=1e-10, atol=1e-12)
+    with pytest.raises(SignalError, match="band-pass"):
+        preprocess(x, 40.0, "emg")
+
+
+def test_filter_is_zero_phase():
+    fs = 100.0
+    t = np.arange(2000) / fs
+    x = np.sin(2 * np.pi * 1.0 * t)
+    y = zero_phase_filter(x, fs, 0.5, 8.0)
+    mid = slice(500, 1500)
+    lag = np.argmax(np.correlate(y[mid], x[mid], "full")) - (1000 - 1)
+    assert lag == 0
+
+
+def test_eda_tonic_phasic_split():
+    fs = 100.0
+    x = _noise(4000)
+    tonic, phasic = eda_components(x, fs, 0.05)
+    sos = sps.butter(4, 0.05, btype="highpass", fs=fs, output="sos")
+    np.testing.assert_allclose(phasic, sps.sosfiltfilt(sos, x), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(tonic + phasic, x, rtol=1e-12)
+
+
+def test_gaps_short_interpolated_long_kept():
+    fs = 10.0
+    x = np.arange(100, dtype=float)
+    x[10:13] = np.nan  # 0.3 s gap
+    x[40:70] = np.nan  # 3 s gap
+    y, n = fill_short_gaps(x, fs, max_gap_s=0.5)
+    assert n == 3
+    np.testing.assert_allclose(y[10:13], [10, 11, 12])
+    assert np.isnan(y[40:70]).all()
+    # filtering keeps the long gap and filters each stretch
+    z = zero_phase_filter(y, fs, None, 2.0)
+    assert np.isnan(z[40:70]).all() and np.isfinite(z[:40]).all() and np.isfinite(z[70:]).all()
+
+
+def test_windowing_drops_mostly_missing_and_reports():
+    fs = 10.0
+    x = np.sin(np.arange(400) / 5.0)
+    x[100:180] = np.nan  # window 1 (100..199) is 80 % missing
+    x[205:210] = np.nan  # window 2 is 5 % missing: kept and interpolated
+    with pytest.warns(UserWarning, match="dropped 1 of 4"):
+        w = make_windows(x, fs, 10.0)
+    assert (w.n_candidates, w.n_dropped, len(w)) == (4, 1, 3)
+    np.testing.assert_allclose(w.starts, [0.0, 20.0, 30.0])
+    assert np.isfinite(w.data).all()
+    np.testing.assert_array_equal(w.data[0], x[:100])
+
+
+def test_windowing_stride_and_limits():
+    x = np.arange(1000, dtype=float)
+    w = make_windows(x, 100.0, 2.0, 0.5, max_windows=3)
+    assert w.data.shape == (3, 200) and w.stride_s == 0.5
+    np.testing.assert_array_equal(w.data[2], x[100:300])
+    assert make_windows(x, 100.0, 2.0, 0.5).n_candidates == (1000 - 200) // 50 + 1
+    with pytest.raises(SignalError, match="shorter than one window"):
+        make_windows(x[:150], 100.0, 2.0)
+
+
+@pytest.mark.parametrize(
+    "sig, fs, match",
+    [
+        (np.full(1000, np.nan), 100.0, "no finite values"),
+        (np.full(1000, 3.0), 100.0, "constant"),
+        (np.zeros((2, 3, 4)), 100.0, "one channel"),
+        (np.arange(10.0), 0.0, "not plausible"),
+        (np.arange(10.0), 5e6, "not plausible"),
+        (np.array([]), 100.0, "empty"),
+    ],
+)
+def test_bad_signals(sig, fs, match):
+    with pytest.raises(SignalError, match=match):
+        preprocess(sig, fs, "eda")
+
+
+def test_resample_matches_resample_poly_and_keeps_gaps():
+    x = _noise(1000)
+    np.testing.assert_allclose(resample(x, 100.0, 64.0), sps.resample_poly(x, 16, 25), rtol=1e-12)
+    y = x.copy()
+    y[400:600] = np.nan
+    r = resample(y, 100.0, 50.0)
+    assert r.size == 500 and np.isnan(r[210:290]).all() and np.isfinite(r[:190]).all()
+
+
+def test_normalize():
+    x = _noise(500)
+    z = normalize(x, "zscore")
+    assert abs(z.mean()) < 1e-12 and abs(z.std() - 1) < 1e-12
+    mm = normalize(x, "minmax")
+    assert mm.min() == 0 and mm.max() == 1
+    with pytest.raises(SignalError):
+        normalize(x, "l2")

@@ -1,0 +1,150 @@
+"""Readers on small files written by the tests themselves."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tiny_biomoe.errors import SignalError
+from tiny_biomoe.signals import Recording, read_signal
+
+FS = 50.0
+
+
+@pytest.fixture()
+def data():
+    rng = np.random.default_rng(1)
+    t = np.arange(500) / FS
+    return t, rng.normal(size=500), np.sin(2 * np.pi * t)
+
+
+def test_csv_with_time_column_infers_rate(tmp_path, data):
+    t, a, b = data
+    p = tmp_path / "rec.csv"
+    np.savetxt(p, np.c_[t, a, b], delimiter=",", header="Time,eda,bvp", comments="")
+    rec = read_signal(p)
+    assert rec.channels == ["eda", "bvp"]
+    assert rec.rate("eda") == pytest.approx(FS, rel=1e-9)
+    np.testing.assert_allclose(rec.signals["eda"], a, rtol=1e-12)
+    assert rec.info["time_column"] == "Time"
+    name, x, fs = rec.pick(modality="ppg")  # alias resolves to the bvp column
+    assert name == "bvp" and fs == pytest.approx(FS)
+    np.testing.assert_allclose(x, b, rtol=1e-12)
+
+
+def test_tsv_columns_by_index_and_name_with_given_rate(tmp_path, data):
+    _, a, b = data
+    p = tmp_path / "rec.tsv"
+    np.savetxt(p, np.c_[a, b], delimiter="\t", header="x\ty", comments="")
+    rec = read_signal(p, columns=[1], sampling_rate=FS)
+    assert rec.channels == ["y"] and rec.sampling_rate == FS
+    np.testing.assert_allclose(rec.signals["y"], b, rtol=1e-12)
+    assert read_signal(p, columns="x", sampling_rate=FS).channels == ["x"]
+
+
+def test_headerless_csv_needs_rate(tmp_path, data):
+    _, a, _ = data
+    p = tmp_path / "plain.csv"
+    np.savetxt(p, a[:, None], delimiter=",")
+    with pytest.raises(SignalError, match="sampling rate"):
+        read_signal(p)
+    rec = read_signal(p, sampling_rate=FS)
+    assert rec.channels == ["0"]
+    np.testing.assert_allclose(rec.signals["0"], a, rtol=1e-12)
+
+
+def test_npy_layouts(tmp_path, data):
+    _, a, b = data
+    np.save(tmp_path / "cs.npy", np.stack([a, b]))  # (channels, samples)
+    np.save(tmp_path / "sc.npy", np.stack([a, b], axis=1))  # (samples, channels)
+    for f in ("cs.npy", "sc.npy"):
+        rec = read_signal(tmp_path / f, sampling_rate=FS)
+        assert rec.channels == ["ch0", "ch1"]
+        np.testing.assert_array_equal(rec.signals["ch1"], b)
+
+
+def test_npz_with_rate_and_time(tmp_path, data):
+    t, a, b = data
+    np.savez(tmp_path / "r.npz", eda=a, resp=b, fs=np.float64(FS))
+    rec = read_signal(tmp_path / "r.npz")
+    assert rec.sampling_rate == FS and rec.channels == ["eda", "resp"]
+    np.savez(tmp_path / "t.npz", time=t, eda=a)
+    rec2 = read_signal(tmp_path / "t.npz")
+    assert rec2.channels == ["eda"] and rec2.sampling_rate == pytest.approx(FS)
+
+
+def test_edf_roundtrip(tmp_path, data):
+    import pyedflib  # the 'io' extra is part of the test environment
+    _, a, b = data
+    p = tmp_path / "r.edf"
+    w = pyedflib.EdfWriter(str(p), 2, file_type=pyedflib.FILETYPE_EDFPLUS)
+    heads = []
+    for lab, x in (("EDA", a), ("BVP", b)):
+        heads.append({"label": lab, "dimension": "uV", "sample_frequency": FS, "physical_max": 10.0,
+                      "physical_min": -10.0, "digital_max": 32767, "digital_min": -32768})
+    w.setSignalHeaders(heads)
+    w.writeSamples([a, b])
+    w.close()
+    rec = read_signal(p)
+    assert rec.channels == ["EDA", "BVP"] and rec.rate("BVP") == FS and rec.units["EDA"] == "uV"
+    np.testing.assert_allclose(rec.signals["BVP"][: b.size], b, atol=20 / 65535 * 2)
+    assert read_signal(p, columns=["BVP"]).channels == ["BVP"]
+
+
+def test_wfdb_roundtrip(tmp_path, data):
+    import wfdb
+    _, a, b = data
+    wfdb.wrsamp("rec", fs=FS, units=["mV", "mV"], sig_name=["ecg", "resp"], p_signal=np.stack([a, b], 1),
+                fmt=["16", "16"], write_dir=str(tmp_path))
+    rec = read_signal(tmp_path / "rec.hea")
+    assert rec.channels == ["ecg", "resp"] and rec.sampling_rate == FS
+    np.testing.assert_allclose(rec.signals["resp"], b, atol=1e-3)
+    assert read_signal(tmp_path / "rec").channels == ["ecg", "resp"]
+
+
+def test_in_memory_arrays_and_dicts(data):
+    _, a, b = data
+    rec = read_signal(np.stack([a, b]), sampling_rate=FS)
+    assert isinstance(rec, Recording) and rec.channels == ["ch0", "ch1"]
+    rec = read_signal({"eda": a}, sampling_rate=FS)
+    assert rec.pick() == ("eda", rec.signals["eda"], FS)
+    assert rec.duration() == pytest.approx(a.size / FS)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"sampling_rate": -5}, "not plausible"),
+        ({"sampling_rate": 1e9}, "not plausible"),
+        ({"sampling_rate": float("nan")}, "not plausible"),
+        ({"sampling_rate": FS, "columns": ["nope"]}, "no column"),
+        ({"sampling_rate": FS, "columns": [7]}, "out of range"),
+    ],
+)
+def test_bad_inputs(tmp_path, data, kwargs, match):
+    _, a, b = data
+    p = tmp_path / "r.csv"
+    np.savetxt(p, np.c_[a, b], delimiter=",", header="a,b", comments="")
+    with pytest.raises(SignalError, match=match):
+        read_signal(p, **kwargs)
+
+
+def test_missing_file_unknown_suffix_and_ambiguous_pick(tmp_path, data):
+    with pytest.raises(SignalError, match="does not exist"):
+        read_signal(tmp_path / "none.csv", sampling_rate=FS)
+    (tmp_path / "x.xyz").write_text("1\n2\n")
+    with pytest.raises(SignalError, match="unknown file type"):
+        read_signal(tmp_path / "x.xyz", sampling_rate=FS)
+    _, a, b = data
+    rec = read_signal({"a": a, "b": b}, sampling_rate=FS)
+    with pytest.raises(SignalError, match="several channels"):
+        rec.pick(modality="eda")
+
+
+def test_missing_optional_reader_names_the_extra(tmp_path, monkeypatch):
+    from tiny_biomoe.errors import MissingDependencyError
+
+    (tmp_path / "r.edf").write_bytes(b"0" * 300)
+    monkeypatch.setitem(__import__("sys").modules, "pyedflib", None)  # simulate "not installed"
+    with pytest.raises(MissingDependencyError, match=r"tiny-biomoe\[io\]"):
+        read_signal(tmp_path / "r.edf")
