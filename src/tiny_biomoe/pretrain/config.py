@@ -54,8 +54,12 @@ class SourceConfig:
             to ``path`` without suffix) and ``label_column``.
         label_pattern: alternative to ``labels_file``: a regex with a named group ``label``
             matched against the recording's path relative to ``path``.
-        record_column: column of ``labels_file`` naming the recording.
-        label_column: column of ``labels_file`` holding the label.
+        segments_file: alternative for labels that change within a recording (e.g. sleep stages
+            per 30-s epoch): CSV with ``record_column``, ``start_column``, ``end_column`` (seconds)
+            and ``label_column``; windows are cut inside each labelled segment.
+        record_column: column of ``labels_file``/``segments_file`` naming the recording.
+        label_column: column of ``labels_file``/``segments_file`` holding the label.
+        start_column / end_column: segment bounds in seconds (``segments_file``).
         max_recordings: use only the first N recordings (sorted by path); for quick trials.
         synthetic: keyword arguments for the synthetic generator (``format: synthetic`` only),
             for example ``{subjects: 6, trials_per_class: 4, seed: 0}``.
@@ -69,8 +73,11 @@ class SourceConfig:
     time_column: str | None = None
     labels_file: str | None = None
     label_pattern: str | None = None
+    segments_file: str | None = None
     record_column: str = "record"
     label_column: str = "label"
+    start_column: str = "start_s"
+    end_column: str = "end_s"
     max_recordings: int | None = None
     synthetic: dict[str, Any] = field(default_factory=dict)
 
@@ -334,8 +341,10 @@ def _validate(cfg: PretrainConfig) -> None:
             raise ConfigError(f"{w}.source.path: required for format {s.format!r}; point it at the data folder")
         if s.format == "npy" and not s.sampling_rate:
             raise ConfigError(f"{w}.source.sampling_rate: required for .npy recordings")
-        if s.format != "synthetic" and not (s.labels_file or s.label_pattern):
-            raise ConfigError(f"{w}.source: give labels_file (CSV record,label) or label_pattern (regex with (?P<label>...))")
+        n_lab = sum(bool(v) for v in (s.labels_file, s.label_pattern, s.segments_file))
+        if s.format != "synthetic" and n_lab != 1:
+            raise ConfigError(f"{w}.source: give exactly one of labels_file (CSV record,label), label_pattern "
+                              "(regex with (?P<label>...)) or segments_file (CSV record,start_s,end_s,label)")
         if s.label_pattern and "(?P<label>" not in s.label_pattern:
             raise ConfigError(f"{w}.source.label_pattern: needs a named group, e.g. '(?P<label>[A-Z]+)_'")
     dup = sorted({n for n in names if names.count(n) > 1})

@@ -40,11 +40,20 @@ _DEFAULT_PATTERNS = {"wfdb": "**/*.hea", "edf": "**/*.[eEbB][dD][fF]", "csv": "*
 
 @dataclass(frozen=True)
 class RecordingRef:
-    """One recording of a task: a stable id, its label and how to load its signal."""
+    """One recording of a task: a stable id, its label and how to load its signal.
+
+    ``segments`` (``[(start_s, end_s, label), ...]``) replaces ``label`` when labels change
+    within the recording; windows are then cut inside each segment.
+    """
 
     id: str
     label: Any
     load: Callable[[], tuple[np.ndarray, float]]
+    segments: tuple[tuple[float, float, Any], ...] | None = None
+
+    def labels(self) -> list[Any]:
+        """Every label this recording contributes."""
+        return [s[2] for s in self.segments] if self.segments is not None else [self.label]
 
 
 # ----------------------------------------------------------------------------- sources
@@ -59,6 +68,28 @@ def _read_labels_file(src: SourceConfig, base: Callable[[str], Path]) -> dict[st
             if c not in cols:
                 raise DatasetError(f"labels file {str(path)!r} has no column {c!r} (columns: {cols}); set record_column/label_column")
         return {str(row[src.record_column]).strip(): str(row[src.label_column]).strip() for row in reader}
+
+
+def _read_segments_file(src: SourceConfig, base: Callable[[str], Path]) -> dict[str, list[tuple[float, float, str]]]:
+    path = base(src.segments_file)  # type: ignore[arg-type]
+    cols = (src.record_column, src.start_column, src.end_column, src.label_column)
+    if not path.is_file():
+        raise DatasetError(f"segments file {str(path)!r} not found; it needs columns {list(cols)}")
+    out: dict[str, list[tuple[float, float, str]]] = {}
+    with open(path, newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in cols if c not in (reader.fieldnames or [])]
+        if missing:
+            raise DatasetError(f"segments file {str(path)!r} lacks columns {missing} (has {reader.fieldnames})")
+        for i, row in enumerate(reader):
+            try:
+                a, b = float(row[src.start_column]), float(row[src.end_column])
+            except ValueError:
+                raise DatasetError(f"segments file {str(path)!r} row {i + 2}: start/end are not numbers") from None
+            if b <= a:
+                raise DatasetError(f"segments file {str(path)!r} row {i + 2}: end {b} is not after start {a}")
+            out.setdefault(str(row[src.record_column]).strip(), []).append((a, b, str(row[src.label_column]).strip()))
+    return out
 
 
 def _file_recordings(task: TaskConfig, cfg: PretrainConfig) -> list[RecordingRef]:
@@ -76,12 +107,17 @@ def _file_recordings(task: TaskConfig, cfg: PretrainConfig) -> list[RecordingRef
         raise DatasetError(f"task {task.name!r}: no files match {pattern!r} under {str(root)!r}; check source.path/pattern")
     labels = _read_labels_file(src, cfg.resolve) if src.labels_file else None
     regex = re.compile(src.label_pattern) if src.label_pattern else None
+    segs = _read_segments_file(src, cfg.resolve) if src.segments_file else None
     refs: list[RecordingRef] = []
     unlabelled = 0
     for p in files:
         rel = p.relative_to(root).with_suffix("").as_posix()
         label: str | None = None
-        if labels is not None:
+        segments = None
+        if segs is not None:
+            segments = segs.get(rel, segs.get(p.stem))
+            label = "segments" if segments else None
+        elif labels is not None:
             label = labels.get(rel, labels.get(p.stem))
         elif regex is not None:
             m = regex.search(p.relative_to(root).as_posix())
@@ -100,7 +136,7 @@ def _file_recordings(task: TaskConfig, cfg: PretrainConfig) -> list[RecordingRef
             _, x, fs = rec.pick(src.channel, task.modality)
             return np.asarray(x, dtype=np.float64), float(fs)
 
-        refs.append(RecordingRef(rel, label, load))
+        refs.append(RecordingRef(rel, label, load, tuple(segments) if segments else None))
     if unlabelled:
         warnings.warn(f"task {task.name!r}: {unlabelled} of {len(files)} recordings have no label and are left out", stacklevel=3)
     if src.max_recordings is not None:
@@ -139,17 +175,18 @@ def list_recordings(task: TaskConfig, cfg: PretrainConfig) -> tuple[list[Recordi
     else:
         refs, classes = _file_recordings(task, cfg), None
     if task.target == "class":
-        seen = sorted({str(r.label) for r in refs})
+        seen = sorted({str(lab) for r in refs for lab in r.labels()})
         classes = [c for c in classes if c in seen] if classes else seen
         if len(classes) < 2:
             raise DatasetError(f"task {task.name!r}: a class target needs at least two classes, found {classes}")
     else:
         classes = None
         for r in refs:
-            try:
-                float(r.label)
-            except (TypeError, ValueError):
-                raise DatasetError(f"task {task.name!r}: regression label {r.label!r} of {r.id} is not a number") from None
+            for lab in r.labels():
+                try:
+                    float(lab)
+                except (TypeError, ValueError):
+                    raise DatasetError(f"task {task.name!r}: regression label {lab!r} of {r.id} is not a number") from None
     return refs, classes
 
 
@@ -163,12 +200,12 @@ def _fingerprint(task: TaskConfig, cfg: PretrainConfig) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _windows_of(task: TaskConfig, x: np.ndarray, fs: float, rate: float, n_samples: int) -> np.ndarray:
+def _windows_of(task: TaskConfig, x: np.ndarray, fs: float, rate: float, n_samples: int, filtered: bool = False) -> np.ndarray:
     from ..signals import make_windows, preprocess, resample
 
     if abs(fs - rate) > 1e-6:
         x = resample(x, fs, rate)
-    if task.preprocess:
+    if task.preprocess and not filtered:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             x = preprocess(x, rate, task.modality)
@@ -180,6 +217,29 @@ def _windows_of(task: TaskConfig, x: np.ndarray, fs: float, rate: float, n_sampl
     if data.shape[1] != n_samples:  # rounding of length_s * rate: keep every window the same length
         data = data[:, :n_samples] if data.shape[1] > n_samples else np.pad(data, ((0, 0), (0, n_samples - data.shape[1])), mode="edge")
     return data
+
+
+def _labelled_windows(task: TaskConfig, ref: RecordingRef, x: np.ndarray, fs: float, rate: float, n_samples: int) -> list[tuple[np.ndarray, Any]]:
+    """``[(windows, label)]``: the whole recording, or each labelled segment (preprocessed whole first)."""
+    if ref.segments is None:
+        return [(_windows_of(task, x, fs, rate, n_samples), ref.label)]
+    from ..signals import preprocess, resample
+
+    if abs(fs - rate) > 1e-6:
+        x = resample(x, fs, rate)
+    if task.preprocess:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            x = preprocess(x, rate, task.modality)
+    out = []
+    for a, b, label in ref.segments:
+        seg = x[int(round(a * rate)) : int(round(b * rate))]
+        if len(seg) < n_samples:
+            continue  # shorter than one window (e.g. a truncated last epoch)
+        out.append((_windows_of(task, seg, rate, rate, n_samples, filtered=True), label))
+    if not out:
+        raise DatasetError(f"{ref.id}: no labelled segment is as long as one window ({task.window.length_s} s)")
+    return out
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
@@ -269,14 +329,15 @@ def prepare_task(
             ref = refs[ri]
             try:
                 x, fs = ref.load()
-                w = _windows_of(task, x, fs, rate, n_samples)
+                parts = _labelled_windows(task, ref, x, fs, rate, n_samples)
             except (SignalError, DatasetError) as exc:
                 skipped.append({"recording": ref.id, "reason": str(exc)})
                 continue
-            xs.append(w)
-            y = classes.index(str(ref.label)) if classes is not None else float(ref.label)
-            ys.append(np.full(len(w), y, dtype=np.int64 if classes is not None else np.float32))
-            rs.append(np.full(len(w), ri, dtype=np.int32))
+            for w, label in parts:
+                xs.append(w)
+                y = classes.index(str(label)) if classes is not None else float(label)
+                ys.append(np.full(len(w), y, dtype=np.int64 if classes is not None else np.float32))
+                rs.append(np.full(len(w), ri, dtype=np.int32))
         x = np.concatenate(xs) if xs else np.zeros((0, n_samples), np.float32)
         y = np.concatenate(ys) if ys else np.zeros(0, np.int64 if classes is not None else np.float32)
         r = np.concatenate(rs) if rs else np.zeros(0, np.int32)
