@@ -166,6 +166,105 @@ def _run_pretrain(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- demo / evaluate / train (pain)
+def _add_pain_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", required=True, choices=["ai4pain", "biovid", "manifest", "synthetic"], help="dataset adapter")
+    p.add_argument("--root", help="dataset folder (ai4pain: holds train/ validation/ test/; biovid: per-trial CSV files)")
+    p.add_argument("--manifest", help="manifest CSV (columns subject, label, file, modality, column, fs)")
+    p.add_argument("--modalities", nargs="+", help="modalities to use (default: all found), e.g. EDA BVP")
+    p.add_argument("--classes", nargs="+", help="class selection/order, e.g. BL1 PA4 for BioVid binary")
+    p.add_argument("--sampling-rate", type=float, help="nominal rate in Hz when files have no time column")
+    p.add_argument("--kinds", nargs="+", default=["waveform", "spectrogram_psd"], help="representation kinds")
+    p.add_argument("--window-s", type=float, help="window length in seconds (default: per-modality default)")
+    p.add_argument("--no-preprocess", action="store_true", help="skip the per-modality filters")
+    p.add_argument("--head", choices=["mlp", "logreg"], default="mlp", help="classifier on the frozen embeddings")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache-dir", help="embedding cache folder (default $TINY_BIOMOE_CACHE/embeddings)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    p.add_argument("--allow-random-weights", action="store_true",
+                   help="if the official weights are not found, continue with a seeded random-init model (labelled as such)")
+    _add_weights_arg(p)
+    _add_device_arg(p)
+
+
+def _pain_setup(args: argparse.Namespace, **pipeline: object):
+    from .data.load import load_dataset
+    from .tasks import HeadConfig, PipelineConfig
+
+    ds = load_dataset(args.dataset, root=args.root, manifest=args.manifest, modalities=args.modalities,
+                      classes=args.classes, sampling_rate=args.sampling_rate, seed=args.seed)
+    cfg = PipelineConfig(modalities=args.modalities, kinds=list(args.kinds), window_s=args.window_s,
+                         preprocess=not args.no_preprocess, head=HeadConfig(kind=args.head, seed=args.seed),
+                         seed=args.seed, **pipeline)
+    return ds, cfg
+
+
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="whole pain pipeline on built-in SYNTHETIC data (a few minutes on a CPU)")
+    p.add_argument("--out", default="biomoe-demo", help="report folder (replaced if it exists)")
+    p.add_argument("--quick", action="store_true", help="reduced size (4 subjects, 2 modalities): well under a minute")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache-dir", help="embedding cache folder (default $TINY_BIOMOE_CACHE/embeddings)")
+    p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
+    _add_weights_arg(p)
+    _add_device_arg(p)
+    p.set_defaults(func=_run_demo)
+
+
+def _run_demo(args: argparse.Namespace) -> int:
+    from .tasks.demo import run_demo
+
+    folder = run_demo(args.out, weights=args.weights, quick=args.quick, seed=args.seed, device=args.device,
+                      cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    print(folder.resolve())
+    return 0
+
+
+def _add_evaluate(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("evaluate", help="subject-wise evaluation of heads on embeddings, with fusion; writes a report")
+    _add_pain_data_args(p)
+    p.add_argument("--protocol", choices=["split", "loso", "kfold"], default="loso",
+                   help="split: dataset's own partitions; loso: leave-one-subject-out; kfold: k folds of subjects")
+    p.add_argument("--folds", type=int, default=5, help="k for --protocol kfold")
+    p.add_argument("--levels", nargs="+", default=["single", "representations", "modalities"],
+                   choices=["single", "representations", "modalities"], help="fusion levels to run")
+    p.add_argument("--fusion", nargs="+", default=["add", "concat"], choices=["add", "mean", "concat"], help="fusion methods")
+    p.add_argument("--out", default="biomoe-evaluate", help="report folder (replaced if it exists)")
+    p.set_defaults(func=_run_evaluate)
+
+
+def _run_evaluate(args: argparse.Namespace) -> int:
+    from .tasks.run import run_evaluation
+
+    ds, cfg = _pain_setup(args, protocol=args.protocol, n_folds=args.folds, fusion_levels=list(args.levels),
+                          fusion_methods=list(args.fusion))
+    folder = run_evaluation(ds, cfg, args.out, weights=args.weights, device=args.device, allow_random=args.allow_random_weights,
+                            cache_dir=args.cache_dir, use_cache=not args.no_cache)
+    print(f"report: {folder.resolve()}")
+    return 0
+
+
+def _add_train(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("train", help="train one head on all labelled trials and save it (safetensors + JSON)")
+    _add_pain_data_args(p)
+    p.add_argument("--fusion", choices=["add", "mean", "concat"], default="add",
+                   help="how the chosen modalities x kinds are fused into one input")
+    p.add_argument("--partitions", nargs="+", help="train only on these partitions (e.g. train)")
+    p.add_argument("--out", default="biomoe-head", help="folder for head.safetensors + head.json")
+    p.set_defaults(func=_run_train)
+
+
+def _run_train(args: argparse.Namespace) -> int:
+    from .tasks.run import run_training
+
+    ds, cfg = _pain_setup(args)
+    folder = run_training(ds, cfg, args.out, fusion_method=args.fusion, train_partitions=args.partitions, weights=args.weights,
+                          device=args.device, allow_random=args.allow_random_weights, cache_dir=args.cache_dir,
+                          use_cache=not args.no_cache)
+    print(f"head: {folder.resolve()}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- end of sections
 
 _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -174,6 +273,9 @@ _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_embed,
     _add_prepare_shards,
     _add_pretrain,
+    _add_demo,
+    _add_evaluate,
+    _add_train,
 ]
 
 

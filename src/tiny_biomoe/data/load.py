@@ -1,0 +1,56 @@
+"""One entry point for every dataset adapter (used by the CLI)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+from ..errors import ConfigError
+from .dataset import PainDataset
+
+__all__ = ["load_dataset", "DATASETS"]
+
+DATASETS = ("ai4pain", "biovid", "manifest", "synthetic")
+
+
+def load_dataset(
+    name: str,
+    *,
+    root: str | Path | None = None,
+    manifest: str | Path | None = None,
+    modalities: Sequence[str] | None = None,
+    classes: Sequence[str] | None = None,
+    sampling_rate: float | None = None,
+    seed: int = 0,
+) -> PainDataset:
+    """Load ``'ai4pain'`` / ``'biovid'`` (folder ``root``), ``'manifest'`` (CSV ``manifest``) or
+    ``'synthetic'`` (generated from ``seed``; ``root`` unused). ``None`` arguments keep each adapter's defaults."""
+    if name == "ai4pain":
+        from .folders import load_ai4pain
+
+        if root is None:
+            raise ConfigError("--root is needed for ai4pain: the folder holding train/ validation/ test/")
+        kw = {"sampling_rate": sampling_rate} if sampling_rate else {}
+        return load_ai4pain(root, modalities=modalities, **kw)
+    if name == "biovid":
+        from .folders import load_biovid
+
+        if root is None:
+            raise ConfigError("--root is needed for biovid: the folder with the per-trial biosignal CSV files")
+        kw = {"sampling_rate": sampling_rate} if sampling_rate else {}
+        if classes:
+            kw["classes"] = tuple(classes)
+        return load_biovid(root, modalities=modalities, **kw)
+    if name == "manifest":
+        from .manifest import load_manifest
+
+        if manifest is None:
+            raise ConfigError("--manifest is needed: a CSV with columns subject, label, file, modality, column, fs")
+        ds = load_manifest(manifest, classes=classes)
+        return ds.select(modalities) if modalities else ds
+    if name == "synthetic":
+        from .synthetic import make_synthetic_pain
+
+        ds = make_synthetic_pain(seed=seed)
+        return ds.select(modalities) if modalities else ds
+    raise ConfigError(f"unknown dataset {name!r}; choose from {list(DATASETS)}")

@@ -1,0 +1,212 @@
+"""Evaluation reports: Markdown + self-contained HTML + JSON, written atomically into one folder.
+
+Folder content: ``report.md`` (images beside it in ``images/``), ``report.html`` (images embedded
+as data URIs, opens anywhere), ``results.json`` (everything, machine-readable) and ``config.json``.
+The folder is built under a temporary name next to ``out`` and renamed into place at the end, so a
+failed run never leaves a half report (an existing folder of the same name is replaced).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+__all__ = ["write_report", "weights_banner"]
+
+
+def weights_banner(weights: Mapping[str, Any] | None) -> str:
+    """One line saying which weights produced the embeddings, loudly when they are not official."""
+    if not weights:
+        return "WEIGHTS UNKNOWN: the embeddings' model weights were not recorded."
+    src = weights.get("source", "?")
+    if str(src).startswith("random-init"):
+        return (f"RANDOM-INIT WEIGHTS ({src}): the official Tiny-BioMoE weights were not found; these numbers say nothing "
+                "about Tiny-BioMoE. Put Tiny-BioMoE.pth at $TINY_BIOMOE_WEIGHTS or in the cache dir "
+                "(https://github.com/GkikasStefanos/Tiny-BioMoE/releases/latest/download/Tiny-BioMoE.pth).")
+    if not weights.get("official"):
+        return f"NON-OFFICIAL WEIGHTS: {src} (sha256 {weights.get('sha256')}); not the published Tiny-BioMoE checkpoint."
+    return f"Official Tiny-BioMoE weights: {src} (sha256 {weights.get('sha256')})."
+
+
+def _fmt(d: Mapping[str, float] | None) -> str:
+    return "n/a" if not d else f"{100 * d['mean']:.1f} ± {100 * d['std']:.1f}"
+
+
+def _cm_png(cm: np.ndarray, classes: list[str], title: str, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(3.6, 3.2), dpi=100)
+    ax = fig.add_subplot()
+    ax.imshow(cm, cmap="Blues")
+    ax.set_xticks(range(len(classes)), classes, rotation=30, fontsize=7)
+    ax.set_yticks(range(len(classes)), classes, fontsize=7)
+    ax.set_xlabel("predicted", fontsize=8)
+    ax.set_ylabel("true", fontsize=8)
+    ax.set_title(title, fontsize=7)
+    thr = cm.max() / 2 if cm.size else 0
+    for i in range(cm.shape[0]):
+        for j in range(cm.shape[1]):
+            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8, color="white" if cm[i, j] > thr else "black")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
+def _img_png(img: np.ndarray, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.image as mpimg
+
+    a = np.asarray(img, dtype=np.float32)
+    if a.ndim == 3 and a.shape[0] == 3:
+        a = a.transpose(1, 2, 0)
+    mpimg.imsave(path, np.clip(a, 0, 1), format="png")
+
+
+def _safe(name: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:80]
+
+
+def write_report(
+    results: Mapping[str, Any],
+    out: str | os.PathLike,
+    examples: Mapping[str, np.ndarray] | None = None,
+    title: str = "Tiny-BioMoE pain recognition report",
+) -> Path:
+    """Write the report folder ``out`` from :func:`~tiny_biomoe.tasks.evaluate` results.
+
+    ``examples`` maps a label (e.g. ``"EDA/waveform"``) to one rendered image ``(3, 224, 224)``.
+    Returns the folder path.
+    """
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        _build(results, tmp, examples or {}, title)
+        if out.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / "x")
+            os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
+
+
+def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, np.ndarray], title: str) -> None:
+    img_dir = d / "images"
+    img_dir.mkdir()
+    classes = list(res.get("classes", []))
+    exps = list(res.get("experiments", []))
+    cms = []
+    for i, e in enumerate(exps):
+        p = img_dir / f"cm_{i:02d}_{_safe(e['name'])}.png"
+        _cm_png(np.asarray(e["aggregate"]["confusion_matrix"]), classes, e["name"], p)
+        cms.append(p)
+    ex_paths = []
+    for label, img in examples.items():
+        p = img_dir / f"repr_{_safe(label)}.png"
+        _img_png(img, p)
+        ex_paths.append((label, p))
+    (d / "results.json").write_text(json.dumps(res, indent=1, default=_json_default))
+    (d / "config.json").write_text(json.dumps(res.get("config", {}), indent=2, default=_json_default))
+
+    ds = res.get("dataset", {})
+    synthetic = any("SYNTHETIC" in str(n) for n in ds.get("notes", []))
+    banners = [weights_banner(res.get("weights"))]
+    if synthetic:
+        banners.append("SYNTHETIC DATA: generated by tiny_biomoe.data.synthetic; numbers on it say nothing about real patients.")
+    head = res.get("config", {}).get("head", {})
+    fold_note = f"protocol **{res.get('protocol')}** ({len(res.get('folds', []))} folds; no subject is in both training and test)"
+
+    # ------------------------------------------------------------------ markdown
+    md = [f"# {title}", ""]
+    md += [f"> **{b}**" for b in banners] + [""]
+    md += [f"Dataset **{ds.get('name')}**: {ds.get('participants')} participants, {ds.get('trials')} trials, "
+           f"classes {', '.join(classes)}; {fold_note}; head **{head.get('kind')}** on frozen 192-D embeddings.", ""]
+    md += ["## Results (mean ± std across folds, %)", "",
+           "| experiment | level | fusion | dim | accuracy | macro-F1 | " + " | ".join(f"recall {c}" for c in classes) + " |",
+           "|" + " --- |" * (6 + len(classes))]
+    for e in exps:
+        a = e["aggregate"]
+        rec = " | ".join(_fmt(a["recall"].get(c)) for c in classes)
+        md.append(f"| {e['name']} | {e['level']} | {e['method']} | {e['dim']} | {_fmt(a['accuracy'])} | {_fmt(a['macro_f1'])} | {rec} |")
+    md += ["", "## Confusion matrices (summed over folds)", ""]
+    md += [f"![{e['name']}](images/{p.name})" for e, p in zip(exps, cms)]
+    if ex_paths:
+        md += ["", "## Example representations (first trial)", ""]
+        for lab, p in ex_paths:
+            md += [f"**{lab}**", "", f"![{lab}](images/{p.name})", ""]
+    md += ["", "## Dataset", "", "```", json.dumps(ds, indent=1, default=_json_default), "```",
+           "", "## Weights", "", "```", json.dumps(res.get("weights"), indent=1, default=_json_default), "```",
+           "", "## Windows, preprocessing and representations", "", "```",
+           json.dumps({"windows": res.get("windows"), "representations": res.get("representations")}, indent=1, default=_json_default),
+           "```", "", "## Configuration", "", "```", json.dumps(res.get("config"), indent=1, default=_json_default), "```",
+           "", "## Timing", "", f"embedding: {json.dumps(res.get('embedding'), default=_json_default)}; "
+           f"heads: {res.get('head_seconds', 0):.1f} s", ""]
+    (d / "report.md").write_text("\n".join(md), encoding="utf-8")
+
+    # ------------------------------------------------------------------ html (self-contained)
+    def uri(p: Path) -> str:
+        return "data:image/png;base64," + base64.b64encode(p.read_bytes()).decode()
+
+    esc = html.escape
+    rows = []
+    for e in exps:
+        a = e["aggregate"]
+        cells = [e["name"], e["level"], e["method"], str(e["dim"]), _fmt(a["accuracy"]), _fmt(a["macro_f1"])] + [
+            _fmt(a["recall"].get(c)) for c in classes]
+        rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+    hdr = ["experiment", "level", "fusion", "dim", "accuracy", "macro-F1"] + [f"recall {c}" for c in classes]
+    parts = [
+        "<!DOCTYPE html><html><head><meta charset='utf-8'>",
+        f"<title>{esc(title)}</title>",
+        "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+        ".banner{background:#fff3cd;border:2px solid #d39e00;padding:.6em 1em;margin:.5em 0;font-weight:bold}"
+        "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
+        "th{background:#eee}pre{background:#f6f6f6;padding:.5em;overflow:auto;font-size:12px}"
+        "figure{display:inline-block;margin:4px}figcaption{font-size:12px}</style></head><body>",
+        f"<h1>{esc(title)}</h1>",
+        *[f"<div class='banner'>{esc(b)}</div>" for b in banners],
+        f"<p>Dataset <b>{esc(str(ds.get('name')))}</b>: {ds.get('participants')} participants, {ds.get('trials')} trials; "
+        f"protocol <b>{esc(str(res.get('protocol')))}</b> ({len(res.get('folds', []))} folds, subject-disjoint); "
+        f"head <b>{esc(str(head.get('kind')))}</b> on frozen 192-D embeddings.</p>",
+        "<h2>Results (mean ± std across folds, %)</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in hdr) + "</tr>",
+        *rows, "</table>",
+        "<h2>Confusion matrices (summed over folds)</h2>",
+        *[f"<figure><img src='{uri(p)}' alt='{esc(e['name'])}'></figure>" for e, p in zip(exps, cms)],
+    ]
+    if ex_paths:
+        parts.append("<h2>Example representations (first trial)</h2>")
+        parts += [f"<figure><img src='{uri(p)}' width='160' alt='{esc(lab)}'><figcaption>{esc(lab)}</figcaption></figure>"
+                  for lab, p in ex_paths]
+    for h, obj in (("Dataset", ds), ("Weights", res.get("weights")),
+                   ("Windows, preprocessing and representations", {"windows": res.get("windows"), "representations": res.get("representations")}),
+                   ("Configuration", res.get("config")), ("Timing", {"embedding": res.get("embedding"), "head_seconds": res.get("head_seconds")})):
+        parts.append(f"<h2>{esc(h)}</h2><pre>{esc(json.dumps(obj, indent=1, default=_json_default))}</pre>")
+    parts.append("</body></html>")
+    (d / "report.html").write_text("\n".join(parts), encoding="utf-8")
+
+
+def _json_default(o: Any) -> Any:
+    if isinstance(o, np.generic):
+        return o.item()
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    if isinstance(o, (Path, set, tuple)):
+        return str(o) if isinstance(o, Path) else list(o)
+    return str(o)
