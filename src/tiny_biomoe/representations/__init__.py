@@ -7,7 +7,7 @@ Kinds: ``waveform``, ``spectrogram_psd``, ``spectrogram_angle``, ``spectrogram_p
 from __future__ import annotations
 
 from ._raster import apply_viridis, draw_polylines
-from .base import Kind, as_windows_tensor, get_kind, list_kinds, register_kind, render, render_info
+from .base import Kind, as_windows_tensor, get_kind, list_kinds, register_kind, render, render_info, unregister_kind
 from .previews import contact_sheet, render_signal, save_previews
 from .multi import MultiParams, multi_components
 from .psd import PSDParams, psd_curve, welch_psd
@@ -36,5 +36,6 @@ __all__ = [
     "scale_windows",
     "spectrogram_matrix",
     "spectrogram_values",
+    "unregister_kind",
     "welch_psd",
 ]

@@ -13,7 +13,7 @@ from ..errors import InputError, SignalError
 from ..signals.modalities import ModalityDefaults, get_modality
 from ..signals.preprocess import check_sampling_rate
 
-__all__ = ["Kind", "register_kind", "get_kind", "list_kinds", "render", "render_info", "as_windows_tensor"]
+__all__ = ["Kind", "register_kind", "unregister_kind", "get_kind", "list_kinds", "render", "render_info", "as_windows_tensor"]
 
 #: ``render_fn(windows (N, L) tensor on the target device, sampling_rate, resolved params) -> (N, 3, S, S)``
 RenderFn = Callable[[torch.Tensor, float, Any], torch.Tensor]
@@ -83,6 +83,14 @@ def register_kind(kind: Kind, overwrite: bool = False) -> Kind:
         raise InputError(f"a kind named {kind.name!r} is already registered; pass overwrite=True to replace it")
     _REGISTRY[kind.name] = kind
     return kind
+
+
+def unregister_kind(name: str) -> None:
+    """Remove a kind from the registry (mainly for tests and for replacing a kind)."""
+    _ensure_builtins()
+    if name not in _REGISTRY:
+        raise InputError(f"no kind named {name!r} is registered")
+    del _REGISTRY[name]
 
 
 def get_kind(name: "str | Kind") -> Kind:
