@@ -1,0 +1,112 @@
+"""`biomoe render` and `biomoe embed` end to end on a generated CSV with the reference checkpoint."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tiny_biomoe.cli import main
+from tiny_biomoe.embed import load_embeddings
+
+FS = 20.0
+
+
+@pytest.fixture()
+def csv_file(tmp_path) -> Path:
+    t = np.arange(int(25 * FS)) / FS
+    rng = np.random.default_rng(0)
+    eda = 2 + 0.05 * t + 0.01 * rng.normal(size=t.size)
+    bvp = np.sin(2 * np.pi * 1.1 * t)
+    p = tmp_path / "recording.csv"
+    np.savetxt(p, np.c_[t, eda, bvp], delimiter=",", header="time,eda,bvp", comments="", fmt="%.6f")
+    return p
+
+
+def _files(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
+
+
+def test_embed_default_output_via_console_script(csv_file, reference_checkpoint):
+    exe = Path(sys.executable).with_name("biomoe")
+    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tiny_biomoe.cli"]
+    proc = subprocess.run(
+        cmd + ["embed", csv_file.name, "--fs", str(FS), "--modality", "eda", "--weights", str(reference_checkpoint)],
+        cwd=csv_file.parent, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "2"},
+    )
+    assert proc.returncode == 0, proc.stderr
+    out = csv_file.with_name("recording.embeddings.npz")
+    assert str(out.name) in proc.stdout
+    res = load_embeddings(out)
+    assert res.kinds == ["waveform", "spectrogram_psd"] and res.embeddings["waveform"].shape == (2, 192)
+    assert res.metadata["channel"] == "eda" and res.metadata["weights"]["source"] == str(reference_checkpoint)
+
+
+def test_embed_options_and_parquet(csv_file, reference_checkpoint, tmp_path, capsys):
+    out = tmp_path / "sub" / "bvp.parquet"
+    rc = main(["embed", str(csv_file), "--modality", "ppg", "--column", "bvp", "--kinds", "psd,waveform",
+               "--window", "8", "--stride", "4", "--max-windows", "3", "--batch-size", "2", "--device", "cpu",
+               "--no-progress", "--weights", str(reference_checkpoint), "-o", str(out)])
+    assert rc == 0
+    assert str(out) in capsys.readouterr().out
+    res = load_embeddings(out)
+    assert res.kinds == ["psd", "waveform"] and len(res) == 3
+    np.testing.assert_allclose(res.starts, [0.0, 4.0, 8.0])
+    assert res.metadata["sampling_rate"] == pytest.approx(FS)  # from the time column
+
+
+def test_render_writes_sheets_and_windows(csv_file, tmp_path, capsys):
+    out = tmp_path / "previews"
+    rc = main(["render", str(csv_file), "--modality", "eda", "--kinds", "waveform", "spectrogram_psd", "multi",
+               "--max-windows", "2", "-o", str(out)])
+    assert rc == 0
+    files = _files(out)
+    for kind in ("waveform", "spectrogram_psd", "multi"):
+        assert f"{kind}_sheet.png" in files
+        assert len([f for f in files if f.startswith(f"{kind}/") and f.endswith(".png")]) == 2
+    img = np.asarray(Image.open(out / "waveform" / sorted(os.listdir(out / "waveform"))[0]))
+    assert img.shape == (224, 224, 3) and img.min() < 50 and img.max() == 255
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["embed", "{missing}", "--fs", "20", "--modality", "eda"], "does not exist"),
+        (["embed", "{csv}", "--modality", "eeda"], "unknown modality"),
+        (["embed", "{csv}", "--modality", "eda", "--kinds", "wave"], "unknown representation kind"),
+        (["embed", "{csv}", "--modality", "eda", "--window", "60"], "shorter than one window"),
+        (["embed", "{csv}", "--modality", "eda", "--fs", "-3"], "not plausible"),
+        (["embed", "{csv}", "--modality", "eda", "-o", "{tmp}/out.txt"], ".npz or .parquet"),
+        (["embed", "{csv}", "--modality", "eda", "--weights", "{tmp}/none.pth", "-o", "{tmp}/o.npz"], "does not exist"),
+        (["embed", "{csv}", "--modality", "eda", "--column", "ecg"], "no column"),
+        (["embed", "{nofs}", "--modality", "eda"], "sampling rate"),
+        (["render", "{csv}", "--modality", "eda", "-o", "{csv}"], "not a folder"),
+        (["render", "{csv}", "--modality", "multi", "-o", "{tmp}/r"], "unknown modality"),
+    ],
+)
+def test_bad_input_exit_code_2_and_nothing_written(argv, message, csv_file, tmp_path, reference_checkpoint, capsys):
+    nofs = tmp_path / "nofs.csv"
+    np.savetxt(nofs, np.random.default_rng(0).normal(size=(600, 1)), delimiter=",")
+    subs = {"{csv}": str(csv_file), "{missing}": str(tmp_path / "missing.csv"), "{tmp}": str(tmp_path),
+            "{nofs}": str(nofs)}
+    argv = [subs.get(a, a) for a in argv]
+    argv = [a.replace("{tmp}", str(tmp_path)) for a in argv]
+    if "--weights" not in argv and argv[0] == "embed":
+        argv += ["--weights", str(reference_checkpoint)]
+    before = _files(tmp_path)
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert _files(tmp_path) == before
+
+
+def test_usage_errors_exit_2(csv_file):
+    with pytest.raises(SystemExit) as exc:
+        main(["embed", str(csv_file)])  # --modality missing
+    assert exc.value.code == 2
