@@ -116,6 +116,12 @@ def load_trial_folder(
                 f"{name}: {path} has none of the modality columns {dict(columns)} (columns: {list(df.columns)}); pass columns="
             )
         trials.append(Trial(str(g["subject"]), str(g["trial"]), label, sig, rates, partition, str(path)))
+    ids = Counter((t.subject, t.trial) for t in trials)
+    if any(n > 1 for n in ids.values()):
+        # Trial numbers may restart per class (e.g. BioVid "<subject>-PA1-001" and "<subject>-PA4-001"):
+        # prefix the label so that ids stay unique per subject.
+        for t in trials:
+            t.trial = f"{t.label}-{t.trial}"
     if missing:
         warnings.warn(
             f"{name}: modality columns missing in some files under {root}: "

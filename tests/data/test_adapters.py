@@ -1,0 +1,177 @@
+"""Dataset adapters on tiny folders generated in each layout."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tiny_biomoe.data import (
+    DatasetWarning,
+    load_ai4pain,
+    load_biovid,
+    load_manifest,
+    make_synthetic_pain,
+    write_ai4pain_layout,
+)
+from tiny_biomoe.data.load import load_dataset
+from tiny_biomoe.errors import ConfigError, DatasetError
+
+
+@pytest.fixture(scope="module")
+def small_syn():
+    return make_synthetic_pain(n_subjects=5, trials_per_class=1, duration_s=5.0, seed=3)
+
+
+def _csv(path, cols: dict, sep=","):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(cols).to_csv(path, index=False, sep=sep)
+
+
+def test_ai4pain_columns_layout_round_trip(tmp_path, small_syn):
+    write_ai4pain_layout(small_syn, tmp_path)
+    ds = load_ai4pain(tmp_path)
+    assert sorted(ds.subjects) == sorted(small_syn.subjects)
+    assert len(ds.trials) == len(small_syn.trials)
+    assert set(ds.modalities) == {"EDA", "BVP", "RESP", "SpO2"}
+    orig = {(t.subject, t.trial): t for t in small_syn.trials}
+    for t in ds.trials:
+        o = orig[(t.subject, t.trial)]
+        assert t.label == o.label and t.partition == o.partition
+        assert t.sampling_rates["EDA"] == pytest.approx(100.0)  # from the time column
+        np.testing.assert_allclose(t.signals["BVP"], o.signals["BVP"], rtol=1e-5, atol=1e-5)
+    s = ds.summary()
+    assert s["participants"] == 5 and s["trials_per_class"] == {"No_Pain": 5, "Low_Pain": 5, "High_Pain": 5}
+    assert s["modalities"]["EDA"]["duration_s"]["median"] == pytest.approx(5.0)
+    text = ds.summary_text()
+    assert "5 participants" in text and "partition train" in text
+
+
+def test_ai4pain_per_modality_layout_and_unlabelled_test(tmp_path):
+    rng = np.random.default_rng(0)
+    for part, names in (("train", ["S1_No_Pain_1", "S1_High_Pain_2", "S2_Low_Pain_1"]), ("test", ["S9_1", "S9_2"])):
+        for mdir in ("Eda", "Bvp"):
+            for n in names:
+                _csv(tmp_path / part / mdir / f"{n}.csv", {"value": rng.normal(size=300)})
+    with pytest.warns(DatasetWarning, match="validation"):
+        ds = load_ai4pain(tmp_path, modalities=["EDA", "BVP"])
+    assert len(ds.trials) == 5
+    test = [t for t in ds.trials if t.partition == "test"]
+    assert len(test) == 2 and all(t.label is None for t in test)
+    assert all(set(t.signals) == {"EDA", "BVP"} for t in ds.trials)
+    assert all(t.sampling_rates["EDA"] == 100.0 for t in ds.trials)  # default nominal rate (no time column)
+    with pytest.warns(DatasetWarning, match="no label"):
+        lab = ds.labelled()
+    assert len(lab.trials) == 3
+
+
+def test_ai4pain_errors_and_warnings(tmp_path):
+    x = np.arange(200.0)
+    _csv(tmp_path / "train" / "S1_No_Pain_1.csv", {"EDA": x, "BVP": x})
+    _csv(tmp_path / "train" / "S1_High_Pain_1b.csv", {"EDA": x})  # lacks BVP
+    _csv(tmp_path / "train" / "readme.csv", {"a": x})  # does not match the pattern
+    (tmp_path / "train" / "S7").mkdir()
+    _csv(tmp_path / "train" / "S7" / "notes.csv", {"a": x})  # a subject folder without any trial
+    with warnings.catch_warnings(record=True) as rec:
+        warnings.simplefilter("always")
+        ds = load_ai4pain(tmp_path, partitions=["train"], modalities=["EDA", "BVP"])
+    msgs = " | ".join(str(w.message) for w in rec)
+    assert "BVP in 1 of 2 files" in msgs
+    assert "do not match the file pattern" in msgs
+    assert "S7" in msgs and "contributed no trials" in msgs
+    with pytest.warns(DatasetWarning, match="lack a selected modality"):
+        sel = ds.select(["EDA", "BVP"])
+    assert len(sel.trials) == 1
+    # a labelled partition with an unlabelled file is an error, never a silent drop
+    _csv(tmp_path / "train" / "S2_3.csv", {"EDA": x})
+    with pytest.raises(DatasetError, match="carries no label"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            load_ai4pain(tmp_path, partitions=["train"])
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_ai4pain(tmp_path / "nope")
+
+
+def test_ai4pain_custom_label_map_unknown_label(tmp_path):
+    x = np.arange(100.0)
+    _csv(tmp_path / "train" / "S1-calm-1.csv", {"EDA": x})
+    pat = r"^(?P<subject>[^-]+)-(?P<label>[a-z]+)-(?P<trial>\d+)\.csv$"
+    with pytest.raises(DatasetError, match="unknown label 'calm'"):
+        load_ai4pain(tmp_path, partitions=["train"], file_pattern=pat, modalities=["EDA"])
+    ds = load_ai4pain(tmp_path, partitions=["train"], file_pattern=pat, modalities=["EDA"], label_map={"calm": "rest", "hurt": "pain"})
+    assert ds.classes == ["rest", "pain"] and ds.trials[0].label == "rest"
+
+
+def test_biovid_layout_tab_separated_microsecond_time(tmp_path):
+    rng = np.random.default_rng(1)
+    n = 512 * 2
+    t_us = np.arange(n) * (1e6 / 512)
+    for subj in ("071309_w_21", "080314_w_25"):
+        for cls in ("BL1", "PA1", "PA4"):
+            for k in (1, 2):
+                _csv(tmp_path / subj / f"{subj}-{cls}-{k:03d}_bio.csv",
+                     {"time": t_us, "gsr": rng.normal(size=n), "ecg": rng.normal(size=n), "emg_trapezius": rng.normal(size=n)}, sep="\t")
+    ds = load_biovid(tmp_path)
+    assert ds.classes == ["BL1", "PA1", "PA2", "PA3", "PA4"]
+    assert len(ds.trials) == 12 and set(ds.modalities) == {"EDA", "ECG", "EMG"}
+    assert ds.trials[0].sampling_rates["ECG"] == pytest.approx(512.0)
+    assert ds.trials[0].subject in ("071309_w_21", "080314_w_25")
+    with pytest.warns(DatasetWarning, match="left out by the class selection"):
+        binary = load_biovid(tmp_path, classes=("BL1", "PA4"))
+    assert len(binary.trials) == 8 and {t.label for t in binary.trials} == {"BL1", "PA4"}
+    with pytest.raises(DatasetError, match="unknown"):
+        load_biovid(tmp_path, classes=("BL1", "PA9"))
+
+
+def test_manifest_csv_and_npy(tmp_path):
+    rng = np.random.default_rng(2)
+    rows = []
+    for s in ("a", "b"):
+        for lab in ("rest", "pain"):
+            f = f"{s}_{lab}.csv"
+            _csv(tmp_path / "sig" / f, {"time": np.arange(400) / 50, "eda": rng.normal(size=400), "bvp": rng.normal(size=400)})
+            np.save(tmp_path / "sig" / f"{s}_{lab}.npy", rng.normal(size=(200, 2)))
+            rows += [
+                {"subject": s, "label": lab, "file": f"sig/{f}", "modality": "EDA", "column": "eda", "fs": 50, "trial": lab},
+                {"subject": s, "label": lab, "file": f"sig/{f}", "modality": "BVP", "column": "bvp", "fs": 50, "trial": lab},
+                {"subject": s, "label": lab, "file": f"sig/{s}_{lab}.npy", "modality": "RESP", "column": "1", "fs": 25, "trial": lab},
+            ]
+    man = tmp_path / "manifest.csv"
+    pd.DataFrame(rows).to_csv(man, index=False)
+    ds = load_manifest(man)
+    assert ds.classes == ["rest", "pain"] and len(ds.trials) == 4
+    t = [t for t in ds.trials if t.subject == "b" and t.label == "pain"][0]
+    assert t.sampling_rates == {"EDA": 50.0, "BVP": 50.0, "RESP": 25.0}
+    np.testing.assert_allclose(t.signals["RESP"], np.load(tmp_path / "sig" / "b_pain.npy")[:, 1])
+    assert load_dataset("manifest", manifest=man, modalities=["EDA"]).modalities == ["EDA"]
+    with pytest.raises(DatasetError, match="not among classes"):
+        load_manifest(man, classes=["rest"])
+    pd.DataFrame(rows[:1]).drop(columns=["fs"]).to_csv(tmp_path / "bad.csv", index=False)
+    with pytest.raises(DatasetError, match="lacks columns"):
+        load_manifest(tmp_path / "bad.csv")
+    r = dict(rows[0], file="sig/missing.csv")
+    pd.DataFrame([r]).to_csv(tmp_path / "bad2.csv", index=False)
+    with pytest.raises(DatasetError, match="not found"):
+        load_manifest(tmp_path / "bad2.csv")
+
+
+def test_manifest_missing_modality_warns(tmp_path):
+    _csv(tmp_path / "x.csv", {"eda": np.arange(100.0), "bvp": np.arange(100.0)})
+    rows = [
+        {"subject": "a", "label": "p", "file": "x.csv", "modality": "EDA", "column": "eda", "fs": 10, "trial": "1"},
+        {"subject": "a", "label": "p", "file": "x.csv", "modality": "BVP", "column": "bvp", "fs": 10, "trial": "1"},
+        {"subject": "b", "label": "q", "file": "x.csv", "modality": "EDA", "column": "eda", "fs": 10, "trial": "1"},
+    ]
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    with pytest.warns(DatasetWarning, match="lack modalities"):
+        ds = load_manifest(tmp_path / "m.csv")
+    assert len(ds.trials) == 2
+
+
+def test_load_dataset_needs_root():
+    with pytest.raises(ConfigError, match="--root"):
+        load_dataset("ai4pain")
+    with pytest.raises(ConfigError, match="unknown dataset"):
+        load_dataset("nope")
