@@ -1,0 +1,441 @@
+"""Benchmarks of inference, rendering and the whole signal-to-embedding path (``biomoe bench``).
+
+Everything is measured in one process with a fixed number of threads (default 2). Forms that are
+compared are timed *interleaved* (one call of each form per round, several rounds, median per
+form), so that load from other processes on a shared machine hits all forms alike. Speed is
+never asserted by tests; the numbers go to the console and to a JSON file.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import platform
+import resource
+import statistics
+import tempfile
+import threading
+import time
+import tracemalloc
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+from ._io import atomic_write_text
+from .errors import InputError
+
+__all__ = [
+    "BenchConfig",
+    "machine_info",
+    "bench_inference",
+    "bench_render",
+    "bench_end_to_end",
+    "run_benchmarks",
+    "format_report",
+    "matplotlib_render",
+]
+
+_ALL_FORMS = ("eager", "fast", "fast_nchw", "fast_dft", "compiled", "bf16", "onnx", "onnx_int8")
+
+
+@dataclass
+class BenchConfig:
+    """What ``biomoe bench`` measures.
+
+    Attributes:
+        quick: a tiny run (batches 1 and 2, two rounds, eager and fast forms only) for smoke tests.
+        threads: torch / onnxruntime intra-op threads.
+        batches: batch sizes for the inference benchmark.
+        rounds: timed rounds per batch size (median reported), after ``warmup`` untimed rounds.
+        forms: model forms to time (subset of ``eager, fast, fast_nchw, fast_dft, compiled, bf16,
+            onnx, onnx_int8``); unavailable ones (no bf16 CPU, no onnxruntime) are skipped with a note.
+        render_windows: windows rendered per kind in the rendering benchmark.
+        e2e_seconds: length of the synthetic signal embedded end to end.
+        weights: checkpoint to load; ``None`` uses seeded random weights (speed does not depend on them).
+        seed: seed of the random weights and inputs.
+        sections: which benchmarks to run (``inference``, ``render``, ``end_to_end``).
+    """
+
+    quick: bool = False
+    threads: int = 2
+    batches: tuple[int, ...] = (1, 8, 32)
+    rounds: int = 7
+    warmup: int = 2
+    forms: tuple[str, ...] = _ALL_FORMS
+    render_windows: int = 32
+    e2e_seconds: float = 1200.0
+    weights: str | None = None
+    seed: int = 0
+    sections: tuple[str, ...] = ("inference", "render", "end_to_end")
+
+    @classmethod
+    def quick_config(cls, **overrides: Any) -> "BenchConfig":
+        """The ``--quick`` settings (seconds, not minutes)."""
+        base = dict(quick=True, batches=(1, 2), rounds=2, warmup=1, forms=("eager", "fast"), render_windows=4, e2e_seconds=60.0)
+        base.update(overrides)
+        return cls(**base)
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.forms if f not in _ALL_FORMS]
+        if bad:
+            raise InputError(f"unknown benchmark form(s) {bad}; choose from {list(_ALL_FORMS)}")
+        if self.threads < 1 or self.rounds < 1 or self.warmup < 0 or not self.batches or min(self.batches) < 1:
+            raise InputError("threads, rounds and batch sizes must be positive and warmup >= 0")
+
+
+# ----------------------------------------------------------------------------- machine and timing
+def machine_info() -> dict[str, Any]:
+    """CPU model (as lscpu reports it), logical CPUs, threads used, library versions."""
+    model = platform.processor() or "unknown"
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.lower().startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    info: dict[str, Any] = {
+        "cpu_model": model,
+        "logical_cpus": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "torch": torch.__version__,
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+    }
+    with contextlib.suppress(ImportError):
+        import onnxruntime
+
+        info["onnxruntime"] = onnxruntime.__version__
+    return info
+
+
+def _time_interleaved(fns: dict[str, Callable[[], Any]], rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds per call for each function, calling them round-robin (one call each per round)."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def _rss_bytes() -> int:
+    with contextlib.suppress(OSError, ValueError, IndexError):
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+        return pages * os.sysconf("SC_PAGE_SIZE")
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+
+
+def _peak_rss_during(fn: Callable[[], Any], interval: float = 0.001) -> int:
+    """Peak resident memory above the level before the call, sampled every ``interval`` s."""
+    base = _rss_bytes()
+    peak = [base]
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss_bytes())
+            time.sleep(interval)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        th.join()
+    return max(0, max(peak[0], _rss_bytes()) - base)
+
+
+@contextlib.contextmanager
+def _threads(n: int):
+    old = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(old)
+
+
+# ----------------------------------------------------------------------------- inference
+def _load(cfg: BenchConfig):
+    from .model import TinyBioMoE
+
+    if cfg.weights:
+        return TinyBioMoE.from_pretrained(cfg.weights)
+    gen_state = torch.random.get_rng_state()
+    torch.manual_seed(cfg.seed)
+    try:
+        return TinyBioMoE().eval()
+    finally:
+        torch.random.set_rng_state(gen_state)
+
+
+def _build_forms(model: Any, cfg: BenchConfig, workdir: Path, notes: list[str]) -> dict[str, Callable[[torch.Tensor], Any]]:
+    from .model.fast import bf16_supported, optimize_for_inference
+
+    forms: dict[str, Callable[[torch.Tensor], Any]] = {}
+    for name in cfg.forms:
+        t0 = time.perf_counter()
+        if name == "eager":
+            forms[name] = model
+        elif name == "fast":
+            forms[name] = optimize_for_inference(model)
+        elif name == "fast_nchw":
+            forms[name] = optimize_for_inference(model, channels_last=False)
+        elif name == "fast_dft":
+            forms[name] = optimize_for_inference(model, spectral="dft")
+        elif name == "compiled":
+            fm = optimize_for_inference(model, compile=True)
+            with torch.inference_mode():
+                for b in sorted(set(min(b, fm.micro_batch or b) for b in cfg.batches)):
+                    fm(torch.rand(b, 3, 224, 224))  # compile each distinct chunk shape now, not while timing
+            forms[name] = fm
+        elif name == "bf16":
+            if not bf16_supported("cpu"):
+                notes.append("bf16 skipped: this CPU has no fast bf16 kernels (AVX-512 BF16 / AMX)")
+                continue
+            forms[name] = optimize_for_inference(model, bf16=True)
+        elif name in ("onnx", "onnx_int8"):
+            try:
+                from .model.export import OnnxEmbedder, export_onnx, quantize_onnx
+            except ImportError as exc:  # pragma: no cover - export extra missing
+                notes.append(f"{name} skipped: {exc}")
+                continue
+            path = workdir / "model.onnx"
+            if not path.exists():
+                export_onnx(model, path)
+            if name == "onnx_int8":
+                qpath = workdir / "model.int8.onnx"
+                quantize_onnx(path, qpath)
+                path = qpath
+            forms[name] = OnnxEmbedder(path, threads=cfg.threads).embed
+        notes.append(f"{name}: prepared in {time.perf_counter() - t0:.1f} s")
+    return forms
+
+
+def bench_inference(cfg: BenchConfig, model: Any = None) -> dict[str, Any]:
+    """Images per second of each form at each batch size, their ratio to eager, error and memory."""
+    model = _load(cfg) if model is None else model
+    notes: list[str] = []
+    gen = torch.Generator().manual_seed(cfg.seed)
+    ref_x = torch.rand(2, 3, 224, 224, generator=gen)
+    with _threads(cfg.threads), tempfile.TemporaryDirectory() as tmp, torch.inference_mode():
+        forms = _build_forms(model, cfg, Path(tmp), notes)
+        ref = model(ref_x)
+        error = {}
+        for name, fn in forms.items():
+            out = torch.as_tensor(np.asarray(fn(ref_x))) if name.startswith("onnx") else fn(ref_x)
+            error[name] = float((out.float() - ref).abs().max())
+        results: dict[str, Any] = {}
+        for b in cfg.batches:
+            x = torch.rand(b, 3, 224, 224, generator=gen)
+            calls = {name: (lambda fn=fn: fn(x)) for name, fn in forms.items()}
+            times = _time_interleaved(calls, cfg.rounds, cfg.warmup)
+            row = {}
+            for name, ts in times.items():
+                med = statistics.median(ts)
+                row[name] = {"images_per_s": b / med, "median_s": med, "min_s": min(ts), "rounds": len(ts)}
+            if "eager" in row:
+                for name in row:
+                    row[name]["ratio_vs_eager"] = row[name]["images_per_s"] / row["eager"]["images_per_s"]
+            results[str(b)] = row
+        bmax = max(cfg.batches)
+        xm = torch.rand(bmax, 3, 224, 224, generator=gen)
+        memory = {name: _peak_rss_during(lambda fn=fn: fn(xm)) / 2**20 for name, fn in forms.items()}
+    return {
+        "batches": results,
+        "max_abs_error_vs_eager": error,
+        "peak_rss_increase_mib": {"batch": bmax, **memory},
+        "notes": notes,
+    }
+
+
+# ----------------------------------------------------------------------------- rendering
+def _synthetic_windows(n: int, length: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(length, dtype=np.float64)
+    f = rng.uniform(0.002, 0.05, size=(n, 1))
+    return (np.sin(2 * np.pi * f * t) + 0.3 * np.sin(2 * np.pi * 3.1 * f * t) + 0.1 * rng.standard_normal((n, length))).astype(
+        np.float32
+    )
+
+
+def matplotlib_render(windows: np.ndarray, kind: str, sampling_rate: float) -> np.ndarray:
+    """The matplotlib baseline: each window drawn on an Agg figure of 224x224 px, no axes.
+
+    ``waveform``: a line plot; ``spectrogram_psd``: ``Axes.specgram`` with matplotlib's defaults
+    (NFFT 256, overlap 128). One figure is reused (cleared per image), the fastest usual way to
+    draw many images with matplotlib. Returns ``(N, 3, 224, 224)`` float32 in ``[0, 1]``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    if kind not in ("waveform", "spectrogram_psd"):
+        raise InputError(f"the matplotlib baseline draws 'waveform' or 'spectrogram_psd', not {kind!r}")
+    fig = Figure(figsize=(2.24, 2.24), dpi=100)
+    canvas = FigureCanvasAgg(fig)
+    out = np.empty((len(windows), 3, 224, 224), dtype=np.float32)
+    for i, w in enumerate(windows):
+        fig.clear()
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        if kind == "waveform":
+            ax.plot(w, linewidth=1.0)
+            ax.set_xlim(0, len(w) - 1)
+        else:
+            ax.specgram(w, NFFT=256, Fs=sampling_rate, noverlap=128)
+        canvas.draw()
+        rgba = np.asarray(canvas.buffer_rgba())
+        out[i] = rgba[..., :3].transpose(2, 0, 1) / 255.0
+    return out
+
+
+def bench_render(cfg: BenchConfig) -> dict[str, Any]:
+    """Images per second of the torch renderer and of matplotlib for the same windows."""
+    from .representations import render
+
+    fs, seconds = 250.0, 10.0
+    n = cfg.render_windows
+    wins = _synthetic_windows(n, int(fs * seconds), cfg.seed)
+    kinds: dict[str, Any] = {}
+    with _threads(cfg.threads):
+        for kind in ("waveform", "spectrogram_psd"):
+            params = {"preset": "paper"} if kind != "waveform" else {}
+            n_mpl = max(2, n // 4) if not cfg.quick else 2  # matplotlib is slow: time a quarter of the windows
+            t_torch = _time_interleaved({"t": lambda: render(wins, kind, fs, **params)}, max(1, cfg.rounds // 2), 1)["t"]
+            tracemalloc.start()
+            t0 = time.perf_counter()
+            matplotlib_render(wins[:n_mpl], kind, fs)
+            t_mpl = time.perf_counter() - t0
+            mpl_peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
+            torch_ips = n / statistics.median(t_torch)
+            mpl_ips = n_mpl / t_mpl
+            kinds[kind] = {
+                "torch_images_per_s": torch_ips,
+                "matplotlib_images_per_s": mpl_ips,
+                "ratio_torch_vs_matplotlib": torch_ips / mpl_ips,
+                "windows": n,
+                "matplotlib_windows": n_mpl,
+                "matplotlib_peak_python_mib": mpl_peak / 2**20,
+            }
+    return {"sampling_rate": fs, "window_s": seconds, "kinds": kinds}
+
+
+# ----------------------------------------------------------------------------- end to end
+def bench_end_to_end(cfg: BenchConfig, model: Any = None) -> dict[str, Any]:
+    """Signal -> embeddings with :func:`tiny_biomoe.embed.embed_signal`; share of time spent rendering.
+
+    Rendering time is measured by wrapping the ``render`` function that ``embed_signal`` calls.
+    Run with the plain model and with the fast float32 form.
+    """
+    from unittest import mock
+
+    from . import embed as embed_mod
+    from .model.fast import optimize_for_inference
+
+    model = _load(cfg) if model is None else model
+    fs = 250.0
+    rng = np.random.default_rng(cfg.seed)
+    n = int(cfg.e2e_seconds * fs)
+    t = np.arange(n) / fs
+    signal = 5 + np.sin(2 * np.pi * 0.05 * t) + 0.2 * np.cumsum(rng.standard_normal(n)) / np.sqrt(n) + 0.05 * rng.standard_normal(n)
+    kinds = ("waveform", "spectrogram_psd")
+    out: dict[str, Any] = {"modality": "eda", "signal_s": cfg.e2e_seconds, "sampling_rate": fs, "kinds": list(kinds)}
+    real_render = embed_mod.render
+    forms = {"eager": model, "fast": optimize_for_inference(model)}
+    with _threads(cfg.threads):
+        for name, net in forms.items():
+            spent = [0.0]
+
+            def timed_render(*a: Any, **k: Any) -> torch.Tensor:
+                t0 = time.perf_counter()
+                try:
+                    return real_render(*a, **k)
+                finally:
+                    spent[0] += time.perf_counter() - t0
+
+            with mock.patch.object(embed_mod, "render", timed_render):
+                t0 = time.perf_counter()
+                res = embed_mod.embed_signal(signal, fs, "eda", kinds=kinds, model=net, batch_size=32, device="cpu")
+                total = time.perf_counter() - t0
+            n_img = sum(v.shape[0] for v in res.embeddings.values()) if hasattr(res, "embeddings") else None
+            out[name] = {
+                "total_s": total,
+                "render_s": spent[0],
+                "render_share": spent[0] / total,
+                "images": n_img,
+                "images_per_s": (n_img / total) if n_img else None,
+            }
+    return out
+
+
+# ----------------------------------------------------------------------------- all together
+def run_benchmarks(cfg: BenchConfig | None = None, json_path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Run the configured sections; optionally write the results as JSON (atomically)."""
+    cfg = cfg or BenchConfig()
+    t0 = time.perf_counter()
+    with _threads(cfg.threads):
+        report: dict[str, Any] = {"config": asdict(cfg), "machine": machine_info()}
+    model = _load(cfg) if {"inference", "end_to_end"} & set(cfg.sections) else None
+    if "inference" in cfg.sections:
+        report["inference"] = bench_inference(cfg, model)
+    if "render" in cfg.sections:
+        report["render"] = bench_render(cfg)
+    if "end_to_end" in cfg.sections:
+        report["end_to_end"] = bench_end_to_end(cfg, model)
+    report["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    report["wall_s"] = time.perf_counter() - t0
+    if json_path is not None:
+        atomic_write_text(json_path, json.dumps(report, indent=2, default=str) + "\n")
+    return report
+
+
+def format_report(report: dict[str, Any]) -> str:
+    """A plain-text summary of :func:`run_benchmarks` output."""
+    m = report["machine"]
+    lines = [f"machine: {m['cpu_model']}, {m['logical_cpus']} logical CPUs, {report['config']['threads']} threads, torch {m['torch']}"]
+    inf = report.get("inference")
+    if inf:
+        forms = list(next(iter(inf["batches"].values())).keys())
+        lines.append("inference (images/s, median; x = ratio to eager):")
+        lines.append("  " + "batch".ljust(7) + "".join(f.rjust(20) for f in forms))
+        for b, row in inf["batches"].items():
+            cells = []
+            for f in forms:
+                r = row[f]
+                ratio = r.get("ratio_vs_eager")
+                cells.append((f"{r['images_per_s']:.1f}" + (f" ({ratio:.2f}x)" if ratio else "")).rjust(20))
+            lines.append("  " + b.ljust(7) + "".join(cells))
+        lines.append("  max |error| vs eager: " + ", ".join(f"{k} {v:.1e}" for k, v in inf["max_abs_error_vs_eager"].items()))
+        mem = inf["peak_rss_increase_mib"]
+        lines.append(f"  peak RSS increase at batch {mem['batch']} (MiB): " + ", ".join(f"{k} {v:.0f}" for k, v in mem.items() if k != "batch"))
+        for n in inf["notes"]:
+            lines.append(f"  note: {n}")
+    ren = report.get("render")
+    if ren:
+        lines.append("rendering (images/s):")
+        for k, r in ren["kinds"].items():
+            lines.append(
+                f"  {k}: torch {r['torch_images_per_s']:.1f}, matplotlib {r['matplotlib_images_per_s']:.1f}, "
+                f"ratio {r['ratio_torch_vs_matplotlib']:.1f}x"
+            )
+    e2e = report.get("end_to_end")
+    if e2e:
+        lines.append(f"end to end ({e2e['signal_s']:.0f} s of {e2e['modality']} at {e2e['sampling_rate']:.0f} Hz, kinds {', '.join(e2e['kinds'])}):")
+        for name in ("eager", "fast"):
+            r = e2e.get(name)
+            if r:
+                ips = f"{r['images_per_s']:.1f} images/s, " if r.get("images_per_s") else ""
+                lines.append(f"  {name}: {r['total_s']:.2f} s, {ips}rendering {100 * r['render_share']:.1f}% of the time")
+    lines.append(f"peak RSS of the process: {report['peak_rss_mib']:.0f} MiB; wall time {report['wall_s']:.0f} s")
+    return "\n".join(lines)

@@ -1,0 +1,163 @@
+"""ONNX export of Tiny-BioMoE and an onnxruntime embedder.
+
+The exported graph is the fast inference form (:mod:`tiny_biomoe.model.fast`) with batch norms
+folded, attention biases gathered, and expert 1's spectral gating computed as real DFT matrix
+products (``spectral="dft"``), and the image LayerNorm in a shifted two-level form that onnxruntime
+computes accurately (:class:`~tiny_biomoe.model.fast.ShiftedImageLayerNorm`): ONNX has no complex tensors, so ``rfft2 * complex weight ->
+irfft2`` is written as the equivalent real linear maps (proved against the fixtures in
+``tests/model/test_export.py``). The graph has three outputs, ``embedding`` ``(B, 192)`` and the
+raw expert outputs ``z1``, ``z2`` ``(B, 96)``; the batch axis is dynamic by default.
+
+Exporter: ``torch.onnx.export(..., dynamo=True)`` (the torch.export-based exporter, the default and
+maintained one in torch 2.13).
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .._io import atomic_path
+from ..errors import InputError, require
+
+__all__ = ["export_onnx", "quantize_onnx", "OnnxEmbedder", "DEFAULT_OPSET"]
+
+DEFAULT_OPSET = 18
+_OUTPUTS = ["embedding", "z1", "z2"]
+
+
+class _ExportWrapper(nn.Module):
+    """``images -> (embedding, z1, z2)`` without Python-side input checks (done by OnnxEmbedder)."""
+
+    def __init__(self, fast: nn.Module) -> None:
+        super().__init__()
+        self.net = fast
+
+    def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        out = self.net.forward_all(images)
+        return out.embedding, out.z1, out.z2
+
+
+def export_onnx(
+    model: nn.Module,
+    path: str | os.PathLike,
+    opset: int = DEFAULT_OPSET,
+    dynamic_batch: bool = True,
+    *,
+    metadata: dict[str, str] | None = None,
+) -> Path:
+    """Export ``model`` (a :class:`~tiny_biomoe.model.TinyBioMoE`) to an ONNX file, atomically.
+
+    Args:
+        model: the network; it is not modified (a snapshot is converted and exported).
+        path: output ``.onnx`` file (written whole, or not at all).
+        opset: ONNX opset version (>= 17).
+        dynamic_batch: make the batch axis dynamic (otherwise fixed to 1).
+        metadata: extra string key/values stored in the model's metadata_props.
+    Returns:
+        ``path``.
+    """
+    require("onnx", "export", "ONNX export")
+    require("onnxscript", "export", "ONNX export")
+    from .fast import FastTinyBioMoE
+
+    if opset < 17:
+        raise InputError(f"opset {opset} is too old; use 17 or newer")
+    fast = FastTinyBioMoE(model, channels_last=False, spectral="dft", micro_batch=None, export_norm=True)  # type: ignore[arg-type]
+    fast.check_inputs = False
+    wrapper = _ExportWrapper(fast).eval()
+    batch = 2 if dynamic_batch else 1
+    example = (torch.rand(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0)),)
+    dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
+    path = Path(path)
+    with atomic_path(path) as tmp, warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        prog = torch.onnx.export(
+            wrapper,
+            example,
+            dynamo=True,
+            opset_version=opset,
+            input_names=["images"],
+            output_names=_OUTPUTS,
+            dynamic_shapes=dynamic_shapes,
+            external_data=False,
+            optimize=True,
+            verbose=False,
+        )
+        import onnx
+
+        proto = prog.model_proto
+        meta = {"producer": "tiny-biomoe", "inputs": "images (B,3,224,224) float32 in [0,1]", **(metadata or {})}
+        for k, v in meta.items():
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = str(k), str(v)
+        onnx.save_model(proto, str(tmp))
+    return path
+
+
+def quantize_onnx(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
+    """Dynamic int8 quantisation of the weights (onnxruntime ``quantize_dynamic``), written atomically.
+
+    Accuracy changes: measure it (``biomoe bench`` reports the error); it is not guaranteed to meet
+    the float32 tolerances.
+    """
+    require("onnxruntime", "export", "ONNX quantisation")
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    dst = Path(dst)
+    with atomic_path(dst) as tmp:
+        quantize_dynamic(str(src), str(tmp), weight_type=QuantType.QInt8)
+    return dst
+
+
+class OnnxEmbedder:
+    """Embeddings from an exported ONNX file with onnxruntime (CPU by default).
+
+    >>> emb = OnnxEmbedder("model.onnx").embed(images)  # doctest: +SKIP  (B, 192) float32 array
+    """
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None, providers: list[str] | None = None) -> None:
+        ort = require("onnxruntime", "export", "ONNX inference")
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(f"ONNX model {path} not found; create it with `biomoe export -o {path}`")
+        opts = ort.SessionOptions()
+        if threads is not None:
+            opts.intra_op_num_threads = int(threads)
+            opts.inter_op_num_threads = 1
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types
+            raise InputError(f"{path} is not a loadable ONNX model ({exc}); re-export it") from exc
+        self.path = path
+        self.input_name = self.session.get_inputs()[0].name
+
+    def _prepare(self, images: Any) -> np.ndarray:
+        x = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
+        if x.ndim != 4 or x.shape[1:] != (3, 224, 224):
+            raise InputError(f"expected images of shape (B, 3, 224, 224), got {tuple(x.shape)}")
+        if not np.issubdtype(x.dtype, np.floating):
+            raise InputError(f"expected floating-point images in [0, 1], got dtype {x.dtype}; use images / 255")
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        if x.size and (not np.isfinite(x).all() or x.min() < -1e-3 or x.max() > 1 + 1e-3):
+            raise InputError("images must be finite and lie in [0, 1]")
+        return x
+
+    def run(self, images: Any) -> dict[str, np.ndarray]:
+        """All outputs: ``{"embedding": (B, 192), "z1": (B, 96), "z2": (B, 96)}`` as float32 arrays."""
+        outs = self.session.run(None, {self.input_name: self._prepare(images)})
+        names = [o.name for o in self.session.get_outputs()]
+        return dict(zip(names, outs))
+
+    def embed(self, images: Any) -> np.ndarray:
+        """``(B, 3, 224, 224)`` images in ``[0, 1]`` -> ``(B, 192)`` float32 embeddings."""
+        return self.run(images)["embedding"]
+
+    __call__ = embed

@@ -1,0 +1,456 @@
+"""An inference form of Tiny-BioMoE: same numbers, less work per image.
+
+:func:`optimize_for_inference` turns an eval-mode :class:`~tiny_biomoe.model.TinyBioMoE` into a
+*new* module (the given model is never changed) that computes the same embeddings with:
+
+- every batch norm folded into the convolution before it (``torch.nn.utils.fusion``);
+- expert 2's attention biases gathered once into ``(heads, n, n)`` buffers and the attention itself
+  run by :func:`torch.nn.functional.scaled_dot_product_attention` with the bias as additive mask;
+- channels-last activations, which make expert 1's token <-> map round trips free views instead of
+  copies (the original transposes the ``(B, N, C)`` tokens into a contiguous ``(B, C, H, W)`` map
+  and back around every depthwise convolution);
+- large batches run in micro-batches (default 8 images) so that the stage-1 activations of expert 1
+  (``B x 3136 x 512`` floats for the MLP) stay closer to the caches;
+- optionally ``torch.compile`` and bf16 autocast (CPUs with AVX-512 BF16 / AMX, or CUDA).
+
+The spectral gating of expert 1 can be computed by FFT (``spectral="fft"``, as the original) or by
+an equivalent real-valued DFT written as matrix products (``spectral="dft"``), which exports to
+ONNX without complex tensors.
+
+The fast form is a **snapshot**: weights are copied (and folded) at conversion time. Changing the
+original model's weights afterwards does not affect it; convert again to pick them up.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from ..errors import InputError
+from .cascaded import CascadedGroupAttention, ConvBN, LocalWindowAttention
+from .moe import MoEOutput, TinyBioMoE
+from .spectral import SpectralExpert
+
+__all__ = ["FastTinyBioMoE", "optimize_for_inference", "DFTSpectralGating", "ShiftedImageLayerNorm", "bf16_supported"]
+
+
+# ----------------------------------------------------------------------------- helpers
+def bf16_supported(device: torch.device | str = "cpu") -> bool:
+    """Whether bf16 matrix kernels are fast here (CUDA with bf16, or a CPU with AVX-512 BF16 / AMX)."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    if dev.type != "cpu":
+        return False
+    mkldnn = getattr(torch.ops, "mkldnn", None)
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported()) if mkldnn is not None else False
+    except (AttributeError, RuntimeError):  # pragma: no cover - older builds
+        return False
+
+
+def _fuse(cbn: nn.Module) -> nn.Conv2d:
+    """A ConvBN (``c`` + ``bn``) or ``nn.Sequential(conv, bn)`` as one convolution with bias."""
+    conv, bn = (cbn.c, cbn.bn) if hasattr(cbn, "c") else (cbn[0], cbn[1])
+    return fuse_conv_bn_eval(conv.eval(), bn.eval())
+
+
+def _tokens(x: torch.Tensor) -> torch.Tensor:
+    """``(B, C, H, W)`` map -> ``(B, H*W, C)`` tokens (a free view when ``x`` is channels-last)."""
+    b, c, h, w = x.shape
+    return x.permute(0, 2, 3, 1).reshape(b, h * w, c)
+
+
+def _map(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """``(B, H*W, C)`` tokens -> ``(B, C, H, W)`` map with channels-last strides (a free view)."""
+    b, _, c = t.shape
+    return t.reshape(b, h, w, c).permute(0, 3, 1, 2)
+
+
+def _maybe_cl(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
+    return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
+
+
+class ShiftedImageLayerNorm(nn.Module):
+    """LayerNorm over a whole ``(C, H, W)`` image, written to stay accurate in exported graphs.
+
+    onnxruntime reduces the 150,528 values of an image sequentially in float32; its
+    ``LayerNormalization`` then errs by up to 4e-4 on the fixtures, and by far more on a constant
+    image, whose variance is 0 so that ``1/sqrt(eps)`` = 316 amplifies any error of the mean.
+    This form subtracts each image's first pixel first (the "shifted data" variance algorithm,
+    exact for constant images) and averages in two levels (rows, then the rest), which keeps the
+    error near 1e-6. Hand-written because no library offers an exportable, accurate variant.
+    """
+
+    def __init__(self, ln: nn.LayerNorm) -> None:
+        super().__init__()
+        self.eps = ln.eps
+        self.row = int(ln.normalized_shape[-1])
+        self.weight = nn.Parameter(ln.weight.detach().clone(), requires_grad=False)
+        self.bias = nn.Parameter(ln.bias.detach().clone(), requires_grad=False)
+
+    def _mean(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        return x.reshape(b, -1, self.row).mean(-1).mean(-1).reshape(b, 1, 1, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shifted = x - x[:, :1, :1, :1]
+        xc = shifted - self._mean(shifted)
+        var = self._mean(xc * xc)
+        return xc / torch.sqrt(var + self.eps) * self.weight + self.bias
+
+
+# ----------------------------------------------------------------------------- expert 1
+class DFTSpectralGating(nn.Module):
+    """Spectral gating as real matrix products (no complex tensors; exports to ONNX).
+
+    Computes exactly ``irfft2(rfft2(x, norm="ortho") * W, s=(H, W), norm="ortho")`` over the grid
+    axes: a real DFT along the width (cos/sin matrix), a complex DFT along the height (two real
+    matrices), the complex product with the filter, and the inverse in reverse order, where the
+    inverse real DFT counts the interior bins twice and ignores the imaginary part of the DC and
+    (even width) Nyquist bins, as ``irfft`` does. The matrices are built in float64 and stored in
+    float32. Hand-written because the ONNX exporters do not handle complex multiplication.
+    """
+
+    def __init__(self, complex_weight: torch.Tensor, h: int, w: int) -> None:
+        super().__init__()
+        k = w // 2 + 1
+        if tuple(complex_weight.shape[:2]) != (h, k):
+            raise ValueError(f"complex_weight of shape {tuple(complex_weight.shape)} does not fit a {h}x{w} grid")
+        self.h, self.w, self.k = h, w, k
+        wgt = complex_weight.detach().to(torch.float64)
+        self.register_buffer("w_re", wgt[..., 0].float().clone())  # (H, K, C)
+        self.register_buffer("w_im", wgt[..., 1].float().clone())
+        n_w = torch.arange(w, dtype=torch.float64)
+        kk = torch.arange(k, dtype=torch.float64)
+        ang_w = 2 * math.pi * torch.outer(kk, n_w) / w  # (K, W)
+        s_w = 1.0 / math.sqrt(w)
+        # forward real DFT along W: rows [Re; Im] = [cos; -sin] @ x
+        self.register_buffer("fw", (torch.cat([torch.cos(ang_w), -torch.sin(ang_w)]) * s_w).float())  # (2K, W)
+        # inverse real DFT along W: x = sum_k a_k (Re cos - Im sin)
+        a = torch.full((k,), 2.0, dtype=torch.float64)
+        a[0] = 1.0
+        if w % 2 == 0:
+            a[-1] = 1.0
+        inv = torch.cat([torch.cos(ang_w) * a[:, None], -torch.sin(ang_w) * a[:, None]]).T * s_w  # (W, 2K)
+        if w % 2 == 0:
+            inv[:, 2 * k - 1] = 0.0  # imaginary part of the Nyquist bin is ignored by irfft
+        inv[:, k] = 0.0  # imaginary part of the DC bin is ignored
+        self.register_buffer("iw", inv.float())
+        n_h = torch.arange(h, dtype=torch.float64)
+        ang_h = 2 * math.pi * torch.outer(n_h, n_h) / h
+        s_h = 1.0 / math.sqrt(h)
+        self.register_buffer("ch", (torch.cos(ang_h) * s_h).float())  # (H, H), symmetric
+        self.register_buffer("sh", (torch.sin(ang_h) * s_h).float())
+
+    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        b, n, c = x.shape
+        dtype = x.dtype
+        k = self.k
+        grid = x.reshape(b, h, w, c).float()
+        y = torch.matmul(self.fw, grid)  # (B, H, 2K, C)
+        y = y.reshape(b, h, 2 * k * c)
+        yc = torch.matmul(self.ch, y).reshape(b, h, 2, k, c)  # along H
+        ys = torch.matmul(self.sh, y).reshape(b, h, 2, k, c)
+        xr, xi = yc[:, :, 0] + ys[:, :, 1], yc[:, :, 1] - ys[:, :, 0]  # e^{-i t} (Xr + i Xi)
+        pr = xr * self.w_re - xi * self.w_im
+        pi = xr * self.w_im + xi * self.w_re
+        p = torch.stack([pr, pi], dim=2).reshape(b, h, 2 * k * c)
+        pc = torch.matmul(self.ch, p).reshape(b, h, 2, k, c)  # inverse along H: e^{+i t}
+        ps = torch.matmul(self.sh, p).reshape(b, h, 2, k, c)
+        qr, qi = pc[:, :, 0] - ps[:, :, 1], pc[:, :, 1] + ps[:, :, 0]
+        q = torch.cat([qr, qi], dim=2)  # (B, H, 2K, C)
+        out = torch.matmul(self.iw, q)  # (B, H, W, C)
+        return out.reshape(b, n, c).to(dtype)
+
+
+class _FFTSpectralGating(nn.Module):
+    """Spectral gating by FFT with the complex filter stored once as a complex buffer."""
+
+    def __init__(self, complex_weight: torch.Tensor) -> None:
+        super().__init__()
+        self.register_buffer("weight", torch.view_as_complex(complex_weight.detach().float().contiguous()).clone())
+
+    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        b, n, c = x.shape
+        dtype = x.dtype
+        grid = x.reshape(b, h, w, c).float()
+        spec = torch.fft.rfft2(grid, dim=(1, 2), norm="ortho") * self.weight
+        return torch.fft.irfft2(spec, s=(h, w), dim=(1, 2), norm="ortho").reshape(b, n, c).to(dtype)
+
+
+class _FastConvMlp(nn.Module):
+    """fc1 -> depthwise conv on the token map (free views in channels-last) -> GELU -> fc2."""
+
+    def __init__(self, mlp: nn.Module, channels_last: bool) -> None:
+        super().__init__()
+        self.fc1, self.fc2 = copy.deepcopy(mlp.fc1), copy.deepcopy(mlp.fc2)
+        self.dw = copy.deepcopy(mlp.dwconv.dwconv)
+        self.channels_last = channels_last
+
+    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        y = self.fc1(x)
+        if self.channels_last:
+            y = _tokens(self.dw(_map(y, h, w)))
+        else:
+            b, n, c = y.shape
+            y = self.dw(y.transpose(1, 2).reshape(b, c, h, w)).flatten(2).transpose(1, 2)
+        return self.fc2(F.gelu(y))
+
+
+class _FastBlock(nn.Module):
+    def __init__(self, blk: nn.Module, channels_last: bool, spectral: str) -> None:
+        super().__init__()
+        self.norm1, self.norm2 = copy.deepcopy(blk.norm1), copy.deepcopy(blk.norm2)
+        mixer = blk.attn
+        if hasattr(mixer, "complex_weight"):
+            cw = mixer.complex_weight
+            hh = cw.shape[0]
+            ww = 2 * (cw.shape[1] - 1)  # the grids of Tiny-BioMoE are even (56, 28)
+            self.attn: nn.Module = DFTSpectralGating(cw, hh, ww) if spectral == "dft" else _FFTSpectralGating(cw)
+        else:
+            self.attn = copy.deepcopy(mixer)  # already uses scaled_dot_product_attention
+        self.mlp = _FastConvMlp(blk.mlp, channels_last)
+
+    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x), h, w)
+        return x + self.mlp(self.norm2(x), h, w)
+
+
+class _FastSpectralExpert(nn.Module):
+    def __init__(self, enc: SpectralExpert, channels_last: bool, spectral: str) -> None:
+        super().__init__()
+        self.channels_last = channels_last
+        pe1 = enc.patch_embed1
+        c = pe1.conv
+        stem = nn.Sequential(
+            fuse_conv_bn_eval(c[0], c[1]), nn.ReLU(), fuse_conv_bn_eval(c[3], c[4]), nn.ReLU(),
+            fuse_conv_bn_eval(c[6], c[7]), nn.ReLU(), copy.deepcopy(pe1.proj),
+        )
+        # projs[0] is the whole stage-1 stem (three folded conv+ReLU, then the projection)
+        self.projs = nn.ModuleList([stem] + [copy.deepcopy(getattr(enc, f"patch_embed{i}").proj) for i in (2, 3, 4)])
+        self.embed_norms = nn.ModuleList([copy.deepcopy(getattr(enc, f"patch_embed{i}").norm) for i in range(1, 5)])
+        self.blocks = nn.ModuleList(
+            [nn.ModuleList([_FastBlock(b, channels_last, spectral) for b in getattr(enc, f"block{i}")]) for i in range(1, 5)]
+        )
+        self.stage_norms = nn.ModuleList([copy.deepcopy(getattr(enc, f"norm{i}")) for i in (1, 2, 3)])
+        self.post_network = copy.deepcopy(enc.post_network)
+        self.norm4 = copy.deepcopy(enc.norm4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b = x.shape[0]
+        tokens = x
+        for i in range(4):
+            x = self.projs[i](x)
+            h, w = x.shape[-2:]
+            tokens = self.embed_norms[i](_tokens(x) if self.channels_last else x.flatten(2).transpose(1, 2))
+            for blk in self.blocks[i]:
+                tokens = blk(tokens, h, w)
+            if i < 3:
+                t = self.stage_norms[i](tokens)
+                x = _map(t, h, w) if self.channels_last else t.reshape(b, h, w, -1).permute(0, 3, 1, 2)
+        for blk in self.post_network:
+            tokens = blk(tokens)
+        return self.norm4(tokens[:, 0])
+
+
+# ----------------------------------------------------------------------------- expert 2
+class _FastCascadedAttention(nn.Module):
+    """Cascaded group attention with folded ConvBNs and a pre-gathered bias per head."""
+
+    def __init__(self, attn: CascadedGroupAttention) -> None:
+        super().__init__()
+        self.num_heads, self.key_dim, self.value_dim = attn.num_heads, attn.key_dim, attn.value_dim
+        self.qkvs = nn.ModuleList([_fuse(m) for m in attn.qkvs])
+        self.dws = nn.ModuleList([_fuse(m) for m in attn.dws])
+        self.proj = _fuse(attn.proj[1])
+        biases = attn.attention_biases.detach()
+        if attn.zero_biases:
+            biases = torch.zeros_like(biases)
+        # gathered once here (snapshot): (heads, n, n), used as the additive attention mask
+        self.register_buffer("bias", biases[:, attn.attention_bias_idxs].float().clone())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, _, h, w = x.shape
+        chunks = x.chunk(self.num_heads, dim=1)
+        outs = []
+        feat = chunks[0]
+        for i in range(self.num_heads):
+            if i > 0:
+                feat = feat + chunks[i]
+            feat = self.qkvs[i](feat)
+            q, k, v = feat.split([self.key_dim, self.key_dim, self.value_dim], dim=1)
+            q = self.dws[i](q)
+            # (B, 1, n, dim) for SDPA; its default scale 1/sqrt(16) equals the original's
+            q = q.flatten(2).transpose(1, 2).unsqueeze(1)
+            k = k.flatten(2).transpose(1, 2).unsqueeze(1)
+            v = v.flatten(2).transpose(1, 2).unsqueeze(1)
+            o = F.scaled_dot_product_attention(q, k, v, attn_mask=self.bias[i].to(q.dtype))
+            feat = o.squeeze(1).transpose(1, 2).reshape(b, self.value_dim, h, w)
+            outs.append(feat)
+        return self.proj(F.relu(torch.cat(outs, dim=1)))
+
+
+class _FastWindowAttention(nn.Module):
+    def __init__(self, lwa: nn.Module) -> None:
+        super().__init__()
+        self.attn = _FastCascadedAttention(lwa.attn)
+        self.window = 7
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, h, w = x.shape
+        wr = self.window
+        if h <= wr and w <= wr:
+            return self.attn(x)
+        pad_b, pad_r = (wr - h % wr) % wr, (wr - w % wr) % wr
+        x = x.permute(0, 2, 3, 1)
+        if pad_b or pad_r:
+            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+        ph, pw = h + pad_b, w + pad_r
+        nh, nw = ph // wr, pw // wr
+        x = x.reshape(b, nh, wr, nw, wr, c).transpose(2, 3).reshape(b * nh * nw, wr, wr, c).permute(0, 3, 1, 2)
+        x = self.attn(x)
+        x = x.permute(0, 2, 3, 1).reshape(b, nh, nw, wr, wr, c).transpose(2, 3).reshape(b, ph, pw, c)
+        if pad_b or pad_r:
+            x = x[:, :h, :w]
+        return x.permute(0, 3, 1, 2)
+
+
+def _convert_cascaded(m: nn.Module) -> nn.Module:
+    """Rebuild (in place, on a private deep copy) expert-2 modules with every ConvBN folded."""
+    if isinstance(m, ConvBN):
+        return _fuse(m)
+    if isinstance(m, LocalWindowAttention):
+        return _FastWindowAttention(m)
+    for name, child in list(m.named_children()):
+        setattr(m, name, _convert_cascaded(child))
+    return m
+
+
+# ----------------------------------------------------------------------------- the whole network
+class FastTinyBioMoE(nn.Module):
+    """Inference-only Tiny-BioMoE built from a converted model (a weight snapshot; see module doc).
+
+    Same call API as :class:`TinyBioMoE`: ``model(images) -> (B, 192)``, :meth:`forward_experts`,
+    :meth:`forward_all`. Build it with :func:`optimize_for_inference`.
+    """
+
+    embed_dim = TinyBioMoE.embed_dim
+    img_size = TinyBioMoE.img_size
+
+    def __init__(
+        self,
+        model: TinyBioMoE,
+        *,
+        channels_last: bool = True,
+        spectral: str = "fft",
+        micro_batch: int | None = 8,
+        bf16: bool = False,
+        export_norm: bool = False,
+    ) -> None:
+        super().__init__()
+        if spectral not in ("fft", "dft"):
+            raise InputError(f"spectral must be 'fft' or 'dft', got {spectral!r}")
+        if micro_batch is not None and micro_batch < 1:
+            raise InputError(f"micro_batch must be a positive integer or None, got {micro_batch}")
+        self.channels_last = channels_last
+        self.spectral = spectral
+        self.micro_batch = micro_batch
+        self.bf16 = bf16
+        self.check_inputs = bool(getattr(model, "check_inputs", True))
+        model = copy.deepcopy(model).eval()  # private copy: the caller's model is never touched
+        self.pretrained_cfg: dict[str, Any] = dict(getattr(model, "pretrained_cfg", {}) or {})
+        # export_norm: the image LayerNorm in a form that onnxruntime computes accurately
+        self.ln_img = ShiftedImageLayerNorm(model.ln_img) if export_norm else copy.deepcopy(model.ln_img)
+        self.enc1 = _FastSpectralExpert(model.enc1, channels_last, spectral)
+        self.enc2 = _convert_cascaded(model.enc2)
+        self.ln_e = copy.deepcopy(model.ln_e)
+        self.fcn = copy.deepcopy(model.fcn)
+        self.ln_out = copy.deepcopy(model.ln_out)
+        for p in self.parameters():
+            p.requires_grad_(False)
+        self.eval()
+
+    def train(self, mode: bool = True) -> "FastTinyBioMoE":
+        """The fast form is for inference only; ``train(True)`` is refused."""
+        if mode:
+            raise InputError("FastTinyBioMoE is an inference-only snapshot; fine-tune the TinyBioMoE model instead")
+        return super().train(False)
+
+    def _experts(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        x = self.ln_img(images)
+        x = _maybe_cl(x, self.channels_last)
+        return self.enc1(x), self.enc2(x)
+
+    def forward_experts(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The two experts' raw ``(B, 96)`` outputs (float32)."""
+        if self.check_inputs:
+            TinyBioMoE._check(self, images)  # type: ignore[arg-type]  # same validation as the model
+        mb = self.micro_batch
+        parts = [images] if mb is None or images.shape[0] <= mb else list(images.split(mb))
+        outs = []
+        for part in parts:
+            if self.bf16:
+                with torch.autocast(device_type=part.device.type, dtype=torch.bfloat16):
+                    z1, z2 = self._experts(part)
+                outs.append((z1.float(), z2.float()))
+            else:
+                outs.append(self._experts(part))
+        if len(outs) == 1:
+            return outs[0]
+        return torch.cat([o[0] for o in outs]), torch.cat([o[1] for o in outs])
+
+    def forward_all(self, images: torch.Tensor) -> MoEOutput:
+        """Embedding plus expert outputs and gate values."""
+        z1, z2 = self.forward_experts(images)
+        g1, g2 = self.fcn(z1), self.fcn(z2)
+        emb = self.ln_out(torch.cat([self.ln_e(z1) * g1, self.ln_e(z2) * g2], dim=1))
+        return MoEOutput(emb, z1, z2, g1, g2)
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """``(B, 3, 224, 224)`` images in ``[0, 1]`` -> ``(B, 192)`` embeddings."""
+        return self.forward_all(images).embedding
+
+
+def optimize_for_inference(
+    model: TinyBioMoE,
+    *,
+    channels_last: bool = True,
+    compile: bool = False,
+    bf16: bool = False,
+    spectral: str = "fft",
+    micro_batch: int | None = 8,
+) -> nn.Module:
+    """Return a new, faster inference module computing the same embeddings as ``model``.
+
+    The result is a **snapshot** of the current weights: change ``model`` afterwards and the fast
+    form keeps the old numbers; call this function again to pick up new weights. ``model`` itself
+    is not modified (its mode, weights and devices stay as they are).
+
+    Args:
+        model: a :class:`TinyBioMoE` (any mode; its batch-norm statistics are used as in ``eval()``).
+        channels_last: keep activations channels-last (makes token/map round trips free).
+        compile: wrap the experts in ``torch.compile`` (first calls are slow while it compiles).
+        bf16: run under bf16 autocast. Only where :func:`bf16_supported`; otherwise an
+            :class:`InputError`. The error against float32 is larger (about 1e-2); measure it.
+        spectral: ``"fft"`` (as the original) or ``"dft"`` (real matrix products; ONNX-exportable).
+        micro_batch: split larger batches into chunks of this many images (``None``: never).
+    """
+    if not isinstance(model, (TinyBioMoE, FastTinyBioMoE)) and not hasattr(model, "enc1"):
+        raise InputError(f"expected a TinyBioMoE model, got {type(model).__name__}")
+    if isinstance(model, FastTinyBioMoE):
+        raise InputError("this model is already optimized; pass the original TinyBioMoE")
+    if bf16:
+        dev = next(model.parameters()).device
+        if not bf16_supported(dev):
+            raise InputError(f"bf16 was asked for but {dev} has no fast bf16 support; use the float32 form")
+    fast = FastTinyBioMoE(model, channels_last=channels_last, spectral=spectral, micro_batch=micro_batch, bf16=bf16)
+    if compile:
+        fast._experts = torch.compile(fast._experts, dynamic=False)  # type: ignore[method-assign]
+    return fast
