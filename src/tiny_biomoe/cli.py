@@ -265,6 +265,64 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------- export / bench (fast inference)
+def _add_export(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export the model to ONNX (float32; optionally also int8-quantised)")
+    _add_weights_arg(p)
+    p.add_argument("-o", "--output", required=True, help="output .onnx file (written atomically)")
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 18)")
+    p.add_argument("--static-batch", action="store_true", help="fix the batch axis to 1 (default: dynamic)")
+    p.add_argument(
+        "--quantize", choices=["int8"], default=None,
+        help="also write <output stem>.int8.onnx with dynamic int8 weights (smaller; less accurate, see docs/performance.md)",
+    )
+    p.set_defaults(func=_run_export)
+
+
+def _run_export(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .model import load_model
+    from .model.export import DEFAULT_OPSET, export_onnx, quantize_onnx
+
+    model, info = load_model(args.weights, device="cpu")
+    out = Path(args.output)
+    export_onnx(model, out, opset=args.opset or DEFAULT_OPSET, dynamic_batch=not args.static_batch,
+                metadata={"weights": info.source, "weights_sha256": info.sha256 or ""})
+    print(f"wrote {out}")
+    if args.quantize == "int8":
+        q = quantize_onnx(out, out.with_name(f"{out.stem}.int8.onnx"))
+        print(f"wrote {q}")
+    return 0
+
+
+def _add_bench(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("bench", help="measure inference, rendering and end-to-end throughput")
+    p.add_argument("--quick", action="store_true", help="a tiny run (seconds) to check that everything works")
+    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--threads", type=int, default=2, help="torch / onnxruntime threads (default 2)")
+    p.add_argument("--weights", default=None, help="checkpoint to time (default: seeded random weights; speed is the same)")
+    p.add_argument("--forms", default=None, help="comma-separated model forms, e.g. eager,fast,onnx (default: all)")
+    p.add_argument("--sections", default=None, help="comma-separated: inference,render,end_to_end (default: all)")
+    p.set_defaults(func=_run_bench)
+
+
+def _run_bench(args: argparse.Namespace) -> int:
+    from .bench import BenchConfig, format_report, run_benchmarks
+
+    over: dict = {"threads": args.threads, "weights": args.weights}
+    if args.forms:
+        over["forms"] = tuple(f.strip() for f in args.forms.split(",") if f.strip())
+    if args.sections:
+        over["sections"] = tuple(f.strip() for f in args.sections.split(",") if f.strip())
+    cfg = BenchConfig.quick_config(**over) if args.quick else BenchConfig(**over)
+    report = run_benchmarks(cfg, json_path=args.json)
+    print(format_report(report))
+    if args.json:
+        print(f"wrote {args.json}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- end of sections
 
 _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -276,6 +334,8 @@ _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
     _add_evaluate,
     _add_train,
+    _add_export,
+    _add_bench,
 ]
 
 
