@@ -94,6 +94,8 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--max-windows", type=int, default=None, help="embed only the first N windows")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--resample", type=float, default=None, metavar="HZ",
+                   help="resample to this rate after filtering (scipy resample_poly)")
     _add_weights_arg(p)
     _add_device_arg(p)
     p.add_argument("-o", "--output", default=None, help="output .npz or .parquet (default: "
@@ -109,7 +111,7 @@ def _run_embed(args: argparse.Namespace) -> int:
         time_column=args.time_column, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
         weights=args.weights, window=args.window, stride=args.stride, batch_size=args.batch_size,
         device=args.device, preprocess=not args.no_preprocess, max_windows=args.max_windows,
-        progress=not args.no_progress,
+        progress=not args.no_progress, target_rate=args.resample,
     )
     print(f"wrote {len(res)} windows x {len(res.kinds)} kinds ({', '.join(res.kinds)}) of "
           f"{res.metadata['embed_dim']}-D embeddings to {path}")

@@ -22,7 +22,7 @@ from ._io import atomic_path
 from .errors import InputError, require
 from .representations.base import as_windows_tensor, get_kind, render, render_info
 from .signals.modalities import get_modality
-from .signals.preprocess import check_sampling_rate, check_signal, describe_preprocessing
+from .signals.preprocess import check_sampling_rate, check_signal, describe_preprocessing, resample
 from .signals.preprocess import preprocess as _preprocess
 from .signals.readers import Recording
 from .signals.windowing import make_windows
@@ -232,6 +232,7 @@ def embed_signal(
     max_windows: int | None = None,
     column: "str | int | None" = None,
     max_missing: float = 0.5,
+    target_rate: float | None = None,
 ) -> EmbeddingResult:
     """Embed one channel: preprocess, cut into windows, render each kind, run the model.
 
@@ -246,6 +247,7 @@ def embed_signal(
         preprocess: apply the modality's default filter first (:func:`tiny_biomoe.signals.preprocess`).
         kind_params: per-kind parameter overrides, e.g. ``{"spectrogram_psd": {"preset": "paper"}}``.
         max_windows: keep only the first N windows.
+        target_rate: resample (``scipy.signal.resample_poly``) to this rate in Hz after filtering.
     """
     m = get_modality(modality)
     source, channel = "<array>", None
@@ -256,6 +258,10 @@ def embed_signal(
         signal = samples
     fs = check_sampling_rate(sampling_rate)
     x = _preprocess(signal, fs, m) if preprocess else check_signal(signal)
+    original_fs = fs
+    if target_rate is not None:
+        fs = check_sampling_rate(target_rate)
+        x = resample(x, original_fs, fs)
     win = m.window_s if window is None else float(window)
     wins = make_windows(x, fs, win, stride, max_missing=max_missing, max_windows=max_windows)
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
@@ -269,7 +275,8 @@ def embed_signal(
         "channel": channel,
         "modality": m.name,
         "modality_defaults": m.to_dict(),
-        "preprocessing": describe_preprocessing(m, fs) if preprocess else None,
+        "preprocessing": describe_preprocessing(m, original_fs) if preprocess else None,
+        "original_sampling_rate": original_fs,
         "sampling_rate": fs,
         "window_s": wins.window_s,
         "stride_s": wins.stride_s,
@@ -305,6 +312,7 @@ def embed_file(
     preprocess: bool = True,
     max_windows: int | None = None,
     progress: bool = False,
+    target_rate: float | None = None,
 ) -> tuple[EmbeddingResult, Path]:
     """Read a signal file, embed one channel and save the result (``biomoe embed``); returns (result, path).
 
@@ -323,6 +331,6 @@ def embed_file(
     )
     res = embed_signal(
         rec, None, modality, kinds=kinds, model=weights, window=window, stride=stride, batch_size=batch_size,
-        device=device, preprocess=preprocess, progress=progress, max_windows=max_windows,
+        device=device, preprocess=preprocess, progress=progress, max_windows=max_windows, target_rate=target_rate,
     )
     return res, res.save(out)

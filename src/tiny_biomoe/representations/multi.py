@@ -87,7 +87,7 @@ def multi_components(windows: np.ndarray, sampling_rate: float, p: MultiParams) 
 
 
 def _render(x: torch.Tensor, fs: float, p: MultiParams) -> torch.Tensor:
-    comps = torch.from_numpy(multi_components(x.detach().cpu().double().numpy(), fs, p)).to(x.device)
+    comps = torch.from_numpy(multi_components(x.detach().cpu().double().numpy(), fs, p)).to(x.device, x.dtype)
     N, K, L = comps.shape
     v = scale_windows(comps.reshape(N * K, L)).reshape(N, K, L)
     colors = torch.tensor(MULTI_COLORS[:K])
