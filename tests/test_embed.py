@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -52,6 +54,7 @@ def test_metadata_records_how_embeddings_were_made(result):
     assert md["kinds"]["spectrogram_psd"]["params"]["nfft"] == 80  # 4 s at 20 Hz
     assert md["preprocessing"]["filter"]["lowpass_hz"] == 5.0
     assert md["weights"]["source"].endswith("checkpoint.pt")
+    assert md["weights"]["sha256"] == hashlib.sha256(Path(md["weights"]["source"]).read_bytes()).hexdigest()
     assert md["package_version"] and md["embed_dim"] == 192
     json.dumps(md)  # serialisable
 

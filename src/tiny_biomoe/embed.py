@@ -157,6 +157,12 @@ def _resolve_model(model: Any, device: "str | torch.device | None") -> tuple[tor
             model.to(dev)
     cfg = getattr(model, "pretrained_cfg", None) or {}
     weights = {"source": cfg.get("source", "in-memory model (weights not recorded)"), "official": None, "sha256": None}
+    src = Path(str(weights["source"]))
+    if "source" in cfg and src.exists():  # loaded with from_pretrained: fingerprint the file it came from
+        from .model.weights import OFFICIAL_FILENAME, SAFETENSORS_NAME, file_sha256
+
+        weights["sha256"] = file_sha256(src / SAFETENSORS_NAME if src.is_dir() else src)
+        weights["official"] = src.name == OFFICIAL_FILENAME
     info = getattr(model, "weights_info", None)
     if info is not None and hasattr(info, "as_dict"):
         weights = info.as_dict()
