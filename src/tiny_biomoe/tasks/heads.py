@@ -38,7 +38,7 @@ class HeadConfig:
 
     kind: str = "mlp"
     hidden: int = 128
-    dropout: float = 0.2
+    dropout: float = 0.5
     lr: float = 1e-3
     weight_decay: float = 1e-2
     batch_size: int = 64
