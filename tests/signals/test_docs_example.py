@@ -8,7 +8,6 @@ import re
 import warnings
 from pathlib import Path
 
-import pytest
 
 from tiny_biomoe.signals import get_modality, list_modalities
 

@@ -25,8 +25,6 @@ TIME_COLUMN_NAMES = ("time", "t", "time_s", "seconds", "sec", "timestamp", "time
 #: File suffixes :func:`read_signal` understands.
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".npy", ".npz", ".edf", ".bdf", ".hea", ".dat")
 
-Column = "str | int"
-
 
 @dataclass
 class Recording:
