@@ -32,6 +32,16 @@ def test_csv_with_time_column_infers_rate(tmp_path, data):
     np.testing.assert_allclose(x, b, rtol=1e-12)
 
 
+def test_millisecond_time_column(tmp_path, data):
+    t, a, _ = data
+    p = tmp_path / "ms.csv"
+    np.savetxt(p, np.c_[t * 1000, a], delimiter=",", header="timestamp_ms,eda", comments="")
+    assert read_signal(p).sampling_rate == pytest.approx(FS)
+    q = tmp_path / "t.csv"
+    np.savetxt(q, np.c_[t * 1000, a], delimiter=",", header="clock,eda", comments="")
+    assert read_signal(q, time_column="clock", time_unit="ms").sampling_rate == pytest.approx(FS)
+
+
 def test_tsv_columns_by_index_and_name_with_given_rate(tmp_path, data):
     _, a, b = data
     p = tmp_path / "rec.tsv"

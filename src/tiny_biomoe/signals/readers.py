@@ -22,6 +22,8 @@ __all__ = ["Recording", "read_signal", "TIME_COLUMN_NAMES", "SUPPORTED_SUFFIXES"
 
 #: Column names (case-insensitive) recognised as a time axis in seconds.
 TIME_COLUMN_NAMES = ("time", "t", "time_s", "seconds", "sec", "timestamp", "timestamp_s")
+#: Column names (case-insensitive) recognised as a time axis in milliseconds.
+TIME_COLUMN_NAMES_MS = ("time_ms", "timestamp_ms", "ms")
 #: File suffixes :func:`read_signal` understands.
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".npy", ".npz", ".edf", ".bdf", ".hea", ".dat")
 
@@ -169,7 +171,9 @@ def _read_table(path: Path, sep: str | None, columns, sampling_rate, time_column
     if time_column is not None and time_column is not False:
         tcol = _resolve_column(time_column, list(df.columns), source)
     elif time_column is None and has_header:
-        tcol = next((c for c in df.columns if c.lower() in TIME_COLUMN_NAMES), None)
+        tcol = next((c for c in df.columns if c.lower() in TIME_COLUMN_NAMES + TIME_COLUMN_NAMES_MS), None)
+        if tcol is not None and tcol.lower() in TIME_COLUMN_NAMES_MS:
+            time_unit = 1e-3
     numeric = df.apply(pd.to_numeric, errors="coerce")
     bad = [c for c in df.columns if c != tcol and numeric[c].isna().all() and not df[c].isna().all()]
     signals = {c: numeric[c].to_numpy(np.float64) for c in df.columns if c != tcol and c not in bad}
@@ -294,7 +298,8 @@ def read_signal(
         columns: channels to keep, by name or 0-based index (of the non-time columns).
         sampling_rate: Hz; required unless the file has a time column or a header with the rate.
         time_column: name/index of a time column (seconds); ``None`` auto-detects names such as
-            ``time``/``timestamp``; ``False`` disables detection.
+            ``time``/``timestamp`` (seconds) or ``time_ms``/``timestamp_ms`` (milliseconds);
+            ``False`` disables detection.
         time_unit: unit of the time column: ``"s"`` or ``"ms"``.
         format: force a format (``"csv"``, ``"tsv"``, ``"npy"``, ``"npz"``, ``"edf"``, ``"wfdb"``).
     """
