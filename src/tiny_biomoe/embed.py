@@ -22,8 +22,8 @@ from ._io import atomic_path
 from .errors import InputError, require
 from .representations.base import as_windows_tensor, get_kind, render, render_info
 from .signals.modalities import get_modality
-from .signals.preprocess import check_sampling_rate, check_signal, describe_preprocessing, resample
-from .signals.preprocess import preprocess as _preprocess
+from .signals.processing import check_sampling_rate, check_signal, describe_preprocessing, resample
+from .signals.processing import preprocess as _preprocess
 from .signals.readers import Recording
 from .signals.windowing import make_windows
 

@@ -11,7 +11,7 @@ import torch
 
 from ..errors import InputError, SignalError
 from ..signals.modalities import ModalityDefaults, get_modality
-from ..signals.preprocess import check_sampling_rate
+from ..signals.processing import check_sampling_rate
 
 __all__ = ["Kind", "register_kind", "unregister_kind", "get_kind", "list_kinds", "render", "render_info", "as_windows_tensor"]
 

@@ -17,7 +17,7 @@ import torch
 
 from ..errors import InputError
 from ..signals.modalities import ModalityDefaults
-from ..signals.preprocess import eda_components, zero_phase_filter
+from ..signals.processing import eda_components, zero_phase_filter
 from ._raster import draw_polylines
 from .base import Kind
 from .waveform import scale_windows

@@ -17,8 +17,8 @@ import torch
 
 from ..errors import InputError
 from ..signals.modalities import get_modality
-from ..signals.preprocess import check_sampling_rate, check_signal
-from ..signals.preprocess import preprocess as _preprocess
+from ..signals.processing import check_sampling_rate, check_signal
+from ..signals.processing import preprocess as _preprocess
 from ..signals.windowing import Windows, make_windows
 from .base import get_kind, render
 

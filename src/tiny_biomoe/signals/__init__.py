@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from .modalities import MODALITY_ALIASES, ModalityDefaults, get_modality, list_modalities
-from .preprocess import (
+from .processing import (
     check_sampling_rate,
     check_signal,
     describe_preprocessing,

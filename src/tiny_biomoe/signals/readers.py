@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import SignalError, require
 from .modalities import MODALITY_ALIASES, get_modality
-from .preprocess import check_sampling_rate
+from .processing import check_sampling_rate
 
 __all__ = ["Recording", "read_signal", "TIME_COLUMN_NAMES", "SUPPORTED_SUFFIXES"]
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SignalError
-from .preprocess import check_sampling_rate
+from .processing import check_sampling_rate
 
 __all__ = ["Windows", "make_windows"]
 
