@@ -76,11 +76,11 @@ def span_coverage(lo: torch.Tensor, hi: torch.Tensor, height: int, line_width: f
         return torch.clamp(torch.maximum(a.unsqueeze(1) - r, r - b.unsqueeze(1)), min=0.0)
 
     inf = torch.full_like(lo[:, :1], float("inf"))
-    d = dist(lo, hi)
-    d_left = dist(torch.cat([inf, lo[:, :-1]], 1), torch.cat([-inf, hi[:, :-1]], 1))
-    d_right = dist(torch.cat([lo[:, 1:], inf], 1), torch.cat([hi[:, 1:], -inf], 1))
-    d_side = torch.sqrt(1.0 + torch.minimum(d_left, d_right) ** 2)
-    d = torch.minimum(d, d_side)
+    # Neighbouring columns as one span (their hull): rows between the left and right spans lie
+    # in this column's own span (adjacent spans share their edge value), where d = 0 anyway.
+    lo_n = torch.minimum(torch.cat([inf, lo[:, :-1]], 1), torch.cat([lo[:, 1:], inf], 1))
+    hi_n = torch.maximum(torch.cat([-inf, hi[:, :-1]], 1), torch.cat([hi[:, 1:], -inf], 1))
+    d = torch.minimum(dist(lo, hi), torch.sqrt(1.0 + dist(lo_n, hi_n) ** 2))
     return torch.clamp(line_width / 2 + 0.5 - d, 0.0, 1.0)
 
 
