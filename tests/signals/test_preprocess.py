@@ -137,6 +137,10 @@ def test_windowing_stride_and_limits():
     assert make_windows(x, 100.0, 2.0, 0.5).n_candidates == (1000 - 200) // 50 + 1
     with pytest.raises(SignalError, match="shorter than one window"):
         make_windows(x[:150], 100.0, 2.0)
+    with pytest.raises(SignalError, match="max_windows"):
+        make_windows(x, 100.0, 2.0, max_windows=0)
+    with pytest.raises(SignalError, match="stride"):
+        make_windows(x, 100.0, 2.0, -1.0)
 
 
 @pytest.mark.parametrize(

@@ -62,6 +62,8 @@ def make_windows(
     stride_s = window_s if stride_s is None else stride_s
     if stride_s <= 0:
         raise SignalError(f"stride must be positive seconds, got {stride_s!r}")
+    if max_windows is not None and int(max_windows) < 1:
+        raise SignalError(f"max_windows must be at least 1, got {max_windows}")
     n_win = int(round(window_s * fs))
     n_hop = max(1, int(round(stride_s * fs)))
     if n_win < 8:
