@@ -47,10 +47,10 @@ class DemoConfig:
 
 
 def demo_config(quick: bool = False, seed: int = 0) -> DemoConfig:
-    """The demo's configuration; ``quick`` is the reduced size used by tests (4 subjects, 2 modalities)."""
+    """The demo configuration; ``quick`` is the reduced size used by tests (4 subjects x 3 trials, 2 modalities: 48 images)."""
     if quick:
         cfg = DemoConfig(
-            SyntheticPainConfig(n_subjects=4, trials_per_class=2, seed=seed, partitions=None),
+            SyntheticPainConfig(n_subjects=4, trials_per_class=1, seed=seed, partitions=None),
             PipelineConfig(modalities=["EDA", "BVP"], kinds=["waveform", "spectrogram_psd"], protocol="kfold", n_folds=2,
                            head=HeadConfig(kind="mlp", max_epochs=60, patience=10, seed=seed), seed=seed),
         )

@@ -1,0 +1,114 @@
+"""Windows, the pipeline with a stand-in embedder, reports and saved heads."""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pytest
+
+from tiny_biomoe.data import DatasetWarning, PainDataset, Trial, make_synthetic_pain
+from tiny_biomoe.signals import preprocess
+from tiny_biomoe.tasks import (
+    FusionSpec,
+    PipelineConfig,
+    evaluate,
+    extract_embeddings,
+    load_head,
+    train_final_head,
+    trial_windows,
+)
+from tiny_biomoe.tasks.report import write_report
+
+
+def _feature_embed(w, fs, m, k, model, **kw):
+    """Stand-in for the network: 192 deterministic features of each window (spectrum bins + moments)."""
+    spec = np.abs(np.fft.rfft(w - w.mean(1, keepdims=True), axis=1))[:, :188]
+    mom = np.stack([w.mean(1), w.std(1), np.ptp(w, 1), np.abs(np.diff(w, axis=1)).mean(1)], 1)
+    out = np.concatenate([spec, mom], 1).astype(np.float32)
+    return out if k == "waveform" else np.log1p(np.abs(out))
+
+
+@pytest.fixture(scope="module")
+def ds():
+    return make_synthetic_pain(n_subjects=6, trials_per_class=2, seed=4)
+
+
+def test_trial_windows_crop_pad_preprocess():
+    x_long = np.sin(np.arange(1500) / 7.0)
+    x_short = np.cos(np.arange(800) / 5.0)
+    d = PainDataset("t", [Trial("a", "1", "p", {"BVP": x_long}, {"BVP": 100.0}),
+                          Trial("b", "1", "p", {"BVP": x_short}, {"BVP": 100.0})], ["p"])
+    with pytest.warns(DatasetWarning, match="edge-padded"):
+        w, fs, info = trial_windows(d, "BVP", window_s=10.0, preprocess=False)
+    assert w.shape == (2, 1000) and fs == 100.0 and info["padded"] == 1
+    np.testing.assert_allclose(w[0], x_long[250:1250], rtol=1e-6)  # centre crop
+    np.testing.assert_allclose(w[1, :800], x_short, rtol=1e-6)
+    assert np.all(w[1, 800:] == np.float32(x_short[-1]))
+    w2, _, info2 = trial_windows(d, "BVP", window_s=5.0, preprocess=True)
+    np.testing.assert_allclose(w2[0], preprocess(x_long, 100.0, "bvp")[500:1000], rtol=1e-5, atol=1e-6)
+    assert info2["preprocessing"]["modality"] == "bvp"
+
+
+def test_trial_windows_resamples_to_common_rate():
+    d = PainDataset("t", [Trial("a", "1", "p", {"EDA": np.ones(1000)}, {"EDA": 100.0}),
+                          Trial("b", "1", "p", {"EDA": np.ones(500)}, {"EDA": 50.0}),
+                          Trial("c", "1", "p", {"EDA": np.ones(1000)}, {"EDA": 100.0})], ["p"])
+    with pytest.warns(DatasetWarning, match="resampled"):
+        w, fs, _ = trial_windows(d, "EDA", window_s=10.0, preprocess=False)
+    assert fs == 100.0 and w.shape == (3, 1000)
+
+
+def test_evaluate_with_stand_in_embedder_and_report(ds, tmp_path):
+    cfg = PipelineConfig(modalities=["EDA", "BVP"], kinds=["waveform", "psd"], protocol="kfold", n_folds=3)
+    cfg.head.kind = "logreg"  # fast; the MLP is tested in test_heads.py
+    res, table = evaluate(ds, cfg, model=None, weights_info=None, embed_fn=_feature_embed)
+    names = [e["name"] for e in res["experiments"]]
+    assert len(names) == 4 + 2 * 2 + 2
+    assert {e["level"] for e in res["experiments"]} == {"single", "representations", "modalities"}
+    concat = [e for e in res["experiments"] if e["level"] == "modalities" and e["method"] == "concat"][0]
+    assert concat["dim"] == 4 * 192
+    for e in res["experiments"]:
+        assert len(e["folds"]) == 3
+        cm = np.asarray(e["aggregate"]["confusion_matrix"])
+        assert cm.sum() == len(ds.trials)  # every trial tested once
+        accs = [f["accuracy"] for f in e["folds"]]
+        assert e["aggregate"]["accuracy"]["mean"] == pytest.approx(np.mean(accs))
+    res["weights"] = {"source": "random-init(seed=0)", "official": False, "sha256": None}
+    folder = write_report(res, tmp_path / "rep", {"EDA/waveform": np.random.default_rng(0).random((3, 224, 224))})
+    files = {p.name for p in folder.iterdir()}
+    assert {"report.md", "report.html", "results.json", "config.json", "images"} <= files
+    html = (folder / "report.html").read_text()
+    assert "RANDOM-INIT WEIGHTS" in html and "SYNTHETIC DATA" in html
+    assert html.count("data:image/png;base64,") == len(names) + 1  # self-contained
+    md = (folder / "report.md").read_text()
+    assert "RANDOM-INIT" in md and names[0] in md and "images/cm_00" in md
+    back = json.loads((folder / "results.json").read_text())
+    assert back["experiments"][0]["aggregate"]["accuracy"] == res["experiments"][0]["aggregate"]["accuracy"]
+    # a second write replaces the folder atomically, leaving no temporary folders behind
+    write_report(res, tmp_path / "rep")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
+
+
+def test_report_is_not_written_on_failure(tmp_path):
+    with pytest.raises(Exception):
+        write_report({"experiments": [{"name": "x", "aggregate": {}}]}, tmp_path / "bad")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_train_final_head_saves_settings(ds, tmp_path):
+    cfg = PipelineConfig(modalities=["EDA", "BVP"], kinds=["waveform"])
+    cfg.head.max_epochs = 20
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        table = extract_embeddings(ds, None, cfg, weights_info=None, embed_fn=_feature_embed)
+    spec = FusionSpec("EDA+BVP", "modalities", (("EDA", "waveform"), ("BVP", "waveform")), "concat")
+    folder = train_final_head(table, spec, cfg, tmp_path / "head")
+    head, meta = load_head(folder)
+    assert head.in_dim == 384 and head.n_classes == 3
+    assert meta["classes"] == ["No_Pain", "Low_Pain", "High_Pain"]
+    assert meta["fusion"]["method"] == "concat"
+    assert set(meta["representations"]) == {"EDA/waveform", "BVP/waveform"}
+    assert meta["windows"]["EDA"]["window_s"] == 10.0 and meta["pipeline"]["kinds"] == ["waveform"]
+    assert head.predict(np.concatenate([table.embeddings[k] for k in spec.inputs], 1)).shape == (len(ds.trials),)

@@ -1,0 +1,68 @@
+"""`biomoe demo` end to end (reduced size), the random-weights fallback notice, `biomoe evaluate` and `biomoe train`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tiny_biomoe.cli import main
+from tiny_biomoe.data import SyntheticPainConfig, make_synthetic_pain, write_ai4pain_layout
+from tiny_biomoe.tasks import HeadConfig, PipelineConfig, load_head
+from tiny_biomoe.tasks.demo import DemoConfig, run_demo
+
+
+def test_demo_quick_with_reference_weights(tmp_path, reference_checkpoint, capsys):
+    out = tmp_path / "demo"
+    rc = main(["demo", "--quick", "--out", str(out), "--weights", str(reference_checkpoint),
+               "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"])
+    assert rc == 0
+    printed = capsys.readouterr()
+    assert printed.out.strip().splitlines()[-1] == str(out.resolve())
+    assert "NON-OFFICIAL WEIGHTS" in printed.err  # the fixture checkpoint is not the published one
+    res = json.loads((out / "results.json").read_text())
+    assert res["weights"]["source"] == str(reference_checkpoint) and res["weights"]["official"] is False
+    assert res["embedding"]["images_embedded"] == 4 * 1 * 3 * 2 * 2  # subjects x trials x classes x modalities x kinds
+    assert {e["level"] for e in res["experiments"]} == {"single", "representations", "modalities"}
+    html = (out / "report.html").read_text()
+    assert "SYNTHETIC DATA" in html and "NON-OFFICIAL WEIGHTS" in html
+    assert len(list((out / "images").glob("repr_*.png"))) == 4
+
+
+def test_demo_fallback_to_random_weights_says_so(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("TINY_BIOMOE_OFFLINE", "1")  # no official weights anywhere, no download
+    tiny = DemoConfig(SyntheticPainConfig(n_subjects=2, trials_per_class=1, partitions=None),
+                      PipelineConfig(modalities=["BVP"], kinds=["waveform"], n_folds=2, head=HeadConfig(kind="logreg")))
+    folder = run_demo(tmp_path / "d", config=tiny, device="cpu", use_cache=False)
+    err = capsys.readouterr().err
+    assert "RANDOM-INIT WEIGHTS" in err and "Tiny-BioMoE.pth" in err and "TINY_BIOMOE_WEIGHTS" in err
+    res = json.loads((folder / "results.json").read_text())
+    assert res["weights"]["source"].startswith("random-init") and res["weights"]["official"] is False
+    assert "RANDOM-INIT WEIGHTS" in (folder / "report.md").read_text()
+
+
+def test_evaluate_and_train_cli(tmp_path, reference_checkpoint, monkeypatch, capsys):
+    root = tmp_path / "ai4pain"
+    write_ai4pain_layout(make_synthetic_pain(n_subjects=3, trials_per_class=1, duration_s=10.0, partitions=None, seed=2), root)
+    common = ["--dataset", "ai4pain", "--root", str(root), "--modalities", "EDA", "--kinds", "waveform",
+              "--head", "logreg", "--cache-dir", str(tmp_path / "cache"), "--device", "cpu"]
+    rc = main(["evaluate", *common, "--protocol", "loso", "--weights", str(reference_checkpoint), "--out", str(tmp_path / "rep")])
+    assert rc == 0
+    out = capsys.readouterr().out
+    assert "3 participants" in out and "report:" in out
+    res = json.loads((tmp_path / "rep" / "results.json").read_text())
+    assert res["protocol"] == "loso" and len(res["folds"]) == 3
+    n_cached = len(list((tmp_path / "cache").glob("*.npy")))
+    rc = main(["train", *common, "--weights", str(reference_checkpoint), "--out", str(tmp_path / "head")])
+    assert rc == 0
+    assert len(list((tmp_path / "cache").glob("*.npy"))) == n_cached  # embeddings came from the cache
+    head, meta = load_head(tmp_path / "head")
+    assert head.in_dim == 192 and meta["classes"] == ["No_Pain", "Low_Pain", "High_Pain"]
+    assert meta["weights"]["source"] == str(reference_checkpoint)
+    assert meta["representations"]["EDA/waveform"]["kind"] == "waveform"
+    # without weights and without --allow-random-weights: a clear error, exit code 2
+    monkeypatch.setenv("TINY_BIOMOE_OFFLINE", "1")
+    rc = main(["evaluate", *common, "--out", str(tmp_path / "rep2")])
+    assert rc == 2
+    assert "Tiny-BioMoE" in capsys.readouterr().err
+    assert not (tmp_path / "rep2").exists()
