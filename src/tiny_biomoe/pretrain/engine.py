@@ -151,6 +151,18 @@ def _setup_distributed(cfg: PretrainConfig) -> _Dist:
     return _Dist(dist.get_rank(), dist.get_world_size(), local_rank, device, created)
 
 
+def _sync_buffers(model: nn.Module, d: _Dist) -> None:
+    """Copy rank 0's buffers (batch-norm running statistics) to every rank.
+
+    DDP broadcasts them at the start of each forward, so in between each rank holds the
+    statistics of its own last batch; syncing before evaluation and export makes the replicas
+    identical without changing the training trajectory.
+    """
+    if d.enabled:
+        for b in model.buffers():
+            dist.broadcast(b.data, src=0)
+
+
 def _all_reduce(t: torch.Tensor, d: _Dist) -> torch.Tensor:
     if d.enabled:
         dist.all_reduce(t)
@@ -509,7 +521,9 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
             scaler.update()
             optimizer.zero_grad(set_to_none=True)
             lr = optimizer.param_groups[0]["lr"]
-            scheduler.step()
+            with warnings.catch_warnings():  # fp16: GradScaler skips steps with inf gradients, which is expected
+                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+                scheduler.step()
             step += 1
             bar.update(1)
             if step % tr.log_every == 0 or step == tr.steps:
@@ -520,6 +534,7 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
                     bar.set_postfix_str(" ".join(f"{r['task']}:{r['loss']:.3f}" for r in last_rows))
                 acc.zero_()
             if tr.eval_every and (step % tr.eval_every == 0 or step == tr.steps):
+                _sync_buffers(model, d)
                 rows = _evaluate(model, cfg, data, reg_stats, d, step, lr, t0, amp_dtype)
                 logger.log(rows)
             if stop_at_step is not None and step >= stop_at_step and step < tr.steps:
@@ -532,6 +547,7 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
         bar.close()
         logger.close()
 
+    _sync_buffers(model, d)
     export_dir = None
     if not stopped:
         export_dir = out / "model"

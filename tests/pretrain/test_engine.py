@@ -1,0 +1,212 @@
+"""The training engine: exact resume after an interruption, two-process DDP keeps replicas identical,
+idle heads stay untouched, the schedule and loss weighting follow their formulas, export loads."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from tiny_biomoe import TinyBioMoE
+from tiny_biomoe.cli import main as cli_main
+from tiny_biomoe.pretrain import (
+    MultiTaskModel,
+    MultiTaskSampler,
+    config_from_dict,
+    cosine_with_warmup,
+    latest_checkpoint,
+    prepare_shards,
+    pretrain,
+    task_probabilities,
+)
+from tiny_biomoe.pretrain import engine as engine_mod
+
+from ._util import tiny_config_dict
+
+
+@pytest.fixture(scope="module")
+def shard_root(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("pretrain")
+    prepare_shards(config_from_dict(tiny_config_dict(root)), progress=False)
+    return root
+
+
+def _cfg(root: Path, out: Path, **train):
+    d = tiny_config_dict(root, **train)
+    d["train"]["output_dir"] = str(out)
+    d["train"].setdefault("num_threads", None)
+    d["train"]["num_threads"] = train.get("num_threads")  # in-process runs keep pytest's thread setting
+    return config_from_dict(d)
+
+
+def _params(result) -> dict[str, torch.Tensor]:
+    state = {f"backbone.{k}": v for k, v in result.model.state_dict().items()}
+    state.update({f"heads.{k}": v for k, v in result.heads.state_dict().items()})
+    return {k: v.detach().cpu().clone() for k, v in state.items()}
+
+
+def _assert_same(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor], atol: float = 1e-6) -> None:
+    assert a.keys() == b.keys()
+    worst = max(float((a[k].double() - b[k].double()).abs().max()) if a[k].numel() else 0.0 for k in a)
+    assert worst <= atol, worst
+
+
+def _train_rows(out: Path) -> list[dict[str, str]]:
+    with open(out / "metrics.csv", newline="") as fh:
+        return [r for r in csv.DictReader(fh) if r["split"] == "train"]
+
+
+N_STEPS = 4
+
+
+@pytest.fixture(scope="module")
+def straight(shard_root, tmp_path_factory):
+    """An uninterrupted run of N_STEPS steps (2 micro-batches each) that the resumed runs must reproduce."""
+    out = tmp_path_factory.mktemp("straight")
+    res = pretrain(_cfg(shard_root, out, steps=N_STEPS, grad_accum=2), resume="never")
+    assert res.step == N_STEPS and res.export_dir is not None
+    return res
+
+
+def test_killed_run_resumes_exactly(shard_root, straight, tmp_path, monkeypatch):
+    n = N_STEPS
+
+    # a run that checkpoints every 2 steps and is killed during step 4 (after the step-2 checkpoint)
+    cfg_b = _cfg(shard_root, tmp_path / "b", steps=n, grad_accum=2, ckpt_every=2)
+    real = engine_mod._images_for
+    calls = {"n": 0}
+
+    def crash_on_7th_micro_batch(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 7:
+            raise KeyboardInterrupt("simulated kill")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_mod, "_images_for", crash_on_7th_micro_batch)
+    with pytest.raises(KeyboardInterrupt):
+        pretrain(cfg_b)
+    monkeypatch.setattr(engine_mod, "_images_for", real)
+    assert latest_checkpoint(tmp_path / "b").name == "step-00000002"
+    assert len(_train_rows(tmp_path / "b")) >= 3  # rows of step 3 were logged before the kill...
+    resumed = pretrain(cfg_b)  # resume="auto" picks the step-2 checkpoint
+    assert resumed.step == n
+    _assert_same(_params(straight), _params(resumed))
+    # ...and were replaced: the metrics log equals the uninterrupted run's
+    ra, rb = _train_rows(straight.output_dir), _train_rows(tmp_path / "b")
+    assert [(r["step"], r["task"], r["n"]) for r in ra] == [(r["step"], r["task"], r["n"]) for r in rb]
+    np.testing.assert_allclose([float(r["loss"]) for r in ra], [float(r["loss"]) for r in rb], rtol=1e-6)
+
+
+def test_planned_stop_and_resume_and_export(shard_root, straight, tmp_path):
+    cfg = _cfg(shard_root, tmp_path / "s", steps=N_STEPS, grad_accum=2)
+    part = pretrain(cfg, stop_at_step=1)
+    assert part.stopped and part.step == 1 and part.export_dir is None
+    assert (part.checkpoint / "state.pt").is_file() and (part.checkpoint / "rank-00000.pt").is_file()
+    done = pretrain(cfg)
+    _assert_same(_params(straight), _params(done))
+    # the exported backbone loads through the public API and carries the pretraining metadata
+    model = TinyBioMoE.from_pretrained(done.export_dir)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, done.model.state_dict()[k].cpu(), rtol=0, atol=0)
+    meta = model.pretrained_cfg.get("metadata", model.pretrained_cfg)
+    tasks = meta["pretraining"]["tasks"]
+    assert [t["name"] for t in tasks] == ["bvp_cls", "eda_reg"]
+    assert tasks[0]["representations"][0]["kind"] == "waveform" and tasks[0]["sampling_rate"] == 100.0
+    assert (done.export_dir / "heads.safetensors").is_file()
+    with pytest.raises(Exception, match="already holds checkpoints"):
+        pretrain(cfg, resume="never")
+
+
+def test_idle_heads_are_not_updated(shard_root, tmp_path):
+    cfg = _cfg(shard_root, tmp_path / "idle", steps=1)
+    res = pretrain(cfg)
+    # the head the sampler did not draw keeps its initial weights (no zero-grad AdamW decay)
+    sizes = [1, 1]  # uniform strategy: the draw does not depend on sizes
+    drawn = MultiTaskSampler(sizes, task_probabilities(sizes, "uniform"), 2, seed=cfg.train.seed).task_of(0)
+    names = [t.name for t in cfg.tasks]
+    torch.manual_seed(cfg.train.seed)
+    init = MultiTaskModel(TinyBioMoE(), {"bvp_cls": 3, "eda_reg": 1}, uncertainty=True)
+    idle, used = names[1 - drawn], names[drawn]
+    torch.testing.assert_close(res.heads[idle].weight.detach(), init.heads[idle].weight, rtol=0, atol=0)
+    assert not torch.equal(res.heads[used].weight.detach(), init.heads[used].weight)
+
+
+def test_schedule_and_uncertainty_weighting_formulas():
+    f = cosine_with_warmup(10, warmup_steps=2, min_lr_ratio=0.1)
+    assert [f(0), f(1)] == [0.5, 1.0]
+    for s in range(2, 11):
+        expected = 0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * (s - 2) / 8))
+        assert f(s) == pytest.approx(expected, abs=1e-12)
+    from tiny_biomoe.pretrain.config import TaskConfig, SourceConfig
+    t_cls = TaskConfig(name="a", source=SourceConfig(), modality="bvp", target="class", weight=2.0)
+    t_reg = TaskConfig(name="b", source=SourceConfig(), modality="eda", target="regression")
+    L, s = torch.tensor(1.7), torch.tensor(0.3)
+    assert float(engine_mod.weighted_loss(L, t_cls, "fixed", None)) == pytest.approx(3.4)
+    assert float(engine_mod.weighted_loss(L, t_cls, "uncertainty", s)) == pytest.approx(math.exp(-0.3) * 1.7 + 0.15)
+    assert float(engine_mod.weighted_loss(L, t_reg, "uncertainty", s)) == pytest.approx(0.5 * math.exp(-0.3) * 1.7 + 0.15)
+
+
+_WORKER = """
+import json, sys
+from pathlib import Path
+import torch
+from tiny_biomoe.pretrain import config_from_dict, pretrain
+torch.set_num_threads(1)
+res = pretrain(config_from_dict(json.loads(Path(sys.argv[1]).read_text())))
+state = {f"backbone.{k}": v.detach().cpu() for k, v in res.model.state_dict().items()}
+state.update({f"heads.{k}": v.detach().cpu() for k, v in res.heads.state_dict().items()})
+torch.save(state, Path(sys.argv[2]) / f"rank{torch.distributed.get_rank() if torch.distributed.is_initialized() else 'X'}.pt")
+"""
+
+
+def test_two_process_ddp_keeps_replicas_identical(shard_root, tmp_path):
+    """Launched exactly as documented for GPUs, through torchrun, here with the gloo backend on CPU."""
+    import json
+    import subprocess
+    import sys
+
+    d = tiny_config_dict(shard_root, steps=3, grad_accum=2, ckpt_every=3)
+    d["train"]["output_dir"] = str(tmp_path / "ddp")
+    (tmp_path / "cfg.json").write_text(json.dumps(d))
+    (tmp_path / "worker.py").write_text(_WORKER.replace("torch.distributed.get_rank() if torch.distributed.is_initialized() else 'X'",
+                                                        "__import__('os').environ['RANK']"))
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+           str(tmp_path / "worker.py"), str(tmp_path / "cfg.json"), str(tmp_path)]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
+    r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
+    _assert_same(r0, r1, atol=0.0)
+    torch.manual_seed(d["train"]["seed"])
+    init = TinyBioMoE().state_dict()
+    assert any(not torch.equal(init[k], r0[f"backbone.{k}"]) for k in init)  # it did train
+    ckpt = latest_checkpoint(tmp_path / "ddp")
+    assert ckpt.name == "step-00000003"
+    assert {p.name for p in ckpt.iterdir()} == {"state.pt", "rank-00000.pt", "rank-00001.pt"}
+    model = TinyBioMoE.from_pretrained(tmp_path / "ddp" / "model")
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, r0[f"backbone.{k}"], rtol=0, atol=0)
+    meta = model.pretrained_cfg
+    assert meta.get("metadata", meta)["pretraining"]["world_size"] == 2
+
+
+def test_cli_prepare_and_pretrain(shard_root, tmp_path, capsys):
+    import yaml
+
+    d = tiny_config_dict(shard_root, steps=1)
+    d["train"]["output_dir"] = str(tmp_path / "cli")
+    p = tmp_path / "c.yaml"
+    p.write_text(yaml.safe_dump(d))
+    assert cli_main(["prepare-shards", "--config", str(p), "--no-progress"]) == 0
+    assert cli_main(["pretrain", "--config", str(p), "--set", "train.num_threads=null", "--set", "train.tensorboard=true"]) == 0
+    assert list((tmp_path / "cli" / "tensorboard").glob("events.out.tfevents.*"))
+    assert "from_pretrained" in capsys.readouterr().out
+    assert (tmp_path / "cli" / "model" / "model.safetensors").is_file()
+    assert cli_main(["pretrain", "--config", str(p), "--set", "train.stepz=3"]) == 2
+    assert "stepz" in capsys.readouterr().err
