@@ -32,19 +32,23 @@ def _files(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
 
-def test_embed_default_output_via_console_script(csv_file, reference_checkpoint):
+def test_documented_command_via_console_script(tmp_path, reference_checkpoint):
+    """`biomoe embed recording.csv --fs 100 --modality eda`, official weights found through the environment."""
+    t = np.arange(2500) / 100.0
+    np.savetxt(tmp_path / "recording.csv", 2 + 0.1 * np.sin(t / 3), delimiter=",", header="eda", comments="")
     exe = Path(sys.executable).with_name("biomoe")
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "tiny_biomoe.cli"]
-    proc = subprocess.run(
-        cmd + ["embed", csv_file.name, "--fs", str(FS), "--modality", "eda", "--weights", str(reference_checkpoint)],
-        cwd=csv_file.parent, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "2"},
-    )
+    env = {**os.environ, "OMP_NUM_THREADS": "2", "TINY_BIOMOE_WEIGHTS": str(reference_checkpoint),
+           "TINY_BIOMOE_OFFLINE": "1"}
+    proc = subprocess.run(cmd + ["embed", "recording.csv", "--fs", "100", "--modality", "eda"],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
-    out = csv_file.with_name("recording.embeddings.npz")
-    assert str(out.name) in proc.stdout
+    out = tmp_path / "recording.embeddings.npz"
+    assert out.name in proc.stdout
     res = load_embeddings(out)
     assert res.kinds == ["waveform", "spectrogram_psd"] and res.embeddings["waveform"].shape == (2, 192)
     assert res.metadata["channel"] == "eda" and res.metadata["weights"]["source"] == str(reference_checkpoint)
+    assert res.metadata["weights"]["sha256"]
 
 
 def test_embed_options_and_parquet(csv_file, reference_checkpoint, tmp_path, capsys):
