@@ -161,6 +161,8 @@ def _run_pretrain(args: argparse.Namespace) -> int:
 
     cfg = load_config(args.config, args.overrides)
     res = pretrain(cfg, resume=args.resume, stop_at_step=args.stop_at_step, output_dir=args.output)
+    if res.rank != 0:  # under torchrun only rank 0 reports
+        return 0
     if res.export_dir is not None:
         print(f"pretrained backbone: {res.export_dir} (TinyBioMoE.from_pretrained loads it)")
     else:

@@ -327,7 +327,7 @@ class PretrainResult:
 
     ``model`` is the trained backbone (on the training device), ``export_dir`` the folder written
     by :meth:`TinyBioMoE.save_pretrained` (``None`` when stopped early), ``metrics`` the last
-    logged rows, ``stopped`` whether ``stop_at_step`` ended the run.
+    logged rows (rank 0), ``stopped`` whether ``stop_at_step`` ended the run, ``rank`` this process's rank.
     """
 
     output_dir: Path
@@ -338,6 +338,7 @@ class PretrainResult:
     checkpoint: Path | None
     metrics: list[dict[str, Any]]
     stopped: bool = False
+    rank: int = 0
 
 
 # ----------------------------------------------------------------------------- main loop
@@ -505,7 +506,9 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
                     loss, metric = task_loss(out_t, yt, task.target, mean, std)
                     lv = model.log_vars[task.name] if len(model.log_vars) else None
                     total = (weighted_loss(loss, task, cfg.loss.weighting, lv) + zero) / tr.grad_accum
-                    scaler.scale(total).backward()
+                    with warnings.catch_warnings():  # DDP's stride hint for size-1 dims of depthwise kernels: harmless
+                        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+                        scaler.scale(total).backward()
                 acc[draw.task] += torch.tensor([float(loss.detach()), len(y), float(metric), 1.0], dtype=torch.float64)
             # idle heads got exact-zero gradients: drop them so AdamW leaves those heads alone
             for name in names:
@@ -554,7 +557,7 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
         if d.rank == 0:
             export(model, cfg, data, reg_stats, export_dir, step=step, world_size=d.world)
         d.barrier()
-    return PretrainResult(out, step, model.backbone, model.heads, export_dir, last_ckpt, last_rows, stopped)
+    return PretrainResult(out, step, model.backbone, model.heads, export_dir, last_ckpt, last_rows, stopped, d.rank)
 
 
 @torch.no_grad()
