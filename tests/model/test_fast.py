@@ -1,0 +1,183 @@
+"""The fast inference form computes the fixtures' numbers and is a snapshot of the weights."""
+
+from __future__ import annotations
+
+import copy
+import time
+
+import numpy as np
+import pytest
+import torch
+
+from tiny_biomoe import InputError
+from tiny_biomoe.model.fast import (
+    DFTSpectralGating,
+    FastTinyBioMoE,
+    ShiftedImageLayerNorm,
+    bf16_supported,
+    optimize_for_inference,
+)
+
+EMB_TOL, EXPERT_TOL = 1e-4, 2e-5
+
+
+@pytest.fixture(scope="module")
+def ref(reference_dir):
+    x = torch.load(reference_dir / "inputs.pt", weights_only=True)
+    exp = torch.load(reference_dir / "expected.pt", weights_only=True)
+    return x, exp
+
+
+def _errors(net, x, exp) -> dict[str, float]:
+    with torch.inference_mode():
+        out = net.forward_all(x)
+    return {
+        "embedding": float((out.embedding.float() - exp["embedding"]).abs().max()),
+        "enc1": float((out.z1.float() - exp["enc1"]).abs().max()),
+        "enc2": float((out.z2.float() - exp["enc2"]).abs().max()),
+    }
+
+
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {},  # default: channels-last, FFT, micro-batches of 8
+        {"channels_last": False},
+        {"spectral": "dft", "micro_batch": 4},  # 6 images -> chunks of 4 and 2
+        {"spectral": "dft", "channels_last": False, "micro_batch": None},
+    ],
+    ids=["default", "nchw", "dft-microbatch", "dft-nchw"],
+)
+def test_fast_float32_forms_match_fixtures(reference_model, ref, kwargs):
+    x, exp = ref
+    fast = optimize_for_inference(reference_model, **kwargs)
+    err = _errors(fast, x, exp)
+    assert err["embedding"] < EMB_TOL, err
+    assert err["enc1"] < EXPERT_TOL and err["enc2"] < EXPERT_TOL, err
+
+
+def test_export_form_with_shifted_norm_matches_fixtures(reference_model, ref):
+    x, exp = ref
+    fast = FastTinyBioMoE(reference_model, channels_last=False, spectral="dft", micro_batch=None, export_norm=True)
+    err = _errors(fast, x, exp)
+    assert err["embedding"] < EMB_TOL and err["enc1"] < EXPERT_TOL and err["enc2"] < EXPERT_TOL, err
+
+
+def test_fast_form_is_folded_and_gathered(reference_model):
+    fast = optimize_for_inference(reference_model)
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert sum(isinstance(m, torch.nn.BatchNorm2d) for m in reference_model.modules()) > 50
+    biases = [b for name, b in fast.named_buffers() if name.endswith(".bias") and b.ndim == 3]
+    assert [tuple(b.shape) for b in biases] == [(3, 49, 49), (3, 49, 49), (4, 16, 16)]
+    # the gathered table equals the original's biases indexed by its index buffer
+    attn = reference_model.enc2.blocks1[0].mixer.m.attn
+    torch.testing.assert_close(biases[0], attn.attention_biases.detach()[:, attn.attention_bias_idxs], rtol=0, atol=0)
+
+
+def test_conversion_leaves_the_model_untouched(reference_model):
+    before = {k: v.clone() for k, v in reference_model.state_dict().items()}
+    was_training = reference_model.training
+    optimize_for_inference(reference_model, spectral="dft")
+    after = reference_model.state_dict()
+    assert before.keys() == after.keys()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+    assert reference_model.training == was_training
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in reference_model.modules())
+
+
+def test_snapshot_semantics_and_reconversion(reference_model, ref):
+    x, exp = ref
+    x = x[:2]
+    model = copy.deepcopy(reference_model)
+    fast = optimize_for_inference(model)
+    with torch.inference_mode():
+        before = fast(x).clone()
+        with torch.no_grad():
+            model.enc2.blocks1[0].mixer.m.attn.attention_biases.add_(0.5)
+            model.enc2.patch_embed[0].bn.running_mean.add_(0.3)
+            model.enc1.block1[0].attn.complex_weight.mul_(1.5)
+        changed = model(x)
+        still = fast(x)
+        again = optimize_for_inference(model)(x)
+    assert float((changed - before).abs().max()) > 1e-3  # the weights change does show in the model
+    torch.testing.assert_close(still, before, rtol=0, atol=0)  # ... but not in the snapshot
+    assert float((again - changed).abs().max()) < EMB_TOL  # converting again picks the new weights up
+
+
+def test_legacy_zero_bias_switch_is_honoured(reference_model, ref):
+    x, _ = ref
+    model = copy.deepcopy(reference_model)
+    model.legacy_zero_attention_biases = True
+    with torch.inference_mode():
+        want = model(x[:2])
+        got = optimize_for_inference(model)(x[:2])
+    assert float((got - want).abs().max()) < EMB_TOL
+
+
+@pytest.mark.parametrize("hw", [(6, 8), (5, 7), (56, 56)])
+def test_dft_gating_equals_numpy_fft(hw):
+    h, w = hw
+    c = 3
+    g = torch.Generator().manual_seed(h * 100 + w)
+    cw = torch.randn(h, w // 2 + 1, c, 2, generator=g)
+    x = torch.randn(2, h * w, c, generator=g)
+    got = DFTSpectralGating(cw, h, w)(x, h, w).numpy()
+    grid = x.double().numpy().reshape(2, h, w, c)
+    spec = np.fft.rfft2(grid, axes=(1, 2), norm="ortho") * (cw[..., 0].double().numpy() + 1j * cw[..., 1].double().numpy())
+    want = np.fft.irfft2(spec, s=(h, w), axes=(1, 2), norm="ortho").reshape(2, h * w, c)
+    np.testing.assert_allclose(got, want, atol=2e-5, rtol=0)
+
+
+def test_shifted_layer_norm_equals_float64_reference():
+    ln = torch.nn.LayerNorm((3, 8, 8))
+    with torch.no_grad():
+        ln.weight.uniform_(0.5, 1.5)
+        ln.bias.uniform_(-0.1, 0.1)
+    x = torch.rand(3, 3, 8, 8, generator=torch.Generator().manual_seed(0))
+    x[2] = 0.37  # a constant image: variance 0
+    xd = x.double()
+    ln.requires_grad_(False)
+    mu = xd.mean(dim=(1, 2, 3), keepdim=True)
+    var = ((xd - mu) ** 2).mean(dim=(1, 2, 3), keepdim=True)
+    want = (xd - mu) / torch.sqrt(var + ln.eps) * ln.weight.double() + ln.bias.double()
+    got = ShiftedImageLayerNorm(ln)(x)
+    assert float((got.double() - want).abs().max()) < 1e-5
+    torch.testing.assert_close(got[2], ln.bias.detach().expand(3, 8, 8), rtol=0, atol=0)
+
+
+def test_fast_form_checks_inputs_and_refuses_training(reference_model):
+    fast = optimize_for_inference(reference_model)
+    with pytest.raises(InputError, match="divide by 255"):
+        fast(torch.rand(1, 3, 224, 224) * 255)
+    with pytest.raises(InputError, match=r"\(B, 3, 224, 224\)"):
+        fast(torch.rand(1, 3, 64, 64))
+    with pytest.raises(InputError, match="inference-only"):
+        fast.train()
+    with pytest.raises(InputError, match="spectral"):
+        optimize_for_inference(reference_model, spectral="wavelet")
+    with pytest.raises(InputError, match="already optimized"):
+        optimize_for_inference(fast)
+
+
+def test_bf16_form_error_is_reported_and_bounded(reference_model, ref):
+    x, exp = ref
+    if not bf16_supported("cpu"):
+        with pytest.raises(InputError, match="bf16"):
+            optimize_for_inference(reference_model, bf16=True)
+        return
+    fast = optimize_for_inference(reference_model, bf16=True)
+    err = _errors(fast, x, exp)
+    print(f"\nbf16 max abs error vs fixtures: {err}")
+    assert all(np.isfinite(v) for v in err.values())
+    assert max(err.values()) < 0.1, err  # loose: catches a broken path, not a precision target
+    assert max(err.values()) > 0.0  # it really ran in reduced precision
+
+
+@pytest.mark.slow
+def test_compiled_form_matches_fixtures(reference_model, ref):
+    x, exp = ref
+    fast = optimize_for_inference(reference_model, compile=True, micro_batch=None)
+    t0 = time.perf_counter()
+    err = _errors(fast, x[:2], {k: v[:2] for k, v in exp.items()})
+    print(f"\ntorch.compile first call (compilation included): {time.perf_counter() - t0:.1f} s; errors {err}")
+    assert err["embedding"] < EMB_TOL and err["enc1"] < EXPERT_TOL and err["enc2"] < EXPERT_TOL, err
