@@ -18,12 +18,26 @@ from .errors import (
     WeightsNotFoundError,
 )
 from .model import TinyBioMoE, WeightsInfo, load_model
+from .representations import list_kinds, register_kind, render
+from .signals import Recording, get_modality, preprocess, read_signal
+from .embed import EmbeddingResult, embed_signal, embed_windows, load_embeddings
 
 __all__ = [
     "__version__",
     "TinyBioMoE",
     "WeightsInfo",
     "load_model",
+    "render",
+    "list_kinds",
+    "register_kind",
+    "read_signal",
+    "Recording",
+    "preprocess",
+    "get_modality",
+    "embed_signal",
+    "embed_windows",
+    "load_embeddings",
+    "EmbeddingResult",
     "TinyBioMoEError",
     "InputError",
     "CheckpointError",
