@@ -12,7 +12,7 @@ import hashlib
 import warnings
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -198,6 +198,3 @@ class PainDataset:
             lines.append(f"  note: {n}")
         return "\n".join(lines)
 
-
-def _ordered_unique(xs: Iterable[str]) -> list[str]:
-    return list(dict.fromkeys(xs))

@@ -92,9 +92,6 @@ def load_manifest(path: str | Path, *, classes: Sequence[str] | None = None, nam
                 lacking[m] += 1
     if lacking:
         warnings.warn(f"manifest {path}: some trials lack modalities: {dict(lacking)} trials", DatasetWarning, stacklevel=2)
-    subj_classes = defaultdict(set)
-    for t in trials:
-        subj_classes[t.subject].add(t.label)
     return PainDataset(name or f"manifest:{path.stem}", trials, list(classes))
 
 
