@@ -75,7 +75,7 @@ class BenchConfig:
     @classmethod
     def quick_config(cls, **overrides: Any) -> "BenchConfig":
         """The ``--quick`` settings (seconds, not minutes)."""
-        base = dict(quick=True, batches=(1, 2), rounds=2, warmup=1, forms=("eager", "fast"), render_windows=4, e2e_seconds=60.0)
+        base = dict(quick=True, batches=(1, 2), rounds=2, warmup=1, forms=("eager", "fast"), render_windows=4, e2e_seconds=30.0)
         base.update(overrides)
         return cls(**base)
 
