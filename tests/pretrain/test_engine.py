@@ -20,6 +20,7 @@ from tiny_biomoe.pretrain import (
     config_from_dict,
     cosine_with_warmup,
     latest_checkpoint,
+    open_task,
     prepare_shards,
     pretrain,
     task_probabilities,
@@ -210,3 +211,36 @@ def test_cli_prepare_and_pretrain(shard_root, tmp_path, capsys):
     assert (tmp_path / "cli" / "model" / "model.safetensors").is_file()
     assert cli_main(["pretrain", "--config", str(p), "--set", "train.stepz=3"]) == 2
     assert "stepz" in capsys.readouterr().err
+
+
+def test_task_loss_metrics_match_sklearn():
+    from sklearn.metrics import accuracy_score, mean_absolute_error
+
+    g = torch.Generator().manual_seed(0)
+    logits, y = torch.randn(9, 3, generator=g), torch.randint(0, 3, (9,), generator=g)
+    loss, correct = engine_mod.task_loss(logits, y, "class")
+    assert float(correct) / 9 == pytest.approx(accuracy_score(y.numpy(), logits.argmax(1).numpy()))
+    torch.testing.assert_close(loss, torch.nn.functional.cross_entropy(logits, y))
+    out, t = torch.randn(7, 1, generator=g), torch.rand(7, generator=g) * 3
+    loss, abs_err = engine_mod.task_loss(out, t, "regression", mean=1.5, std=0.5)
+    assert float(abs_err) / 7 == pytest.approx(mean_absolute_error(t.numpy(), (out[:, 0] * 0.5 + 1.5).numpy()), rel=1e-5)
+    assert float(loss) == pytest.approx(float(((out[:, 0] - (t - 1.5) / 0.5) ** 2).mean()), rel=1e-5)
+
+
+def test_rendering_modes_match_direct_render(shard_root):
+    from tiny_biomoe.representations import render
+
+    cfg = _cfg(shard_root, shard_root / "unused")
+    task = cfg.tasks[0]  # bvp_cls: waveform + psd
+    st = open_task(cfg, task)
+    x, y = st.get(st.train_indices[:3])
+    kinds = np.array([1, 0, 1])
+    imgs, yy = engine_mod._images_for(x, y, kinds, task, st, torch.device("cpu"))
+    for i, k in enumerate(kinds):
+        torch.testing.assert_close(imgs[i : i + 1], render(x[i : i + 1], task.representations[k], st.sampling_rate, modality="bvp"))
+    np.testing.assert_array_equal(yy, y)
+    task.representation_mode = "all"
+    imgs, yy = engine_mod._images_for(x, y, kinds, task, st, torch.device("cpu"))
+    assert imgs.shape == (6, 3, 224, 224)
+    torch.testing.assert_close(imgs[3:], render(x, "psd", st.sampling_rate, modality="bvp"))
+    np.testing.assert_array_equal(yy, np.concatenate([y, y]))

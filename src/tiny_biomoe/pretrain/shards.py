@@ -428,7 +428,10 @@ class ShardedTask:
         indices = np.asarray(indices, dtype=np.int64)
         shard = np.searchsorted(self._offsets, indices, side="right") - 1
         local = indices - self._offsets[shard]
-        x = np.stack([np.asarray(self._x[s][i]) for s, i in zip(shard, local)]) if len(indices) else np.zeros((0, self.index["window_samples"]), np.float32)
+        x = np.empty((len(indices), int(self.index["window_samples"])), dtype=np.float32)
+        for s in np.unique(shard):  # one fancy-indexed read per shard touched
+            sel = np.flatnonzero(shard == s)
+            x[sel] = self._x[int(s)][local[sel]]
         return x, self.labels[indices]
 
 
