@@ -94,6 +94,9 @@ def write_report(
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         _build(results, tmp, examples or {}, title)
+        umask = os.umask(0)  # mkdtemp makes the folder private (0700); give it the usual permissions
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)
         if out.exists():
             old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
             os.replace(out, old / "x")
