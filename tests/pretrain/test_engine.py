@@ -119,6 +119,11 @@ def test_planned_stop_and_resume_and_export(shard_root, straight, tmp_path):
     assert [t["name"] for t in tasks] == ["bvp_cls", "eda_reg"]
     assert tasks[0]["representations"][0]["kind"] == "waveform" and tasks[0]["sampling_rate"] == 100.0
     assert (done.export_dir / "heads.safetensors").is_file()
+    from tiny_biomoe import load_model
+
+    loaded, info = load_model(done.export_dir, device="cpu")  # what the pain pipeline calls with --weights
+    assert not info.official and info.sha256
+    torch.testing.assert_close(loaded.state_dict()["ln_out.weight"], model.state_dict()["ln_out.weight"], rtol=0, atol=0)
     with pytest.raises(Exception, match="already holds checkpoints"):
         pretrain(cfg, resume="never")
 
