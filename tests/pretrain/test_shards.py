@@ -42,9 +42,10 @@ def _all(st: ShardedTask):
     return st.get(np.arange(len(st)))
 
 
-def test_npy_round_trip_matches_independent_windowing(tmp_path):
+@pytest.mark.parametrize("workers", [1, 2])
+def test_npy_round_trip_matches_independent_windowing(tmp_path, workers):
     cfg = _npy_config(tmp_path)
-    folders = prepare_shards(cfg, progress=False)
+    folders = prepare_shards(cfg, progress=False, workers=workers)
     st = open_task(cfg, cfg.tasks[0])
     assert folders["toy"] == st.folder
     assert len(st.index["shards"]) == 3  # 5 recordings, 2 per shard

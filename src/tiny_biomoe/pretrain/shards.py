@@ -258,7 +258,7 @@ def _shard_done(folder: Path, k: int) -> bool:
 
 
 def prepare_task(
-    task: TaskConfig, cfg: PretrainConfig, *, force: bool = False, progress: Any = None
+    task: TaskConfig, cfg: PretrainConfig, *, force: bool = False, progress: Any = None, workers: int = 1
 ) -> Path:
     """Write (or complete) the shards of one task and its ``index.json``; return the task folder.
 
@@ -319,37 +319,17 @@ def prepare_task(
         _grow(progress, n_shards)
     if meta["recordings"] != [r.id for r in refs]:
         raise DatasetError(f"the recordings of task {task.name!r} changed since its shards were started; rerun with --force")
-    for k in range(n_shards):
-        if _shard_done(folder, k):
+    pending = [k for k in range(n_shards) if not _shard_done(folder, k)]
+    if progress is not None:
+        progress.update(n_shards - len(pending))
+    if workers > 1 and len(pending) > 1 and task.source.format != "synthetic":
+        _build_parallel(task, cfg, folder, pending, workers, progress)
+    else:
+        for k in pending:
+            skipped = _build_shard(task, refs, classes, k, r_per, rate, n_samples, folder)
+            _warn_skipped(task, k, skipped)
             if progress is not None:
                 progress.update(1)
-            continue
-        xs, ys, rs, skipped = [], [], [], []
-        for ri in range(k * r_per, min((k + 1) * r_per, len(refs))):
-            ref = refs[ri]
-            try:
-                x, fs = ref.load()
-                parts = _labelled_windows(task, ref, x, fs, rate, n_samples)
-            except (SignalError, DatasetError) as exc:
-                skipped.append({"recording": ref.id, "reason": str(exc)})
-                continue
-            for w, label in parts:
-                xs.append(w)
-                y = classes.index(str(label)) if classes is not None else float(label)
-                ys.append(np.full(len(w), y, dtype=np.int64 if classes is not None else np.float32))
-                rs.append(np.full(len(w), ri, dtype=np.int32))
-        x = np.concatenate(xs) if xs else np.zeros((0, n_samples), np.float32)
-        y = np.concatenate(ys) if ys else np.zeros(0, np.int64 if classes is not None else np.float32)
-        r = np.concatenate(rs) if rs else np.zeros(0, np.int32)
-        name = f"shard-{k:05d}"
-        _save_npy(folder / f"{name}.x.npy", np.ascontiguousarray(x, dtype=np.float32))
-        _save_npy(folder / f"{name}.y.npy", y)
-        _save_npy(folder / f"{name}.r.npy", r)
-        atomic_write_text(folder / f"{name}.json", json.dumps({"n": int(len(x)), "skipped": skipped}))
-        if skipped:
-            warnings.warn(f"task {task.name!r} {name}: {len(skipped)} recordings skipped, e.g. {skipped[0]}", stacklevel=2)
-        if progress is not None:
-            progress.update(1)
     counts = [json.loads((folder / f"{s}.json").read_text())["n"] for s in meta["shards"]]
     if sum(counts) == 0:
         raise DatasetError(f"task {task.name!r}: no windows were produced; are the recordings shorter than {task.window.length_s} s?")
@@ -359,12 +339,78 @@ def prepare_task(
     return folder
 
 
+def _build_shard(task: TaskConfig, refs: list[RecordingRef], classes: list[str] | None, k: int, r_per: int,
+                 rate: float, n_samples: int, folder: Path) -> list[dict[str, str]]:
+    """Write shard ``k`` (recordings ``k*r_per ..``); return the recordings that were skipped."""
+    xs, ys, rs, skipped = [], [], [], []
+    for ri in range(k * r_per, min((k + 1) * r_per, len(refs))):
+        ref = refs[ri]
+        try:
+            x, fs = ref.load()
+            parts = _labelled_windows(task, ref, x, fs, rate, n_samples)
+        except (SignalError, DatasetError) as exc:
+            skipped.append({"recording": ref.id, "reason": str(exc)})
+            continue
+        for w, label in parts:
+            xs.append(w)
+            y = classes.index(str(label)) if classes is not None else float(label)
+            ys.append(np.full(len(w), y, dtype=np.int64 if classes is not None else np.float32))
+            rs.append(np.full(len(w), ri, dtype=np.int32))
+    x = np.concatenate(xs) if xs else np.zeros((0, n_samples), np.float32)
+    y = np.concatenate(ys) if ys else np.zeros(0, np.int64 if classes is not None else np.float32)
+    r = np.concatenate(rs) if rs else np.zeros(0, np.int32)
+    name = f"shard-{k:05d}"
+    _save_npy(folder / f"{name}.x.npy", np.ascontiguousarray(x, dtype=np.float32))
+    _save_npy(folder / f"{name}.y.npy", y)
+    _save_npy(folder / f"{name}.r.npy", r)
+    atomic_write_text(folder / f"{name}.json", json.dumps({"n": int(len(x)), "skipped": skipped}))  # last: marks it done
+    return skipped
+
+
+def _warn_skipped(task: TaskConfig, k: int, skipped: list[dict[str, str]]) -> None:
+    if skipped:
+        warnings.warn(f"task {task.name!r} shard-{k:05d}: {len(skipped)} recordings skipped, e.g. {skipped[0]}", stacklevel=3)
+
+
+def _shard_worker(cfg_dict: dict[str, Any], base_dir: str, task_index: int, k: int) -> list[dict[str, str]]:
+    """Build one shard in a worker process (recordings are listed again there: closures do not pickle)."""
+    from .config import config_from_dict
+
+    cfg = config_from_dict(cfg_dict, base_dir=base_dir)
+    task = cfg.tasks[task_index]
+    folder = cfg.resolve(cfg.shards.dir) / task.name
+    meta = json.loads((folder / "task.json").read_text(encoding="utf-8"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        refs, classes = list_recordings(task, cfg)
+    return _build_shard(task, refs, classes, k, cfg.shards.recordings_per_shard,
+                        float(meta["sampling_rate"]), int(meta["window_samples"]), folder)
+
+
+def _build_parallel(task: TaskConfig, cfg: PretrainConfig, folder: Path, pending: list[int], workers: int, progress: Any) -> None:
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    from .config import config_to_dict
+
+    ti = cfg.tasks.index(task)
+    # spawn, not fork: the parent may hold torch/BLAS threads that a fork would copy in a broken state
+    with ProcessPoolExecutor(max_workers=workers, mp_context=mp.get_context("spawn")) as pool:
+        futures = {pool.submit(_shard_worker, config_to_dict(cfg), cfg.base_dir, ti, k): k for k in pending}
+        for fut in as_completed(futures):
+            _warn_skipped(task, futures[fut], fut.result())
+            if progress is not None:
+                progress.update(1)
+
+
 def prepare_shards(
-    cfg: PretrainConfig, *, tasks: Sequence[str] | None = None, force: bool = False, progress: bool = True
+    cfg: PretrainConfig, *, tasks: Sequence[str] | None = None, force: bool = False, progress: bool = True,
+    workers: int = 1,
 ) -> dict[str, Path]:
     """Build the shards of every task in ``cfg`` (or those named in ``tasks``); resumable.
 
-    Returns task name -> task folder. Shows one tqdm bar over all shards when ``progress``.
+    ``workers > 1`` builds the shards of file-based tasks in that many processes. Returns task
+    name -> task folder. Shows one tqdm bar over all shards when ``progress``.
     """
     from tqdm.auto import tqdm
 
@@ -377,7 +423,7 @@ def prepare_shards(
     with tqdm(total=None, desc="shards", unit="shard", disable=not progress) as bar:
         for t in chosen:
             bar.set_postfix_str(t.name)
-            out[t.name] = prepare_task(t, cfg, force=force, progress=bar)
+            out[t.name] = prepare_task(t, cfg, force=force, progress=bar, workers=workers)
     return out
 
 
