@@ -80,6 +80,17 @@ def test_task_level_checks(tmp_path):
         config_from_dict(data)
 
 
+def test_unknown_modality_and_representation(tmp_path):
+    data = tiny_config_dict(tmp_path)
+    data["tasks"][0]["representations"] = ["waveform", "scalogram"]
+    with pytest.raises(ConfigError, match=r"tasks\[0\]\.representations: unknown kind\(s\) \['scalogram'\]"):
+        config_from_dict(data)
+    data = tiny_config_dict(tmp_path)
+    data["tasks"][1]["modality"] = "fnirs"
+    with pytest.raises(ConfigError, match=r"tasks\[1\]\.modality: unknown modality 'fnirs'"):
+        config_from_dict(data)
+
+
 def test_overrides_and_missing_file(tmp_path):
     p = _write(tmp_path, tiny_config_dict(tmp_path))
     cfg = load_config(p, ["train.steps=7", "tasks.1.weight=2.5"])

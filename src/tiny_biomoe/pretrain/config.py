@@ -347,6 +347,7 @@ def _validate(cfg: PretrainConfig) -> None:
                               "(regex with (?P<label>...)) or segments_file (CSV record,start_s,end_s,label)")
         if s.label_pattern and "(?P<label>" not in s.label_pattern:
             raise ConfigError(f"{w}.source.label_pattern: needs a named group, e.g. '(?P<label>[A-Z]+)_'")
+    _check_names(cfg)
     dup = sorted({n for n in names if names.count(n) > 1})
     if dup:
         raise ConfigError(f"tasks: task names must be unique, repeated: {dup}")
@@ -369,6 +370,23 @@ def _validate(cfg: PretrainConfig) -> None:
         raise ConfigError(f"schedule.min_lr_ratio: must be in [0, 1], got {cfg.schedule.min_lr_ratio}")
     if cfg.shards.recordings_per_shard < 1:
         raise ConfigError(f"shards.recordings_per_shard: must be >= 1, got {cfg.shards.recordings_per_shard}")
+
+
+def _check_names(cfg: PretrainConfig) -> None:
+    """Modality and representation names must be known (custom kinds: register them before loading)."""
+    from ..representations import list_kinds
+    from ..signals import list_modalities, get_modality
+    from ..errors import SignalError
+
+    kinds = set(list_kinds())
+    for i, t in enumerate(cfg.tasks):
+        try:
+            get_modality(t.modality)
+        except SignalError:
+            raise ConfigError(f"tasks[{i}].modality: unknown modality {t.modality!r}; known: {list_modalities()}") from None
+        bad = [k for k in t.representations if k not in kinds]
+        if bad:
+            raise ConfigError(f"tasks[{i}].representations: unknown kind(s) {bad}; known: {sorted(kinds)}")
 
 
 def config_from_dict(data: dict[str, Any], base_dir: str | os.PathLike = ".") -> PretrainConfig:

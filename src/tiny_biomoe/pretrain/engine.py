@@ -382,6 +382,13 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
     if tr.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError("train.precision: bf16 is not supported on this GPU; use fp16 or fp32")
     data = [open_task(cfg, t) for t in cfg.tasks]
+    _, render_info = _render_fn()
+    for i, (t, st) in enumerate(zip(cfg.tasks, data)):  # fail before training on bad render_params
+        for k in t.representations:
+            try:
+                render_info(k, st.sampling_rate, int(st.index["window_samples"]), t.modality, **t.render_params)
+            except Exception as exc:  # noqa: BLE001 - reported as a config problem with its cause
+                raise ConfigError(f"tasks[{i}].render_params {t.render_params} do not fit kind {k!r}: {exc}") from exc
     names = [t.name for t in cfg.tasks]
     targets = [t.target for t in cfg.tasks]
     reg_stats = {}
