@@ -66,3 +66,27 @@ def test_evaluate_and_train_cli(tmp_path, reference_checkpoint, monkeypatch, cap
     assert rc == 2
     assert "Tiny-BioMoE" in capsys.readouterr().err
     assert not (tmp_path / "rep2").exists()
+
+
+def test_train_finetune_cli_one_step(tmp_path, reference_checkpoint, reference_model):
+    import torch
+
+    from tiny_biomoe import TinyBioMoE
+
+    root = tmp_path / "d"
+    write_ai4pain_layout(make_synthetic_pain(n_subjects=2, trials_per_class=1, partitions=None, seed=5), root)
+    rc = main(["train", "--dataset", "ai4pain", "--root", str(root), "--modalities", "BVP", "--kinds", "waveform",
+               "--finetune-steps", "1", "--batch-size", "2", "--lr", "1e-3", "--weights", str(reference_checkpoint),
+               "--device", "cpu", "--out", str(tmp_path / "ft")])
+    assert rc == 0
+    backbone = TinyBioMoE.from_pretrained(tmp_path / "ft" / "backbone")
+    assert backbone.pretrained_cfg["metadata"]["finetune"]["steps"] == 1
+    ref = reference_model.state_dict()
+    changed = [k for k, v in backbone.state_dict().items() if v.dtype.is_floating_point and not torch.equal(v, ref[k])]
+    assert changed  # one optimisation step moved the backbone
+    head, meta = load_head(tmp_path / "ft")
+    assert head.in_dim == 192 and head.hidden is None and meta["representations"]["BVP/waveform"]["kind"] == "waveform"
+    # two kinds cannot be fine-tuned together: a clear error
+    rc = main(["train", "--dataset", "ai4pain", "--root", str(root), "--modalities", "BVP", "--kinds", "waveform", "psd",
+               "--finetune-steps", "1", "--weights", str(reference_checkpoint), "--out", str(tmp_path / "ft2")])
+    assert rc == 2

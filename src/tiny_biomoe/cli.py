@@ -256,13 +256,28 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="how the chosen modalities x kinds are fused into one input")
     p.add_argument("--partitions", nargs="+", help="train only on these partitions (e.g. train)")
     p.add_argument("--out", default="biomoe-head", help="folder for head.safetensors + head.json")
+    p.add_argument("--finetune-steps", type=int, default=0,
+                   help="instead of a head on frozen embeddings, fine-tune backbone + classifier end to end for this many "
+                        "steps (one modality, one kind); saves out/backbone too")
+    p.add_argument("--from-scratch", action="store_true", help="with --finetune-steps: start the backbone from a seeded random init")
+    p.add_argument("--lr", type=float, default=1e-4, help="backbone learning rate for --finetune-steps")
+    p.add_argument("--batch-size", type=int, default=16, help="images per step for --finetune-steps")
     p.set_defaults(func=_run_train)
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .tasks.run import run_training
+    from .tasks.run import run_finetune, run_training
 
     ds, cfg = _pain_setup(args)
+    if args.finetune_steps > 0:
+        from .tasks import FineTuneConfig
+
+        ft = FineTuneConfig(steps=args.finetune_steps, lr=args.lr, batch_size=args.batch_size,
+                            pretrained=not args.from_scratch, seed=args.seed)
+        folder = run_finetune(ds, cfg, args.out, finetune_config=ft, train_partitions=args.partitions, weights=args.weights,
+                              device=args.device, allow_random=args.allow_random_weights)
+        print(f"fine-tuned: {folder.resolve()}")
+        return 0
     folder = run_training(ds, cfg, args.out, fusion_method=args.fusion, train_partitions=args.partitions, weights=args.weights,
                           device=args.device, allow_random=args.allow_random_weights, cache_dir=args.cache_dir,
                           use_cache=not args.no_cache)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -15,7 +15,10 @@ from .fusion import FUSION_METHODS, FusionSpec
 from .pipeline import PipelineConfig, evaluate, extract_embeddings, train_final_head, trial_windows
 from .report import weights_banner, write_report
 
-__all__ = ["load_weights", "run_evaluation", "run_training"]
+if TYPE_CHECKING:
+    from .heads import FineTuneConfig
+
+__all__ = ["load_weights", "run_evaluation", "run_training", "run_finetune"]
 
 
 def load_weights(weights: str, device: str, allow_random: bool, seed: int, log: Callable[[str], None] = print):
@@ -103,3 +106,65 @@ def run_training(
                               train_mask=mask)
     log(f"head saved to {Path(folder).resolve()} ({spec.name})")
     return Path(folder)
+
+
+def run_finetune(
+    dataset: PainDataset,
+    config: PipelineConfig,
+    out: str | Path,
+    *,
+    finetune_config: "FineTuneConfig | None" = None,
+    train_partitions: list[str] | None = None,
+    weights: str = "tiny-biomoe",
+    device: str = "auto",
+    allow_random: bool = False,
+    log: Callable[[str], None] = print,
+) -> Path:
+    """Fine-tune backbone + linear classifier end to end on one modality and one representation kind.
+
+    Writes ``out/backbone`` (``save_pretrained``: model.safetensors + config.json with the settings)
+    and ``out/head.safetensors`` + ``out/head.json`` (the classifier, as a linear :class:`Head`), so
+    that the result is used like a frozen-embedding head with the fine-tuned backbone. With
+    ``finetune_config.pretrained=False`` the backbone starts from a seeded random init (the weights
+    given are not loaded).
+    """
+    import torch
+
+    from ..errors import ConfigError, DatasetError
+    from ..representations import render, render_info
+    from .heads import FineTuneConfig, Head, finetune, save_head
+
+    ft = finetune_config or FineTuneConfig(seed=config.seed)
+    mods = list(config.modalities) if config.modalities else dataset.modalities
+    if len(mods) != 1 or len(config.kinds) != 1:
+        raise ConfigError("fine-tuning works on one modality and one representation kind: pass --modalities M --kinds K")
+    m, k = mods[0], config.kinds[0]
+    log(dataset.summary_text())
+    ds = dataset.labelled().select([m])
+    if train_partitions:
+        ds = PainDataset(ds.name, [t for t in ds.trials if t.partition in train_partitions], ds.classes, ds.notes)
+        if not ds.trials:
+            raise DatasetError(f"no labelled trials in partitions {train_partitions}")
+    if ft.pretrained:
+        model, winfo = load_weights(weights, device, allow_random, config.seed, log)
+        wdict = winfo.as_dict()
+    else:
+        model, wdict = None, {"source": f"random-init(seed={ft.seed}) backbone, fine-tuned", "official": False, "sha256": None}
+    w, fs, winfo_w = trial_windows(ds, m, config.window_s, config.preprocess)
+    images = render(w, k, fs, modality=m, **config.render_params.get(k, {}))
+    net, hist = finetune(images, ds.labels_array(), len(ds.classes), model, ft, device=device)
+    out = Path(out)
+    rinfo = render_info(k, fs, w.shape[1], m, **config.render_params.get(k, {}))
+    meta = {"classes": ds.classes, "windows": {m: winfo_w}, "representations": {f"{m}/{k}": rinfo},
+            "pipeline": config.to_dict(), "finetune": ft.to_dict(), "start_weights": wdict,
+            "final_loss": hist["loss"][-1] if hist["loss"] else None}
+    net = net.cpu()
+    net.backbone.save_pretrained(out / "backbone", metadata=meta)
+    head = Head(int(net.classifier.in_features), len(ds.classes), hidden=None)
+    with torch.no_grad():
+        head.net[0].weight.copy_(net.classifier.weight)
+        head.net[0].bias.copy_(net.classifier.bias)
+    save_head(head, out, {**meta, "fusion": {"name": f"{m}/{k}", "level": "single", "inputs": [[m, k]], "method": "none"},
+                          "weights": {"source": str((out / "backbone").resolve()), "official": False, "sha256": None}})
+    log(f"fine-tuned backbone and head saved to {out.resolve()} (final loss {meta['final_loss']})")
+    return out
