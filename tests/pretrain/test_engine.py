@@ -158,20 +158,33 @@ def test_schedule_and_uncertainty_weighting_formulas():
 
 
 _WORKER = """
-import json, sys
+import json, os, sys
 from pathlib import Path
 import torch
+import torch.distributed as dist
 from tiny_biomoe.pretrain import config_from_dict, pretrain
+
+def params(res):
+    state = {f"backbone.{k}": v.detach().cpu() for k, v in res.model.state_dict().items()}
+    state.update({f"heads.{k}": v.detach().cpu() for k, v in res.heads.state_dict().items()})
+    return state
+
 torch.set_num_threads(1)
-res = pretrain(config_from_dict(json.loads(Path(sys.argv[1]).read_text())))
-state = {f"backbone.{k}": v.detach().cpu() for k, v in res.model.state_dict().items()}
-state.update({f"heads.{k}": v.detach().cpu() for k, v in res.heads.state_dict().items()})
-torch.save(state, Path(sys.argv[2]) / f"rank{torch.distributed.get_rank() if torch.distributed.is_initialized() else 'X'}.pt")
+dist.init_process_group("gloo")  # an existing group is used as is by pretrain()
+d, out, rank = json.loads(Path(sys.argv[1]).read_text()), Path(sys.argv[2]), os.environ["RANK"]
+straight = pretrain(config_from_dict(d))
+torch.save(params(straight), out / f"rank{rank}.pt")
+d["train"]["output_dir"] = str(out / "ddp-resumed")
+part = pretrain(config_from_dict(d), stop_at_step=1)
+assert part.stopped and dist.is_initialized()
+resumed = pretrain(config_from_dict(d))
+torch.save(params(resumed), out / f"rank{rank}-resumed.pt")
+dist.destroy_process_group()
 """
 
 
-def test_two_process_ddp_keeps_replicas_identical(shard_root, tmp_path):
-    """Launched exactly as documented for GPUs, through torchrun, here with the gloo backend on CPU."""
+def test_two_process_ddp_identical_replicas_and_exact_resume(shard_root, tmp_path):
+    """Launched as documented for GPUs, through torchrun, here with the gloo backend on CPU."""
     import json
     import subprocess
     import sys
@@ -179,8 +192,7 @@ def test_two_process_ddp_keeps_replicas_identical(shard_root, tmp_path):
     d = tiny_config_dict(shard_root, steps=3, grad_accum=2, ckpt_every=3)
     d["train"]["output_dir"] = str(tmp_path / "ddp")
     (tmp_path / "cfg.json").write_text(json.dumps(d))
-    (tmp_path / "worker.py").write_text(_WORKER.replace("torch.distributed.get_rank() if torch.distributed.is_initialized() else 'X'",
-                                                        "__import__('os').environ['RANK']"))
+    (tmp_path / "worker.py").write_text(_WORKER)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
            str(tmp_path / "worker.py"), str(tmp_path / "cfg.json"), str(tmp_path)]
@@ -189,6 +201,9 @@ def test_two_process_ddp_keeps_replicas_identical(shard_root, tmp_path):
     r0 = torch.load(tmp_path / "rank0.pt", weights_only=True)
     r1 = torch.load(tmp_path / "rank1.pt", weights_only=True)
     _assert_same(r0, r1, atol=0.0)
+    # stopped after step 1 and resumed by the same two processes: the same weights on each rank
+    _assert_same(r0, torch.load(tmp_path / "rank0-resumed.pt", weights_only=True))
+    _assert_same(r1, torch.load(tmp_path / "rank1-resumed.pt", weights_only=True))
     torch.manual_seed(d["train"]["seed"])
     init = TinyBioMoE().state_dict()
     assert any(not torch.equal(init[k], r0[f"backbone.{k}"]) for k in init)  # it did train
