@@ -294,7 +294,7 @@ def _add_export(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--static-batch", action="store_true", help="fix the batch axis to 1 (default: dynamic)")
     p.add_argument(
         "--quantize", choices=["int8"], default=None,
-        help="also write <output stem>.int8.onnx with dynamic int8 weights (smaller; less accurate, see docs/performance.md)",
+        help="also write <output stem>.int8.onnx with int8 linear-layer weights (dynamic quantisation; less accurate, see docs/performance.md)",
     )
     p.set_defaults(func=_run_export)
 

