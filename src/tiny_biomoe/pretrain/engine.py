@@ -475,6 +475,16 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
     if d.rank == 0:
         out.mkdir(parents=True, exist_ok=True)
         atomic_write_text(out / "config.json", json.dumps(config_to_dict(cfg), indent=1, default=str))
+        summary = [{"task": t.name, "target": t.target, "classes": st.classes, "train_windows": int(len(st.train_indices)),
+                    "val_windows": int(len(st.val_indices)), "probability": float(p), "representations": t.representations}
+                   for t, st, p in zip(cfg.tasks, data, probs)]
+        atomic_write_text(out / "data_summary.json", json.dumps(summary, indent=1))
+        if tr.progress:
+            for r in summary:
+                print(f"task {r['task']}: {r['train_windows']} train / {r['val_windows']} val windows, "
+                      f"p={r['probability']:.3f}, {r['target']}{' ' + str(r['classes']) if r['classes'] else ''}")
+            print(f"{d.world} process(es) on {device}, global batch {tr.batch_size * d.world * tr.grad_accum} windows, "
+                  f"{tr.steps} steps, precision {tr.precision}" + (f", resuming at step {start_step}" if start_step else ""))
     from tqdm.auto import tqdm
 
     bar = tqdm(total=tr.steps, initial=start_step, desc="pretrain", unit="step", disable=not (tr.progress and d.rank == 0))
