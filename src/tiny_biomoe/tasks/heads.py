@@ -12,6 +12,7 @@ whatever metadata the caller adds: representation kinds, preprocessing, weights 
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -88,6 +89,21 @@ class Head(nn.Module):
         return {"in_dim": self.in_dim, "n_classes": self.n_classes, "hidden": self.hidden, "dropout": self.dropout}
 
 
+@contextlib.contextmanager
+def _one_thread():
+    """Heads are tiny: one intra-op thread is fastest, and avoids OpenMP spin-waiting, which makes
+    small matrix products 10-30x slower when the cores are shared. The previous setting is restored."""
+    from threadpoolctl import threadpool_limits  # a scikit-learn dependency; limits BLAS/OpenMP pools
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        with threadpool_limits(1):
+            yield
+    finally:
+        torch.set_num_threads(prev)
+
+
 def _standardise(head: Head, x: np.ndarray) -> None:
     mu = x.mean(axis=0)
     sd = x.std(axis=0)
@@ -117,10 +133,11 @@ def train_head(
     if y.min() < 0 or y.max() >= n_classes:
         raise ConfigError(f"labels must be in 0..{n_classes - 1}")
     if cfg.kind == "logreg":
-        return _train_logreg(x, y, n_classes, cfg)
+        with _one_thread():
+            return _train_logreg(x, y, n_classes, cfg)
     groups = np.asarray(groups) if groups is not None else np.arange(len(y))
     fit_idx, val_idx = inner_validation_split(groups, cfg.val_fraction, cfg.seed)
-    with torch.random.fork_rng(devices=[]):
+    with torch.random.fork_rng(devices=[]), _one_thread():
         torch.manual_seed(cfg.seed)
         head = Head(x.shape[1], n_classes, cfg.hidden, cfg.dropout)
         _standardise(head, x[fit_idx])
