@@ -3,6 +3,7 @@
 from .cache import EmbeddingCache, default_cache_dir
 from .dataset import DatasetWarning, PainDataset, Trial
 from .folders import AI4PAIN_CLASSES, BIOVID_CLASSES, load_ai4pain, load_biovid
+from .load import DATASETS, load_dataset
 from .manifest import load_manifest
 from .synthetic import SyntheticPainConfig, make_synthetic_pain, write_ai4pain_layout
 
@@ -15,6 +16,8 @@ __all__ = [
     "load_ai4pain",
     "load_biovid",
     "load_manifest",
+    "load_dataset",
+    "DATASETS",
     "SyntheticPainConfig",
     "make_synthetic_pain",
     "write_ai4pain_layout",

@@ -5,6 +5,9 @@ from .heads import FineTuneConfig, FineTuner, Head, HeadConfig, finetune, load_h
 from .metrics import aggregate_folds, classification_metrics
 from .pipeline import EmbeddingTable, PipelineConfig, evaluate, evaluate_embeddings, extract_embeddings, train_final_head, trial_windows
 from .protocols import PROTOCOLS, Fold, assert_subject_disjoint, make_folds
+from .report import weights_banner, write_report
+from .demo import DemoConfig, demo_config, run_demo
+from .run import run_evaluation, run_finetune, run_training
 
 __all__ = [
     "FUSION_LEVELS", "FUSION_METHODS", "FusionSpec", "fuse", "plan_experiments",
@@ -13,4 +16,6 @@ __all__ = [
     "PipelineConfig", "EmbeddingTable", "trial_windows", "extract_embeddings", "evaluate_embeddings", "evaluate",
     "train_final_head",
     "PROTOCOLS", "Fold", "make_folds", "assert_subject_disjoint",
+    "write_report", "weights_banner", "DemoConfig", "demo_config", "run_demo",
+    "run_evaluation", "run_training", "run_finetune",
 ]
