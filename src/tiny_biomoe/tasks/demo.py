@@ -74,8 +74,6 @@ def run_demo(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Run the demo and return the report folder (default ``./biomoe-demo``)."""
-    import torch
-
     from ..model import load_model
 
     t0 = time.perf_counter()
@@ -107,8 +105,6 @@ def run_demo(
         log(weights_banner(winfo.as_dict()))
 
     cache = EmbeddingCache(cache_dir, enabled=use_cache)
-    if torch.get_num_threads() < 1:  # pragma: no cover
-        torch.set_num_threads(1)
     n_img = len(ds.trials) * len(cfg.pipeline.modalities or ds.modalities) * len(cfg.pipeline.kinds)
     log(f"embedding {n_img} images ({len(cfg.pipeline.kinds)} kinds), cache {cache.directory if use_cache else 'off'}")
     results, _ = evaluate(ds, cfg.pipeline, model=model, weights_info=winfo, cache=cache, device=device, progress=True)
