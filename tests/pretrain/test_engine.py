@@ -30,6 +30,16 @@ from tiny_biomoe.pretrain import engine as engine_mod
 from ._util import tiny_config_dict
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: on a shared 2-core machine, OpenMP threads spinning against each other
+    made a training step up to 20x slower. The previous setting is restored for later tests."""
+    old = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(old)
+
+
 @pytest.fixture(scope="module")
 def shard_root(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("pretrain")
