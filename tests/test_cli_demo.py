@@ -52,6 +52,7 @@ def test_demo_fallback_to_random_weights_says_so(tmp_path, monkeypatch, capsys):
     assert "RANDOM-INIT WEIGHTS" in (folder / "report.md").read_text()
 
 
+@pytest.mark.filterwarnings("ignore:AI4PAIN. partition folder")
 def test_evaluate_and_train_cli(tmp_path, reference_checkpoint, monkeypatch, capsys):
     root = tmp_path / "ai4pain"
     write_ai4pain_layout(make_synthetic_pain(n_subjects=3, trials_per_class=1, duration_s=10.0, partitions=None, seed=2), root)
@@ -79,6 +80,7 @@ def test_evaluate_and_train_cli(tmp_path, reference_checkpoint, monkeypatch, cap
     assert not (tmp_path / "rep2").exists()
 
 
+@pytest.mark.filterwarnings("ignore:AI4PAIN. partition folder")
 def test_train_finetune_cli_one_step(tmp_path, reference_checkpoint, reference_model):
     import torch
 
