@@ -81,8 +81,8 @@ def test_batch_independence(reference_model, reference_io, outputs):
 def test_float64_run_agrees(reference_checkpoint, reference_io):
     model = TinyBioMoE.from_pretrained(reference_checkpoint).double()
     with torch.inference_mode():
-        out = model.forward_all(reference_io[0][:2].double())
-    assert (out.embedding.float() - reference_io[1]["embedding"][:2]).abs().max() < EMB_TOL
+        out = model.forward_all(reference_io[0][:1].double())
+    assert (out.embedding.float() - reference_io[1]["embedding"][:1]).abs().max() < EMB_TOL
 
 
 def test_legacy_switch_zeroes_attention_biases(reference_checkpoint, reference_io, outputs):
