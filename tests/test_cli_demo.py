@@ -99,6 +99,18 @@ def test_train_finetune_cli_one_step(tmp_path, reference_checkpoint, reference_m
     assert changed  # one optimisation step moved the backbone
     head, meta = load_head(tmp_path / "ft")
     assert head.in_dim == 192 and head.hidden is None and meta["representations"]["BVP/waveform"]["kind"] == "waveform"
+    # predict uses the fine-tuned backbone recorded in the head (its sha256 matches) and its classifier
+    import numpy as np
+
+    from tiny_biomoe.embed import embed_windows
+    from tiny_biomoe.signals import preprocess
+    from tiny_biomoe.tasks import predict
+
+    x = make_synthetic_pain(n_subjects=2, trials_per_class=1, partitions=None, seed=9).trials[0].signals["BVP"]
+    df = predict(tmp_path / "ft", x, sampling_rate=100.0, device="cpu")
+    w = preprocess(x, 100.0, "BVP")[(len(x) - 1000) // 2:][:1000][None].astype(np.float32)
+    ref = head.predict_proba(embed_windows(w, 100.0, "BVP", ["waveform"], backbone, device="cpu")["waveform"])
+    np.testing.assert_allclose(df[[f"p_{c}" for c in meta["classes"]]].to_numpy(), ref, atol=2e-5)
     # two kinds cannot be fine-tuned together: a clear error
     rc = main(["train", "--dataset", "ai4pain", "--root", str(root), "--modalities", "BVP", "--kinds", "waveform", "psd",
                "--finetune-steps", "1", "--weights", str(reference_checkpoint), "--out", str(tmp_path / "ft2")])

@@ -286,6 +286,42 @@ def _run_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_predict(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="apply a head saved by `biomoe train` to new recordings; writes a CSV")
+    p.add_argument("--head", required=True, help="folder with head.safetensors + head.json (from `biomoe train`)")
+    p.add_argument("inputs", nargs="+", metavar="INPUT", help="recordings: .csv/.tsv/.txt, .npy/.npz, .edf/.bdf, WFDB .hea")
+    p.add_argument("--column", default=None, help="channel name or 0-based index (single-modality heads; default: the "
+                   "only one, or the one named like the modality)")
+    p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz when the file has no time column/header rate")
+    p.add_argument("--time-column", default=None, help="name of the time column in seconds (default: auto-detect)")
+    p.add_argument("--modality", default=None, help="modality of the input (default: the head's; must match it)")
+    p.add_argument("--stride", type=float, default=None, help="sliding windows every S seconds (default: the centred "
+                   "window of each recording, exactly as in training)")
+    p.add_argument("--weights", default=None, help="backbone weights (default: the ones recorded in the head, "
+                   "else HEAD/backbone, else the official ones)")
+    p.add_argument("--allow-weights-mismatch", action="store_true",
+                   help="use weights whose sha256 differs from the one the head was trained on (predictions unreliable)")
+    p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
+    _add_device_arg(p)
+    p.add_argument("-o", "--output", default="predictions.csv", help="output .csv or .tsv (written atomically)")
+    p.set_defaults(func=_run_predict)
+
+
+def _run_predict(args: argparse.Namespace) -> int:
+    from .errors import InputError
+    from .tasks.predict import predict, write_predictions
+
+    if not args.output.lower().endswith((".csv", ".tsv")):  # checked before any work
+        raise InputError(f"--output {args.output!r} must end in .csv or .tsv")
+    df = predict(args.head, list(args.inputs), sampling_rate=args.fs, column=args.column, time_column=args.time_column,
+                 modality=args.modality, stride=args.stride, weights=args.weights, device=args.device,
+                 allow_weights_mismatch=args.allow_weights_mismatch, batch_size=args.batch_size, log=print)
+    path = write_predictions(df, args.output)
+    counts = ", ".join(f"{c}={n}" for c, n in df["predicted"].value_counts().items())
+    print(f"wrote {len(df)} predictions ({counts}) to {path}")
+    return 0
+
+
 # ----------------------------------------------------------------------------- export / bench (fast inference)
 def _add_export(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export the model to ONNX (float32; optionally also int8-quantised)")
@@ -355,6 +391,7 @@ _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_demo,
     _add_evaluate,
     _add_train,
+    _add_predict,
     _add_export,
     _add_bench,
 ]

@@ -8,6 +8,7 @@ from .protocols import PROTOCOLS, Fold, assert_subject_disjoint, make_folds
 from .report import weights_banner, write_report
 from .demo import DemoConfig, demo_config, run_demo
 from .run import run_evaluation, run_finetune, run_training
+from .predict import load_model_for_head, predict, write_predictions
 
 __all__ = [
     "FUSION_LEVELS", "FUSION_METHODS", "FusionSpec", "fuse", "plan_experiments",
@@ -18,4 +19,5 @@ __all__ = [
     "PROTOCOLS", "Fold", "make_folds", "assert_subject_disjoint",
     "write_report", "weights_banner", "DemoConfig", "demo_config", "run_demo",
     "run_evaluation", "run_training", "run_finetune",
+    "predict", "write_predictions", "load_model_for_head",
 ]

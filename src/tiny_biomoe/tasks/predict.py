@@ -1,0 +1,253 @@
+"""``biomoe predict``: apply a head saved by ``biomoe train`` to new recordings.
+
+The head folder (``head.safetensors`` + ``head.json``) records everything that made its training
+embeddings: the modalities and representation kinds with their resolved parameters and versions,
+the window length and sampling rate, whether the modality filters were applied, the fusion, the
+classes and the sha256 of the backbone weights. :func:`predict` repeats exactly those steps:
+
+recording -> channel of each head modality -> resampled to the training rate -> filtered as in
+training -> windows (one centred window per recording, as in training, or sliding windows with
+``stride``) -> images -> embeddings -> fusion -> head -> class probabilities.
+
+Weights whose sha256 differs from the recorded one are refused (:class:`CheckpointError`) unless
+``allow_weights_mismatch=True``: a head is only meaningful on the embeddings it was trained on.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from .._io import atomic_path
+from ..errors import CheckpointError, ConfigError, InputError
+from .fusion import fuse
+from .heads import Head, load_head
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["predict", "write_predictions", "load_model_for_head"]
+
+SignalLike = Any  # path, 1-D/2-D array, Recording or mapping name -> 1-D array
+
+
+def _head_and_meta(head: "str | os.PathLike | tuple[Head, dict]") -> tuple[Head, dict, Path | None]:
+    if isinstance(head, (tuple, list)) and len(head) == 2 and isinstance(head[0], Head):
+        return head[0].eval(), dict(head[1]), None
+    if isinstance(head, (str, os.PathLike)):
+        h, meta = load_head(head)
+        return h, meta, Path(head)
+    raise InputError("head must be a folder saved by `biomoe train` or the (Head, metadata) pair of load_head()")
+
+
+def _check_meta(meta: Mapping[str, Any], where: str) -> tuple[list[tuple[str, str]], str, list[str]]:
+    try:
+        inputs = [tuple(k) for k in meta["fusion"]["inputs"]]
+        method = str(meta["fusion"]["method"])
+        classes = list(meta["classes"])
+        for m, k in inputs:
+            meta["windows"][m]["sampling_rate"], meta["windows"][m]["window_s"], meta["representations"][f"{m}/{k}"]
+        meta["pipeline"]["preprocess"]
+    except (KeyError, TypeError) as exc:
+        raise CheckpointError(f"{where}: head.json lacks the settings needed to predict ({exc!r}); "
+                              "retrain the head with `biomoe train`") from exc
+    return inputs, method, classes  # type: ignore[return-value]
+
+
+def load_model_for_head(
+    meta: Mapping[str, Any],
+    head_dir: Path | None = None,
+    weights: "str | os.PathLike | None" = None,
+    device: str = "auto",
+    allow_weights_mismatch: bool = False,
+):
+    """Load the backbone a head was trained on; returns ``(model, weights dict)``.
+
+    ``weights=None`` uses the recorded source if that file still exists, else ``head_dir/backbone``
+    (fine-tuned heads), else the official weights; a head trained on a seeded random init gets the
+    same init back. Any sha256 difference with the recorded one is a :class:`CheckpointError`
+    unless ``allow_weights_mismatch``.
+    """
+    from ..model import load_model
+
+    rec = dict(meta.get("weights") or {})
+    src, sha = str(rec.get("source", "")), rec.get("sha256")
+    m = re.fullmatch(r"random-init\(seed=(-?\d+)\)", src)
+    if weights is None and m:
+        import torch
+
+        from ..model import TinyBioMoE
+
+        warnings.warn(f"this head was trained on RANDOM-INIT weights ({src}); its predictions mean nothing "
+                      "about Tiny-BioMoE", stacklevel=3)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(int(m.group(1)))
+            model = TinyBioMoE()
+        from .._device import resolve_device
+
+        return model.to(resolve_device(device)).eval(), {"source": src, "official": False, "sha256": None}
+    if weights is None:
+        if src and Path(src).exists():
+            weights = src
+        elif head_dir is not None and (head_dir / "backbone").exists():
+            weights = head_dir / "backbone"
+        else:
+            weights = "tiny-biomoe"
+    model, info = load_model(weights, device=device, fallback="error")
+    if info.sha256 != sha or sha is None:
+        msg = (f"the weights {info.source} (sha256 {info.sha256}) are not those the head was trained on "
+               f"({src or 'unknown'}, sha256 {sha}); its embeddings would differ and the predictions would be "
+               "meaningless. Pass the training weights with --weights, or --allow-weights-mismatch to go on anyway")
+        if not allow_weights_mismatch:
+            raise CheckpointError(msg)
+        warnings.warn(msg.split(". Pass")[0] + " (allowed by allow_weights_mismatch)", stacklevel=3)
+    return model, info.as_dict()
+
+
+def _windows(x: np.ndarray, fs_in: float, modality: str, win: Mapping[str, Any], preprocess: bool,
+             stride: float | None) -> tuple[np.ndarray, np.ndarray]:
+    """Windows ``(N, L)`` and their start times (s) made exactly as in training."""
+    from ..data.dataset import PainDataset, Trial
+    from ..signals import preprocess as _pre, resample
+    from ..signals.windowing import make_windows
+    from .pipeline import trial_windows
+
+    fs = float(win["sampling_rate"])
+    n = int(win.get("samples") or round(float(win["window_s"]) * fs))
+    x = np.asarray(x, dtype=np.float64)
+    if float(fs_in) != fs:
+        x = resample(x, fs_in, fs)
+    if stride is None:  # the training path itself: whole-signal filter, centre window, edge padding
+        ds = PainDataset("predict", [Trial("input", "0", None, {modality: x}, {modality: fs})], [])
+        w, _, _ = trial_windows(ds, modality, float(win["window_s"]), preprocess)
+        if len(x) > 2 * n:
+            warnings.warn(f"{modality}: the recording is {len(x) / fs:.0f} s long but only its centre "
+                          f"{n / fs:g} s window is classified; pass stride (CLI --stride) for sliding windows",
+                          stacklevel=3)
+        return w, np.array([max(0, (len(x) - n) // 2) / fs])
+    if preprocess:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            x = _pre(x, fs, modality)
+    wins = make_windows(x, fs, n / fs, float(stride))
+    return np.asarray(wins.data, np.float32), np.asarray(wins.starts, np.float64)
+
+
+def predict(
+    head: "str | os.PathLike | tuple[Head, dict]",
+    signals: "SignalLike | Sequence[SignalLike]",
+    *,
+    sampling_rate: float | None = None,
+    column: "str | int | None" = None,
+    time_column: "str | int | None" = None,
+    modality: str | None = None,
+    stride: float | None = None,
+    weights: "str | os.PathLike | None" = None,
+    device: str = "auto",
+    allow_weights_mismatch: bool = False,
+    batch_size: int = 32,
+    names: Sequence[str] | None = None,
+    log: Callable[[str], None] | None = None,
+) -> "pd.DataFrame":
+    """Classify new recordings with a saved head; one row per window (one per recording by default).
+
+    Args:
+        head: folder written by ``biomoe train`` (or the ``(Head, metadata)`` pair of :func:`load_head`).
+        signals: one recording or a list of them: file paths (CSV/TSV/NPY/EDF/WFDB), arrays
+            (need ``sampling_rate``), :class:`~tiny_biomoe.signals.Recording` objects or mappings
+            channel -> 1-D array. Multimodal heads pick each modality's channel by name.
+        sampling_rate: Hz, when the files carry no time column or header rate.
+        column: channel to use (single-modality heads only).
+        modality: the modality of the input channel; must be the head's (default: the head's).
+        stride: ``None``: the centred window of each recording, exactly as in training (shorter
+            recordings are edge-padded); seconds: sliding windows of the training length.
+        weights: backbone weights (default: those recorded in the head, see :func:`load_model_for_head`).
+        allow_weights_mismatch: use weights whose sha256 differs from the recorded one (warns).
+
+    Returns a DataFrame with columns ``file, window, start_s, end_s, predicted, p_<class>...``.
+    """
+    import pandas as pd
+
+    from ..signals import get_modality, read_signal
+    from ..signals.readers import Recording
+    from .pipeline import embed_block
+
+    h, meta, head_dir = _head_and_meta(head)
+    where = str(head_dir) if head_dir is not None else "head"
+    inputs, method, classes = _check_meta(meta, where)
+    if h.n_classes != len(classes):
+        raise CheckpointError(f"{where}: the head has {h.n_classes} outputs but head.json lists {len(classes)} classes")
+    mods = list(dict.fromkeys(m for m, _ in inputs))
+    if modality is not None:
+        if len(mods) != 1 or get_modality(modality).name != get_modality(mods[0]).name:
+            raise InputError(f"--modality {modality!r} does not match the head, which was trained on {mods}; "
+                             "omit --modality to use the head's")
+    if column is not None and len(mods) > 1:
+        raise InputError(f"the head uses several modalities {mods}; --column picks one channel only. Name the "
+                         "file's columns after the modalities instead")
+    pipe = meta["pipeline"]
+    render_params = dict(pipe.get("render_params") or {})
+    items = list(signals) if isinstance(signals, (list, tuple)) else [signals]
+    if not items:
+        raise InputError("no recordings given")
+    labels = list(names) if names is not None else [
+        str(s) if isinstance(s, (str, os.PathLike)) else (s.source if isinstance(s, Recording) else f"<input {i}>")
+        for i, s in enumerate(items)]
+
+    per_mod: dict[str, list[np.ndarray]] = {m: [] for m in mods}
+    rows_file, rows_start, rows_idx = [], [], []
+    for label, src in zip(labels, items):
+        rec = read_signal(src, sampling_rate=sampling_rate, time_column=time_column)
+        got: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        for m in mods:
+            _, x, fs_in = rec.pick(column, m)
+            got[m] = _windows(x, fs_in, m, meta["windows"][m], bool(pipe["preprocess"]), stride)
+        n = min(len(w) for w, _ in got.values())
+        if any(len(w) != n for w, _ in got.values()):
+            warnings.warn(f"{label}: modalities give different window counts; the first {n} are used", stacklevel=2)
+        for m in mods:
+            per_mod[m].append(got[m][0][:n])
+        starts = got[mods[0]][1][:n]
+        rows_file += [label] * n
+        rows_start += starts.tolist()
+        rows_idx += list(range(n))
+
+    model, wdict = load_model_for_head(meta, head_dir, weights, device, allow_weights_mismatch)
+    if log:
+        log(f"weights: {wdict.get('source')} (sha256 {wdict.get('sha256')})")
+    from ..representations import render_info
+
+    emb: dict[tuple[str, str], np.ndarray] = {}
+    for m, k in inputs:
+        w = np.concatenate(per_mod[m], axis=0)
+        fs = float(meta["windows"][m]["sampling_rate"])
+        rp = dict(render_params.get(k, {}))
+        now, then = render_info(k, fs, w.shape[1], m, **rp), meta["representations"][f"{m}/{k}"]
+        if now.get("version") != then.get("version") or now.get("params") != then.get("params"):
+            raise CheckpointError(f"{where}: {m}/{k} now renders as {now.get('version')} {now.get('params')} but the head "
+                                  f"was trained on {then.get('version')} {then.get('params')}; retrain the head")
+        emb[(m, k)] = embed_block(w, fs, m, k, model, render_params=rp, batch_size=batch_size, device=device)
+    proba = h.predict_proba(fuse(emb, inputs, method))
+    win_s = float(meta["windows"][mods[0]]["window_s"])
+    df = pd.DataFrame({"file": rows_file, "window": rows_idx, "start_s": rows_start,
+                       "end_s": np.asarray(rows_start) + win_s,
+                       "predicted": [classes[i] for i in proba.argmax(axis=1)]})
+    for j, c in enumerate(classes):
+        df[f"p_{c}"] = proba[:, j].astype(np.float64)
+    df.attrs.update(weights=wdict, head=where, classes=classes)
+    return df
+
+
+def write_predictions(df: "pd.DataFrame", path: str | os.PathLike) -> Path:
+    """Write the predictions table as CSV atomically (``.csv`` or ``.tsv``); returns the path."""
+    path = Path(path)
+    if path.suffix.lower() not in (".csv", ".tsv"):
+        raise ConfigError(f"predictions output {str(path)!r} must end in .csv or .tsv")
+    with atomic_path(path) as tmp:
+        df.to_csv(tmp, index=False, sep="\t" if path.suffix.lower() == ".tsv" else ",", float_format="%.6g")
+    return path
