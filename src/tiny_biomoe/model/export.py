@@ -132,7 +132,14 @@ class OnnxEmbedder:
     >>> emb = OnnxEmbedder("model.onnx").embed(images)  # doctest: +SKIP  (B, 192) float32 array
     """
 
-    def __init__(self, path: str | os.PathLike, threads: int | None = None, providers: list[str] | None = None) -> None:
+    def __init__(
+        self, path: str | os.PathLike, threads: int | None = None, providers: list[str] | None = None, spin: bool = True
+    ) -> None:
+        """Open ``path``; ``threads`` intra-op threads (default: onnxruntime's choice).
+
+        ``spin=False`` stops idle worker threads from busy-waiting after each run (onnxruntime
+        spins by default), which matters when other work shares the CPUs.
+        """
         ort = require("onnxruntime", "export", "ONNX inference")
         path = Path(path)
         if not path.is_file():
@@ -142,6 +149,8 @@ class OnnxEmbedder:
             opts.intra_op_num_threads = int(threads)
             opts.inter_op_num_threads = 1
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if not spin:
+            opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session = ort.InferenceSession(str(path), opts, providers=providers or ["CPUExecutionProvider"])
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises its own exception types

@@ -9,7 +9,7 @@
 - channels-last activations, which make expert 1's token <-> map round trips free views instead of
   copies (the original transposes the ``(B, N, C)`` tokens into a contiguous ``(B, C, H, W)`` map
   and back around every depthwise convolution);
-- large batches run in micro-batches (default 4 images) so that the stage-1 activations of expert 1
+- large batches run in micro-batches (default 2 images) so that the stage-1 activations of expert 1
   (``B x 3136 x 512`` floats for the MLP) stay closer to the caches;
 - optionally ``torch.compile`` and bf16 autocast (CPUs with AVX-512 BF16 / AMX, or CUDA).
 
@@ -350,7 +350,7 @@ class FastTinyBioMoE(nn.Module):
         *,
         channels_last: bool = True,
         spectral: str = "fft",
-        micro_batch: int | None = 4,
+        micro_batch: int | None = 2,
         bf16: bool = False,
         export_norm: bool = False,
     ) -> None:
@@ -425,7 +425,7 @@ def optimize_for_inference(
     compile: bool = False,
     bf16: bool = False,
     spectral: str | None = None,
-    micro_batch: int | None = 4,
+    micro_batch: int | None = 2,
 ) -> nn.Module:
     """Return a new, faster inference module computing the same embeddings as ``model``.
 
