@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import warnings
+
+import matplotlib.image as mpimg
 
 import numpy as np
 import pytest
@@ -81,9 +84,22 @@ def test_evaluate_with_stand_in_embedder_and_report(ds, tmp_path):
     assert {"report.md", "report.html", "results.json", "config.json", "images"} <= files
     html = (folder / "report.html").read_text()
     assert "RANDOM-INIT WEIGHTS" in html and "SYNTHETIC DATA" in html
-    assert html.count("data:image/png;base64,") == len(names) + 1  # self-contained
+    assert html.count("data:image/png;base64,") == len(names) + 2  # self-contained: cms, summary, example
     md = (folder / "report.md").read_text()
     assert "RANDOM-INIT" in md and names[0] in md and "images/cm_00" in md
+    # the summary figure comes first (before the results table) in both, and the HTML embeds that very file
+    summary = folder / "images" / "summary_accuracy.png"
+    assert summary.is_file()
+    assert md.index("](images/summary_accuracy.png)") < md.index("## Results")
+    assert html.index(base64.b64encode(summary.read_bytes()).decode()) < html.index("<h2>Results")
+    # bars coloured by fusion level: every level present has its colour, the fine-tuning colour is absent
+    from tiny_biomoe.tasks.report import LEVEL_COLORS
+
+    px = (mpimg.imread(summary)[..., :3] * 255).round().astype(int)
+    for level, colour in LEVEL_COLORS.items():
+        rgb = np.array([int(colour[i:i + 2], 16) for i in (1, 3, 5)])
+        n = int((np.abs(px - rgb).max(-1) <= 2).sum())
+        assert (n > 50) == (level in {"single", "representations", "modalities"}), (level, n)
     back = json.loads((folder / "results.json").read_text())
     assert back["experiments"][0]["aggregate"]["accuracy"] == res["experiments"][0]["aggregate"]["accuracy"]
     # a second write replaces the folder atomically, leaving no temporary folders behind
@@ -112,3 +128,26 @@ def test_train_final_head_saves_settings(ds, tmp_path):
     assert set(meta["representations"]) == {"EDA/waveform", "BVP/waveform"}
     assert meta["windows"]["EDA"]["window_s"] == 10.0 and meta["pipeline"]["kinds"] == ["waveform"]
     assert head.predict(np.concatenate([table.embeddings[k] for k in spec.inputs], 1)).shape == (len(ds.trials),)
+
+
+def test_report_shows_one_example_per_class(ds, tmp_path):
+    from tiny_biomoe.tasks.run import class_examples
+
+    cfg = PipelineConfig(modalities=["EDA", "BVP"], kinds=["waveform", "psd"])
+    ex = class_examples(ds, cfg)
+    assert list(ex) == ["EDA/waveform", "EDA/psd", "BVP/waveform", "BVP/psd"]
+    firsts = [next(t for t in ds.trials if t.label == c) for c in ds.classes]  # first trial of each class
+    for key, imgs in ex.items():
+        assert list(imgs) == [f"{t.label}\n{t.subject}/{t.trial}" for t in firsts]
+        arrs = list(imgs.values())
+        assert all(a.shape == (3, 224, 224) for a in arrs)
+        assert not np.array_equal(arrs[0], arrs[1]) and not np.array_equal(arrs[1], arrs[2])
+    res = {"classes": ds.classes, "experiments": [], "config": {}, "dataset": ds.summary()}
+    folder = write_report(res, tmp_path / "rep", ex)
+    md, html = (folder / "report.md").read_text(), (folder / "report.html").read_text()
+    assert "one trial per class" in md and "one trial per class" in html
+    sheets = sorted((folder / "images").glob("repr_*.png"))
+    assert len(sheets) == 4 and html.count("data:image/png;base64,") == 4  # no experiments: no summary figure
+    assert not (folder / "images" / "summary_accuracy.png").exists()
+    h, w = mpimg.imread(sheets[0]).shape[:2]
+    assert w > 2.5 * h  # three images side by side

@@ -22,7 +22,7 @@ from ..data.dataset import PainDataset
 from ..data.folders import load_ai4pain
 from ..data.synthetic import SyntheticPainConfig, make_synthetic_pain, write_ai4pain_layout
 from .heads import HeadConfig
-from .pipeline import PipelineConfig, evaluate, trial_windows
+from .pipeline import PipelineConfig, evaluate
 from .report import weights_banner, write_report
 
 __all__ = ["DemoConfig", "run_demo", "demo_config"]
@@ -110,14 +110,9 @@ def run_demo(
     results, _ = evaluate(ds, cfg.pipeline, model=model, weights_info=winfo, cache=cache, device=device, progress=True)
     results["demo"] = {"quick": quick, "seed": seed, "synthetic": dataclasses.asdict(cfg.synthetic)}
 
-    from ..representations import render
+    from .run import class_examples
 
-    examples = {}
-    first = PainDataset(ds.name, [ds.trials[0]], ds.classes)
-    for m in cfg.pipeline.modalities or ds.modalities:
-        w, fs, _ = trial_windows(first, m, cfg.pipeline.window_s, cfg.pipeline.preprocess)
-        for k in cfg.pipeline.kinds:
-            examples[f"{m}/{k}"] = render(w, k, fs, modality=m, **cfg.pipeline.render_params.get(k, {}))[0].numpy()
+    examples = class_examples(ds, cfg.pipeline)
     results["total_seconds"] = time.perf_counter() - t0
     title = "Tiny-BioMoE demo on SYNTHETIC pain data"
     folder = write_report(results, out, examples, title=title)

@@ -74,6 +74,65 @@ def _img_png(img: np.ndarray, path: Path) -> None:
     mpimg.imsave(path, np.clip(a, 0, 1), format="png")
 
 
+LEVEL_COLORS = {"single": "#4c72b0", "representations": "#dd8452", "modalities": "#55a868", "finetune": "#c44e52"}
+
+
+def _level_order(level: str) -> int:
+    order = list(LEVEL_COLORS)
+    return order.index(level) if level in order else len(order)
+
+
+def _summary_png(exps: list[Mapping[str, Any]], n_classes: int, path: Path) -> None:
+    """Horizontal bars of accuracy mean ± std per experiment, grouped and coloured by fusion level,
+    with the chance level (1 / number of classes) as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+    from matplotlib.lines import Line2D
+    from matplotlib.patches import Patch
+
+    rows = sorted(exps, key=lambda e: _level_order(str(e.get("level"))))  # stable: plan order within a level
+    fig = Figure(figsize=(7.5, 1.2 + 0.3 * len(rows)), dpi=100)
+    ax = fig.add_subplot()
+    y = np.arange(len(rows))[::-1]
+    mean = [e["aggregate"]["accuracy"]["mean"] for e in rows]
+    std = [e["aggregate"]["accuracy"]["std"] for e in rows]
+    colors = [LEVEL_COLORS.get(str(e.get("level")), "#8c8c8c") for e in rows]
+    ax.barh(y, mean, xerr=std, color=colors, capsize=2, height=0.7, error_kw={"elinewidth": 1})
+    ax.set_yticks(y, [e["name"] for e in rows], fontsize=7)
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("accuracy (mean ± std across folds)", fontsize=8)
+    ax.tick_params(axis="x", labelsize=7)
+    handles = [Patch(color=LEVEL_COLORS.get(lv, "#8c8c8c"), label=lv)
+               for lv in dict.fromkeys(str(e.get("level")) for e in rows)]
+    if n_classes > 0:
+        ax.axvline(1.0 / n_classes, color="k", ls="--", lw=1)
+        handles.append(Line2D([], [], color="k", ls="--", lw=1, label=f"chance ({100 / n_classes:.0f} %)"))
+    ax.legend(handles=handles, fontsize=7, loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
+def _examples_png(images: Mapping[str, np.ndarray], title: str, path: Path) -> None:
+    """One representation for several trials side by side (e.g. one trial per class)."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(2.2 * len(images), 2.5), dpi=100)
+    axes = fig.subplots(1, len(images), squeeze=False)[0]
+    for ax, (cap, img) in zip(axes, images.items()):
+        a = np.asarray(img, dtype=np.float32)
+        ax.imshow(np.clip(a.transpose(1, 2, 0) if a.ndim == 3 and a.shape[0] == 3 else a, 0, 1))
+        ax.set_title(cap, fontsize=8)
+        ax.axis("off")
+    fig.suptitle(title, fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+
+
 def _safe(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)[:80]
 
@@ -81,12 +140,13 @@ def _safe(name: str) -> str:
 def write_report(
     results: Mapping[str, Any],
     out: str | os.PathLike,
-    examples: Mapping[str, np.ndarray] | None = None,
+    examples: Mapping[str, "np.ndarray | Mapping[str, np.ndarray]"] | None = None,
     title: str = "Tiny-BioMoE pain recognition report",
 ) -> Path:
     """Write the report folder ``out`` from :func:`~tiny_biomoe.tasks.evaluate` results.
 
-    ``examples`` maps a label (e.g. ``"EDA/waveform"``) to one rendered image ``(3, 224, 224)``.
+    ``examples`` maps a label (e.g. ``"EDA/waveform"``) to one rendered image ``(3, 224, 224)`` or to
+    ``{caption: image}`` shown side by side (e.g. one trial per class, see :func:`class_examples`).
     Returns the folder path.
     """
     out = Path(out)
@@ -110,7 +170,7 @@ def write_report(
     return out
 
 
-def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, np.ndarray], title: str) -> None:
+def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: str) -> None:
     img_dir = d / "images"
     img_dir.mkdir()
     classes = list(res.get("classes", []))
@@ -120,11 +180,19 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, np.ndarray], 
         p = img_dir / f"cm_{i:02d}_{_safe(e['name'])}.png"
         _cm_png(np.asarray(e["aggregate"]["confusion_matrix"]), classes, e["name"], p)
         cms.append(p)
+    summary = img_dir / "summary_accuracy.png"
+    if exps:
+        _summary_png(exps, len(classes), summary)
     ex_paths = []
     for label, img in examples.items():
         p = img_dir / f"repr_{_safe(label)}.png"
-        _img_png(img, p)
+        if isinstance(img, Mapping):
+            _examples_png(img, label, p)
+        else:
+            _img_png(img, p)
         ex_paths.append((label, p))
+    ex_title = ("Example representations (one trial per class)" if any(isinstance(v, Mapping) for v in examples.values())
+                else "Example representations (first trial)")
     (d / "results.json").write_text(json.dumps(res, indent=1, default=_json_default))
     (d / "config.json").write_text(json.dumps(res.get("config", {}), indent=2, default=_json_default))
 
@@ -141,6 +209,8 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, np.ndarray], 
     md += [f"> **{b}**" for b in banners] + [""]
     md += [f"Dataset **{ds.get('name')}**: {ds.get('participants')} participants, {ds.get('trials')} trials, "
            f"classes {', '.join(classes)}; {fold_note}; head **{head.get('kind')}** on frozen 192-D embeddings.", ""]
+    if exps:
+        md += [f"![accuracy per experiment (mean ± std across folds; dashed: chance)](images/{summary.name})", ""]
     md += ["## Results (mean ± std across folds, %)", "",
            "| experiment | level | fusion | dim | accuracy | macro-F1 | " + " | ".join(f"recall {c}" for c in classes) + " |",
            "|" + " --- |" * (6 + len(classes))]
@@ -151,7 +221,7 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, np.ndarray], 
     md += ["", "## Confusion matrices (summed over folds)", ""]
     md += [f"![{e['name']}](images/{p.name})" for e, p in zip(exps, cms)]
     if ex_paths:
-        md += ["", "## Example representations (first trial)", ""]
+        md += ["", f"## {ex_title}", ""]
         for lab, p in ex_paths:
             md += [f"**{lab}**", "", f"![{lab}](images/{p.name})", ""]
     md += ["", "## Dataset", "", "```", json.dumps(ds, indent=1, default=_json_default), "```",
@@ -188,15 +258,18 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, np.ndarray], 
         f"<p>Dataset <b>{esc(str(ds.get('name')))}</b>: {ds.get('participants')} participants, {ds.get('trials')} trials; "
         f"protocol <b>{esc(str(res.get('protocol')))}</b> ({len(res.get('folds', []))} folds, subject-disjoint); "
         f"head <b>{esc(str(head.get('kind')))}</b> on frozen 192-D embeddings.</p>",
+        *([f"<figure><img src='{uri(summary)}' alt='accuracy per experiment' id='summary'><figcaption>accuracy per "
+           "experiment, mean ± std across folds, coloured by fusion level; dashed: chance</figcaption></figure>"] if exps else []),
         "<h2>Results (mean ± std across folds, %)</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in hdr) + "</tr>",
         *rows, "</table>",
         "<h2>Confusion matrices (summed over folds)</h2>",
         *[f"<figure><img src='{uri(p)}' alt='{esc(e['name'])}'></figure>" for e, p in zip(exps, cms)],
     ]
     if ex_paths:
-        parts.append("<h2>Example representations (first trial)</h2>")
-        parts += [f"<figure><img src='{uri(p)}' width='160' alt='{esc(lab)}'><figcaption>{esc(lab)}</figcaption></figure>"
-                  for lab, p in ex_paths]
+        parts.append(f"<h2>{esc(ex_title)}</h2>")
+        for lab, p in ex_paths:
+            width = "" if isinstance(examples[lab], Mapping) else " width='160'"  # side-by-side sheets keep their size
+            parts.append(f"<figure><img src='{uri(p)}'{width} alt='{esc(lab)}'><figcaption>{esc(lab)}</figcaption></figure>")
     for h, obj in (("Dataset", ds), ("Weights", res.get("weights")),
                    ("Windows, preprocessing and representations", {"windows": res.get("windows"), "representations": res.get("representations")}),
                    ("Configuration", res.get("config")), ("Timing", {"embedding": res.get("embedding"), "head_seconds": res.get("head_seconds")})):

@@ -18,7 +18,7 @@ from .report import weights_banner, write_report
 if TYPE_CHECKING:
     from .heads import FineTuneConfig
 
-__all__ = ["load_weights", "run_evaluation", "run_training", "run_finetune"]
+__all__ = ["load_weights", "class_examples", "run_evaluation", "run_training", "run_finetune"]
 
 
 def load_weights(weights: str, device: str, allow_random: bool, seed: int, log: Callable[[str], None] = print):
@@ -38,15 +38,27 @@ def load_weights(weights: str, device: str, allow_random: bool, seed: int, log: 
     return model, winfo
 
 
-def _examples(ds: PainDataset, cfg: PipelineConfig) -> dict[str, np.ndarray]:
+def class_examples(ds: PainDataset, cfg: PipelineConfig) -> dict[str, dict[str, np.ndarray]]:
+    """For every ``"modality/kind"``, one rendered image per class (the first labelled trial of each
+    class that has the modality), captioned ``"<class>\n<subject>/<trial>"``: for the report."""
     from ..representations import render
 
-    out = {}
-    first = PainDataset(ds.name, [t for t in ds.trials if t.label is not None][:1] or ds.trials[:1], ds.classes)
+    out: dict[str, dict[str, np.ndarray]] = {}
     for m in cfg.modalities or ds.modalities:
-        w, fs, _ = trial_windows(first.select([m]), m, cfg.window_s, cfg.preprocess)
+        picks = []
+        for c in ds.classes:
+            t = next((t for t in ds.trials if t.label == c and m in t.signals), None)
+            if t is not None:
+                picks.append(t)
+        if not picks:
+            continue
+        sub = PainDataset(ds.name, picks, ds.classes).select([m])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # padding/resampling were already reported while embedding
+            w, fs, _ = trial_windows(sub, m, cfg.window_s, cfg.preprocess)
         for k in cfg.kinds:
-            out[f"{m}/{k}"] = render(w, k, fs, modality=m, **cfg.render_params.get(k, {}))[0].numpy()
+            imgs = render(w, k, fs, modality=m, **cfg.render_params.get(k, {})).numpy()
+            out[f"{m}/{k}"] = {f"{t.label}\n{t.subject}/{t.trial}": img for t, img in zip(picks, imgs)}
     return out
 
 
@@ -67,7 +79,7 @@ def run_evaluation(
     model, winfo = load_weights(weights, device, allow_random, config.seed, log)
     cache = EmbeddingCache(cache_dir, enabled=use_cache)
     results, _ = evaluate(dataset, config, model=model, weights_info=winfo, cache=cache, device=device, progress=True)
-    return write_report(results, out, _examples(dataset, config), title=f"Tiny-BioMoE pain recognition: {dataset.name}")
+    return write_report(results, out, class_examples(dataset, config), title=f"Tiny-BioMoE pain recognition: {dataset.name}")
 
 
 def run_training(
