@@ -71,7 +71,7 @@ def export_onnx(
         raise InputError(f"opset {opset} is too old; use 17 or newer")
     fast = FastTinyBioMoE(model, channels_last=False, spectral="dft", micro_batch=None, export_norm=True)  # type: ignore[arg-type]
     fast.check_inputs = False
-    wrapper = _ExportWrapper(fast).eval()
+    wrapper = _ExportWrapper(fast.cpu()).eval()  # exported on the CPU whatever the model's device
     batch = 2 if dynamic_batch else 1
     example = (torch.rand(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0)),)
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
