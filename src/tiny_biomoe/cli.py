@@ -236,6 +236,14 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    choices=["single", "representations", "modalities"], help="fusion levels to run")
     p.add_argument("--fusion", nargs="+", default=["add", "concat"], choices=["add", "mean", "concat"], help="fusion methods")
     p.add_argument("--out", default="biomoe-evaluate", help="report folder (replaced if it exists)")
+    p.add_argument("--finetune-steps", type=int, default=0,
+                   help="also fine-tune backbone + classifier end to end for this many steps in every fold (one "
+                        "modality/kind, see --finetune-on); reported as its own row")
+    p.add_argument("--from-scratch", action="store_true", help="with --finetune-steps: start from a seeded random init")
+    p.add_argument("--finetune-on", default=None, metavar="MODALITY/KIND",
+                   help="what to fine-tune on, e.g. BVP/waveform (default: the first modality and kind)")
+    p.add_argument("--lr", type=float, default=1e-4, help="backbone learning rate for --finetune-steps")
+    p.add_argument("--batch-size", type=int, default=16, help="images per step for --finetune-steps")
     p.set_defaults(func=_run_evaluate)
 
 
@@ -244,8 +252,15 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     ds, cfg = _pain_setup(args, protocol=args.protocol, n_folds=args.folds, fusion_levels=list(args.levels),
                           fusion_methods=list(args.fusion))
+    ft = None
+    if args.finetune_steps > 0:
+        from .tasks import FineTuneConfig
+
+        ft = FineTuneConfig(steps=args.finetune_steps, lr=args.lr, batch_size=args.batch_size,
+                            pretrained=not args.from_scratch, seed=args.seed)
     folder = run_evaluation(ds, cfg, args.out, weights=args.weights, device=args.device, allow_random=args.allow_random_weights,
-                            cache_dir=args.cache_dir, use_cache=not args.no_cache)
+                            cache_dir=args.cache_dir, use_cache=not args.no_cache, finetune_config=ft,
+                            finetune_on=args.finetune_on)
     print(f"report: {folder.resolve()}")
     return 0
 

@@ -3,7 +3,8 @@
 from .fusion import FUSION_LEVELS, FUSION_METHODS, FusionSpec, fuse, plan_experiments
 from .heads import FineTuneConfig, FineTuner, Head, HeadConfig, finetune, load_head, save_head, train_head
 from .metrics import aggregate_folds, classification_metrics
-from .pipeline import EmbeddingTable, PipelineConfig, evaluate, evaluate_embeddings, extract_embeddings, train_final_head, trial_windows
+from .pipeline import (EmbeddingTable, PipelineConfig, evaluate, evaluate_embeddings, evaluate_finetune, extract_embeddings,
+                       train_final_head, trial_windows)
 from .protocols import PROTOCOLS, Fold, assert_subject_disjoint, make_folds
 from .report import weights_banner, write_report
 from .demo import DemoConfig, demo_config, run_demo
@@ -14,7 +15,7 @@ __all__ = [
     "FUSION_LEVELS", "FUSION_METHODS", "FusionSpec", "fuse", "plan_experiments",
     "HeadConfig", "Head", "train_head", "save_head", "load_head", "FineTuneConfig", "FineTuner", "finetune",
     "classification_metrics", "aggregate_folds",
-    "PipelineConfig", "EmbeddingTable", "trial_windows", "extract_embeddings", "evaluate_embeddings", "evaluate",
+    "PipelineConfig", "EmbeddingTable", "trial_windows", "extract_embeddings", "evaluate_embeddings", "evaluate", "evaluate_finetune",
     "train_final_head",
     "PROTOCOLS", "Fold", "make_folds", "assert_subject_disjoint",
     "write_report", "weights_banner", "DemoConfig", "demo_config", "run_demo",

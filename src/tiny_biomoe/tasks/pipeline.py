@@ -17,7 +17,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -30,6 +30,9 @@ from .heads import HeadConfig, save_head, train_head
 from .metrics import aggregate_folds, classification_metrics
 from .protocols import make_folds
 
+if TYPE_CHECKING:
+    from .heads import FineTuneConfig
+
 __all__ = [
     "PipelineConfig",
     "EmbeddingTable",
@@ -37,6 +40,7 @@ __all__ = [
     "extract_embeddings",
     "evaluate_embeddings",
     "evaluate",
+    "evaluate_finetune",
     "train_final_head",
 ]
 
@@ -314,6 +318,71 @@ def evaluate(
         embedding={k: table.info.get(k) for k in ("embedding_seconds", "images_embedded", "cache")},
     )
     return res, table
+
+
+def evaluate_finetune(
+    dataset: PainDataset,
+    config: PipelineConfig,
+    finetune_config: "FineTuneConfig | None" = None,
+    *,
+    model: torch.nn.Module | None = None,
+    modality: str | None = None,
+    kind: str | None = None,
+    trial_ids: Sequence[str] | None = None,
+    device: str | torch.device = "auto",
+    progress: bool = False,
+) -> dict:
+    """End-to-end fine-tuning (:func:`~tiny_biomoe.tasks.finetune`) of backbone + linear classifier in
+    every fold of ``config.protocol``, on one modality and one representation kind.
+
+    The folds are made exactly as in :func:`evaluate_embeddings` (same trials when ``trial_ids`` lists
+    the trials of the frozen-embedding table, same protocol and number of folds), so every fold is
+    subject-disjoint and comparable with the other rows. Fold ``i`` trains with seed
+    ``finetune_config.seed + i``; ``model`` is copied, never changed (not needed with
+    ``pretrained=False``). Returns one experiment dict (level ``"finetune"``) for the results.
+    """
+    from ..representations import render
+    from .heads import FineTuneConfig, finetune
+
+    ft = finetune_config or FineTuneConfig(seed=config.seed)
+    if ft.pretrained and model is None:
+        raise ConfigError("pretrained fine-tuning needs the model (or set pretrained=False for a random-init start)")
+    m = modality or (list(config.modalities) if config.modalities else dataset.modalities)[0]
+    k = kind or config.kinds[0]
+    ds = dataset.labelled().select([m])
+    if trial_ids is not None:
+        order = {t: i for i, t in enumerate(trial_ids)}
+        ds = PainDataset(ds.name, sorted((t for t in ds.trials if f"{t.subject}/{t.trial}" in order),
+                                         key=lambda t: order[f"{t.subject}/{t.trial}"]), ds.classes, ds.notes)
+    y, g = ds.labels_array(), ds.groups_array()
+    split = config.protocol == "split"
+    if split and not any(ds.partitions_array()):
+        raise ConfigError("protocol 'split' needs a dataset with partitions (train/validation/test); use loso or kfold")
+    folds = make_folds(config.protocol, g, ds.partitions_array() if split else None, n_folds=config.n_folds)
+    w, fs, _ = trial_windows(ds, m, config.window_s, config.preprocess)
+    images = render(w, k, fs, modality=m, **config.render_params.get(k, {}))
+    label = "pretrained" if ft.pretrained else "from scratch"
+    fold_res = []
+    t0 = time.perf_counter()
+    for fi, f in enumerate(folds):
+        fc = dataclasses.replace(ft, seed=ft.seed + fi)
+        net, hist = finetune(images[f.train], y[f.train], len(ds.classes), model, fc, device=device)
+        dev = next(net.parameters()).device
+        with torch.no_grad():
+            pred = np.concatenate([net(images[f.test][i : i + fc.batch_size].to(dev)).argmax(1).cpu().numpy()
+                                   for i in range(0, len(f.test), fc.batch_size)])
+        met = classification_metrics(y[f.test], pred, ds.classes)
+        met.update(fold=f.name, n_train=int(len(f.train)), test_subjects=sorted(set(g[f.test].tolist())),
+                   final_loss=hist["loss"][-1] if hist["loss"] else None)
+        fold_res.append(met)
+        del net
+    agg = aggregate_folds(fold_res, ds.classes)
+    name = f"{m}/{k} fine-tuned ({label})"
+    if progress:
+        print(f"  {name:<50s} acc {agg['accuracy']['mean']:.3f} +- {agg['accuracy']['std']:.3f}  "
+              f"macro-F1 {agg['macro_f1']['mean']:.3f}", flush=True)
+    return {"name": name, "level": "finetune", "inputs": [[m, k]], "method": "end-to-end", "dim": 192,
+            "folds": fold_res, "aggregate": agg, "finetune": ft.to_dict(), "seconds": time.perf_counter() - t0}
 
 
 def train_final_head(

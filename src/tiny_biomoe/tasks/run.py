@@ -72,13 +72,38 @@ def run_evaluation(
     allow_random: bool = False,
     cache_dir: str | Path | None = None,
     use_cache: bool = True,
+    finetune_config: "FineTuneConfig | None" = None,
+    finetune_on: str | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """Summary -> model -> embeddings (cached) -> experiments -> report folder ``out``; returns ``out``."""
+    """Summary -> model -> embeddings (cached) -> experiments -> report folder ``out``; returns ``out``.
+
+    With ``finetune_config`` (``steps > 0``), backbone + classifier are also fine-tuned end to end in
+    every fold on one ``"MODALITY/KIND"`` (``finetune_on``; default: the first modality and kind),
+    reported as its own row ``"... fine-tuned (pretrained)"`` or ``"... fine-tuned (from scratch)"``.
+    """
+    from ..errors import ConfigError
+    from .pipeline import evaluate_finetune
+
+    ft_mk = None
+    if finetune_config is not None and finetune_config.steps > 0:
+        mods = list(config.modalities) if config.modalities else dataset.modalities
+        m, _, k = (finetune_on or f"{mods[0]}/{config.kinds[0]}").partition("/")
+        if m not in mods or k not in config.kinds:
+            raise ConfigError(f"--finetune-on {finetune_on!r}: give MODALITY/KIND among the evaluated modalities {mods} "
+                              f"and kinds {list(config.kinds)}, e.g. {mods[0]}/{config.kinds[0]}")
+        ft_mk = (m, k)
     log(dataset.summary_text())
     model, winfo = load_weights(weights, device, allow_random, config.seed, log)
     cache = EmbeddingCache(cache_dir, enabled=use_cache)
-    results, _ = evaluate(dataset, config, model=model, weights_info=winfo, cache=cache, device=device, progress=True)
+    results, table = evaluate(dataset, config, model=model, weights_info=winfo, cache=cache, device=device, progress=True)
+    if ft_mk is not None:
+        log(f"fine-tuning {ft_mk[0]}/{ft_mk[1]} end to end in each fold ({finetune_config.steps} steps, "
+            f"{'pretrained' if finetune_config.pretrained else 'from scratch'}) ...")
+        exp = evaluate_finetune(dataset, config, finetune_config, model=model, modality=ft_mk[0], kind=ft_mk[1],
+                                trial_ids=table.trial_ids, device=device, progress=True)
+        results["experiments"].append(exp)
+        results["finetune"] = finetune_config.to_dict()
     return write_report(results, out, class_examples(dataset, config), title=f"Tiny-BioMoE pain recognition: {dataset.name}")
 
 
