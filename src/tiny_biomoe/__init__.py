@@ -28,6 +28,10 @@ _EXPORTS: dict[str, str] = {
     "TinyBioMoE": ".model",
     "WeightsInfo": ".model",
     "load_model": ".model",
+    "optimize_for_inference": ".model.fast",
+    "FastTinyBioMoE": ".model.fast",
+    "export_onnx": ".model.export",
+    "OnnxEmbedder": ".model.export",
     # signals, representations, embeddings
     "read_signal": ".signals",
     "Recording": ".signals",
@@ -87,6 +91,8 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .embed import EmbeddingResult, embed_signal, embed_windows, load_embeddings
     from .errors import CheckpointError, ConfigError, DatasetError, InputError, SignalError, TinyBioMoEError, WeightsNotFoundError
     from .model import TinyBioMoE, WeightsInfo, load_model
+    from .model.export import OnnxEmbedder, export_onnx
+    from .model.fast import FastTinyBioMoE, optimize_for_inference
     from .pretrain import PretrainConfig, prepare_shards
     from .pretrain import load_config as load_pretrain_config
     from .representations import list_kinds, register_kind, render

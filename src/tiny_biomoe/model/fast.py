@@ -34,7 +34,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..errors import InputError
 from .cascaded import CascadedGroupAttention, ConvBN, LocalWindowAttention
-from .moe import MoEOutput, TinyBioMoE
+from .moe import MoEOutput, TinyBioMoE, check_images
 from .spectral import SpectralExpert
 
 __all__ = ["FastTinyBioMoE", "optimize_for_inference", "DFTSpectralGating", "ShiftedImageLayerNorm", "bf16_supported"]
@@ -391,7 +391,7 @@ class FastTinyBioMoE(nn.Module):
     def forward_experts(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two experts' raw ``(B, 96)`` outputs (float32)."""
         if self.check_inputs:
-            TinyBioMoE._check(self, images)  # type: ignore[arg-type]  # same validation as the model
+            check_images(images)  # same validation as the model
         mb = self.micro_batch
         parts = [images] if mb is None or images.shape[0] <= mb else list(images.split(mb))
         outs = []

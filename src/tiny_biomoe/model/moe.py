@@ -13,7 +13,7 @@ from ..errors import InputError
 from .cascaded import CascadedExpert, CascadedGroupAttention
 from .spectral import SpectralExpert
 
-__all__ = ["TinyBioMoE", "MoEOutput", "IMG_SIZE", "EMBED_DIM", "EXPERT_DIM"]
+__all__ = ["TinyBioMoE", "MoEOutput", "check_images", "IMG_SIZE", "EMBED_DIM", "EXPERT_DIM"]
 
 IMG_SIZE = 224
 EXPERT_DIM = 96
@@ -36,6 +36,37 @@ def _checking_disabled() -> bool:
     if hasattr(torch, "compiler") and torch.compiler.is_compiling():
         return True
     return bool(torch.onnx.is_in_onnx_export())
+
+
+def check_images(x: torch.Tensor) -> None:
+    """Raise :class:`InputError` unless ``x`` is a finite float ``(B, 3, 224, 224)`` batch in ``[0, 1]``.
+
+    Value checks are skipped while tracing, compiling or exporting (they need data-dependent control flow).
+    """
+    if not isinstance(x, torch.Tensor):
+        raise InputError(f"expected a torch.Tensor of images, got {type(x).__name__}; use torch.as_tensor(images)")
+    if x.ndim != 4 or tuple(x.shape[1:]) != (3, IMG_SIZE, IMG_SIZE):
+        hint = ""
+        if x.ndim == 4 and x.shape[-1] == 3:
+            hint = " (looks channels-last: use images.permute(0, 3, 1, 2))"
+        elif x.ndim == 3:
+            hint = " (a single image? use images.unsqueeze(0))"
+        raise InputError(
+            f"expected images of shape (B, 3, {IMG_SIZE}, {IMG_SIZE}), got {tuple(x.shape)}{hint}; "
+            "render signals with tiny_biomoe.render, which produces this layout"
+        )
+    if not x.is_floating_point():
+        raise InputError(
+            f"expected floating-point images in [0, 1], got dtype {x.dtype}; use images.float() / 255"
+        )
+    if _checking_disabled() or x.numel() == 0:
+        return
+    if not bool(torch.isfinite(x).all()):
+        raise InputError("images contain NaN or inf values; clean or drop those windows before embedding")
+    lo, hi = float(x.min()), float(x.max())
+    if lo < -1e-3 or hi > 1.0 + 1e-3:
+        hint = " (looks like 0-255 pixel values: divide by 255)" if hi > 2.0 else ""
+        raise InputError(f"images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]{hint}")
 
 
 class TinyBioMoE(nn.Module):
@@ -86,36 +117,10 @@ class TinyBioMoE(nn.Module):
                 m.zero_biases = self._legacy_zero
 
     # ------------------------------------------------------------------ forward
-    def _check(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor):
-            raise InputError(f"expected a torch.Tensor of images, got {type(x).__name__}; use torch.as_tensor(images)")
-        if x.ndim != 4 or tuple(x.shape[1:]) != (3, IMG_SIZE, IMG_SIZE):
-            hint = ""
-            if x.ndim == 4 and x.shape[-1] == 3:
-                hint = " (looks channels-last: use images.permute(0, 3, 1, 2))"
-            elif x.ndim == 3:
-                hint = " (a single image? use images.unsqueeze(0))"
-            raise InputError(
-                f"expected images of shape (B, 3, {IMG_SIZE}, {IMG_SIZE}), got {tuple(x.shape)}{hint}; "
-                "render signals with tiny_biomoe.render, which produces this layout"
-            )
-        if not x.is_floating_point():
-            raise InputError(
-                f"expected floating-point images in [0, 1], got dtype {x.dtype}; use images.float() / 255"
-            )
-        if _checking_disabled() or x.numel() == 0:
-            return
-        if not bool(torch.isfinite(x).all()):
-            raise InputError("images contain NaN or inf values; clean or drop those windows before embedding")
-        lo, hi = float(x.min()), float(x.max())
-        if lo < -1e-3 or hi > 1.0 + 1e-3:
-            hint = " (looks like 0-255 pixel values: divide by 255)" if hi > 2.0 else ""
-            raise InputError(f"images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]{hint}")
-
     def forward_experts(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two experts' raw ``(B, 96)`` outputs before gating."""
         if self.check_inputs:
-            self._check(images)
+            check_images(images)
         x = self.ln_img(images)
         return self.enc1(x), self.enc2(x)
 
