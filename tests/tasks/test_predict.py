@@ -118,3 +118,21 @@ def test_predict_refuses_other_weights(trained, tmp_path, capsys):
     # the head's modality is EDA: another modality is refused before any work
     assert main(["predict", "--head", str(trained / "head"), str(f), "--modality", "bvp", "-o", str(tmp_path / "q.csv")]) == 2
     assert "does not match the head" in capsys.readouterr().err
+
+
+def test_head_trained_on_random_init_gets_the_same_init_back(trained):
+    from tiny_biomoe import TinyBioMoE
+
+    head, meta = load_head(trained / "head")
+    real = meta["weights"]["source"]
+    meta = {**meta, "weights": {"source": "random-init(seed=3)", "official": False, "sha256": None}}
+    x = make_synthetic_pain(n_subjects=2, trials_per_class=1, partitions=None, seed=13).trials[0].signals["EDA"]
+    with pytest.warns(UserWarning, match="RANDOM-INIT"):
+        df = predict((head, meta), x, sampling_rate=100.0, device="cpu")
+    torch.manual_seed(3)
+    model = TinyBioMoE().eval()
+    xp = preprocess(x, 100.0, "EDA")
+    w = xp[(len(xp) - 1000) // 2:][:1000][None].astype(np.float32)
+    np.testing.assert_allclose(df[[f"p_{c}" for c in meta["classes"]]].to_numpy(), _direct(head, meta, w, model), atol=2e-5)
+    with pytest.raises(CheckpointError, match="sha256"):  # explicit other weights: no recorded hash to match
+        predict((head, meta), x, sampling_rate=100.0, weights=real, device="cpu")

@@ -50,9 +50,9 @@ def _check_meta(meta: Mapping[str, Any], where: str) -> tuple[list[tuple[str, st
         inputs = [tuple(k) for k in meta["fusion"]["inputs"]]
         method = str(meta["fusion"]["method"])
         classes = list(meta["classes"])
-        for m, k in inputs:
-            meta["windows"][m]["sampling_rate"], meta["windows"][m]["window_s"], meta["representations"][f"{m}/{k}"]
-        meta["pipeline"]["preprocess"]
+        needed = [meta["pipeline"]["preprocess"]]
+        for m, k in inputs:  # every setting predict repeats must be recorded
+            needed += [meta["windows"][m]["sampling_rate"], meta["windows"][m]["window_s"], meta["representations"][f"{m}/{k}"]]
     except (KeyError, TypeError) as exc:
         raise CheckpointError(f"{where}: head.json lacks the settings needed to predict ({exc!r}); "
                               "retrain the head with `biomoe train`") from exc
