@@ -158,3 +158,16 @@ def test_missing_optional_reader_names_the_extra(tmp_path, monkeypatch):
     monkeypatch.setitem(__import__("sys").modules, "pyedflib", None)  # simulate "not installed"
     with pytest.raises(MissingDependencyError, match=r"tiny-biomoe\[io\]"):
         read_signal(tmp_path / "r.edf")
+
+
+def test_rate_from_time_column_has_no_float_noise(tmp_path):
+    import pandas as pd
+
+    from tiny_biomoe.signals import read_signal
+
+    fs = 100
+    t = np.arange(3000) / fs
+    p = tmp_path / "t.csv"
+    pd.DataFrame({"time": t, "eda": np.sin(t)}).to_csv(p, index=False)
+    rec = read_signal(p)
+    assert rec.sampling_rate == 100.0

@@ -113,7 +113,11 @@ def _rate_from_time(t: np.ndarray, source: str) -> float:
         raise SignalError(f"{source}: the time column does not increase; pass the sampling rate (--fs) instead")
     if np.max(np.abs(dt - step)) > 0.01 * step + 1e-12:
         warnings.warn(f"{source}: time column is irregular; using its median step {step:g} s", stacklevel=3)
-    return 1.0 / step
+        return 1.0 / step
+    # regular: average over the whole span, then drop float noise from the text representation
+    # of the times (e.g. 100.00000000000213 Hz -> 100 Hz); 10 significant digits is far finer
+    # than any time column's resolution.
+    return float(f"{(t.size - 1) / (t[-1] - t[0]):.10g}")
 
 
 def _finish(
