@@ -63,6 +63,8 @@ _EXPORTS: dict[str, str] = {
     "make_folds": ".tasks",
     "write_report": ".tasks",
     "run_demo": ".tasks",
+    "predict": ".tasks",
+    "evaluate_finetune": ".tasks",
     # pretraining (the function is tiny_biomoe.pretrain.pretrain: the name here is the subpackage)
     "PretrainConfig": ".pretrain",
     "prepare_shards": ".pretrain",
@@ -97,4 +99,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .pretrain import load_config as load_pretrain_config
     from .representations import list_kinds, register_kind, render
     from .signals import Recording, get_modality, preprocess, read_signal
-    from .tasks import HeadConfig, PipelineConfig, evaluate, finetune, fuse, load_head, make_folds, run_demo, train_head, write_report
+    from .tasks import HeadConfig, PipelineConfig, evaluate, evaluate_finetune, finetune, fuse, load_head, make_folds, predict, run_demo, train_head, write_report
