@@ -13,11 +13,12 @@ table behind (the cost is one small gather per head).
 from __future__ import annotations
 
 import itertools
+from typing import Callable
 
 import torch
 from torch import nn
 
-__all__ = ["CascadedExpert", "attention_bias_index"]
+__all__ = ["CascadedExpert", "attention_bias_index", "windowed"]
 
 _WINDOW = 7
 _KEY_DIM = 16
@@ -115,6 +116,30 @@ class CascadedGroupAttention(nn.Module):
         return self.proj(torch.cat(outs, dim=1))
 
 
+def windowed(x: torch.Tensor, fn: Callable[[torch.Tensor], torch.Tensor], window: int = _WINDOW) -> torch.Tensor:
+    """Apply ``fn`` to ``window x window`` tiles of the map ``x`` (B, C, H, W).
+
+    A map no larger than one window is passed whole; otherwise it is padded bottom/right to a
+    multiple of ``window``, split into tiles that ``fn`` sees as one batch, stitched and cropped.
+    """
+    b, c, h, w = x.shape
+    if h <= window and w <= window:
+        return fn(x)
+    wr = window
+    pad_b, pad_r = (wr - h % wr) % wr, (wr - w % wr) % wr
+    x = x.permute(0, 2, 3, 1)
+    if pad_b or pad_r:
+        x = nn.functional.pad(x, (0, 0, 0, pad_r, 0, pad_b))
+    ph, pw = h + pad_b, w + pad_r
+    nh, nw = ph // wr, pw // wr
+    x = x.reshape(b, nh, wr, nw, wr, c).transpose(2, 3).reshape(b * nh * nw, wr, wr, c).permute(0, 3, 1, 2)
+    x = fn(x)
+    x = x.permute(0, 2, 3, 1).reshape(b, nh, nw, wr, wr, c).transpose(2, 3).reshape(b, ph, pw, c)
+    if pad_b or pad_r:
+        x = x[:, :h, :w]
+    return x.permute(0, 3, 1, 2)
+
+
 class LocalWindowAttention(nn.Module):
     """Runs :class:`CascadedGroupAttention` in 7x7 windows (pad bottom/right, split, stitch, crop)."""
 
@@ -125,22 +150,7 @@ class LocalWindowAttention(nn.Module):
         self.attn = CascadedGroupAttention(dim, num_heads, value_dim, side, kernels)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        if h <= _WINDOW and w <= _WINDOW:
-            return self.attn(x)
-        wr = _WINDOW
-        pad_b, pad_r = (wr - h % wr) % wr, (wr - w % wr) % wr
-        x = x.permute(0, 2, 3, 1)
-        if pad_b or pad_r:
-            x = nn.functional.pad(x, (0, 0, 0, pad_r, 0, pad_b))
-        ph, pw = h + pad_b, w + pad_r
-        nh, nw = ph // wr, pw // wr
-        x = x.reshape(b, nh, wr, nw, wr, c).transpose(2, 3).reshape(b * nh * nw, wr, wr, c).permute(0, 3, 1, 2)
-        x = self.attn(x)
-        x = x.permute(0, 2, 3, 1).reshape(b, nh, nw, wr, wr, c).transpose(2, 3).reshape(b, ph, pw, c)
-        if pad_b or pad_r:
-            x = x[:, :h, :w]
-        return x.permute(0, 3, 1, 2)
+        return windowed(x, self.attn, _WINDOW)
 
 
 class AttentionBlock(nn.Module):

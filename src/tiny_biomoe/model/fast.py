@@ -33,8 +33,8 @@ from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
 from ..errors import InputError
-from .cascaded import CascadedGroupAttention, ConvBN, LocalWindowAttention
-from .moe import MoEOutput, TinyBioMoE, check_images
+from .cascaded import CascadedGroupAttention, ConvBN, LocalWindowAttention, windowed
+from .moe import MoEOutput, TinyBioMoE, check_images, mix_experts
 from .spectral import SpectralExpert
 
 __all__ = ["FastTinyBioMoE", "optimize_for_inference", "DFTSpectralGating", "ShiftedImageLayerNorm", "bf16_supported"]
@@ -304,22 +304,7 @@ class _FastWindowAttention(nn.Module):
         self.window = 7
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b, c, h, w = x.shape
-        wr = self.window
-        if h <= wr and w <= wr:
-            return self.attn(x)
-        pad_b, pad_r = (wr - h % wr) % wr, (wr - w % wr) % wr
-        x = x.permute(0, 2, 3, 1)
-        if pad_b or pad_r:
-            x = F.pad(x, (0, 0, 0, pad_r, 0, pad_b))
-        ph, pw = h + pad_b, w + pad_r
-        nh, nw = ph // wr, pw // wr
-        x = x.reshape(b, nh, wr, nw, wr, c).transpose(2, 3).reshape(b * nh * nw, wr, wr, c).permute(0, 3, 1, 2)
-        x = self.attn(x)
-        x = x.permute(0, 2, 3, 1).reshape(b, nh, nw, wr, wr, c).transpose(2, 3).reshape(b, ph, pw, c)
-        if pad_b or pad_r:
-            x = x[:, :h, :w]
-        return x.permute(0, 3, 1, 2)
+        return windowed(x, self.attn, self.window)
 
 
 def _convert_cascaded(m: nn.Module) -> nn.Module:
@@ -408,10 +393,7 @@ class FastTinyBioMoE(nn.Module):
 
     def forward_all(self, images: torch.Tensor) -> MoEOutput:
         """Embedding plus expert outputs and gate values."""
-        z1, z2 = self.forward_experts(images)
-        g1, g2 = self.fcn(z1), self.fcn(z2)
-        emb = self.ln_out(torch.cat([self.ln_e(z1) * g1, self.ln_e(z2) * g2], dim=1))
-        return MoEOutput(emb, z1, z2, g1, g2)
+        return mix_experts(self, *self.forward_experts(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, 3, 224, 224)`` images in ``[0, 1]`` -> ``(B, 192)`` embeddings."""

@@ -69,6 +69,16 @@ def check_images(x: torch.Tensor) -> None:
         raise InputError(f"images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]{hint}")
 
 
+def mix_experts(net: nn.Module, z1: torch.Tensor, z2: torch.Tensor) -> MoEOutput:
+    """The mixture head: ``ln_out(concat(ln_e(z1) * fcn(z1), ln_e(z2) * fcn(z2)))``.
+
+    The gate ``fcn`` reads the un-normalised expert outputs; ``net`` provides ``ln_e``, ``fcn``, ``ln_out``.
+    """
+    g1, g2 = net.fcn(z1), net.fcn(z2)
+    emb = net.ln_out(torch.cat([net.ln_e(z1) * g1, net.ln_e(z2) * g2], dim=1))
+    return MoEOutput(emb, z1, z2, g1, g2)
+
+
 class TinyBioMoE(nn.Module):
     """The Tiny-BioMoE embedding network (7,337,278 parameters).
 
@@ -126,10 +136,7 @@ class TinyBioMoE(nn.Module):
 
     def forward_all(self, images: torch.Tensor) -> MoEOutput:
         """Embedding plus expert outputs and gate values, in one pass."""
-        z1, z2 = self.forward_experts(images)
-        g1, g2 = self.fcn(z1), self.fcn(z2)
-        emb = self.ln_out(torch.cat([self.ln_e(z1) * g1, self.ln_e(z2) * g2], dim=1))
-        return MoEOutput(emb, z1, z2, g1, g2)
+        return mix_experts(self, *self.forward_experts(images))
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """``(B, 3, 224, 224)`` images in ``[0, 1]`` -> ``(B, 192)`` embeddings."""
