@@ -44,3 +44,21 @@ def _isolated_weights_env(monkeypatch, tmp_path_factory):
     """Never let a test see the developer's real weights or cache."""
     monkeypatch.delenv("TINY_BIOMOE_WEIGHTS", raising=False)
     monkeypatch.setenv("TINY_BIOMOE_CACHE", str(tmp_path_factory.mktemp("cache")))
+
+
+@pytest.fixture(scope="session")
+def reference_io(reference_dir: Path):
+    """``(inputs (6, 3, 224, 224), expected dict of embedding/enc1/enc2)`` from the fixtures."""
+    inputs = torch.load(reference_dir / "inputs.pt", weights_only=True)
+    expected = torch.load(reference_dir / "expected.pt", weights_only=True)
+    return inputs, expected
+
+
+@pytest.fixture
+def one_torch_thread():
+    """One intra-op thread for training-heavy tests (restored afterwards): on shared cores, OpenMP
+    threads waiting on each other made 2 threads 5-30x slower than 1 (measured)."""
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)

@@ -12,15 +12,7 @@ from tiny_biomoe.tasks import HeadConfig, PipelineConfig, load_head
 from tiny_biomoe.tasks.demo import DemoConfig, run_demo
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on shared cores, OpenMP spin-waiting makes 2 threads 5-30x slower (measured)."""
-    import torch
-
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_demo_quick_with_reference_weights(tmp_path, reference_checkpoint, capsys):

@@ -14,12 +14,6 @@ from tiny_biomoe.model.export import OnnxEmbedder, export_onnx  # noqa: E402
 EMB_TOL, EXPERT_TOL = 1e-4, 2e-5
 
 
-@pytest.fixture(scope="module")
-def ref(reference_dir):
-    x = torch.load(reference_dir / "inputs.pt", weights_only=True)
-    exp = torch.load(reference_dir / "expected.pt", weights_only=True)
-    return x, exp
-
 
 @pytest.fixture(scope="module")
 def onnx_path(reference_model, tmp_path_factory):
@@ -29,8 +23,8 @@ def onnx_path(reference_model, tmp_path_factory):
 
 
 @pytest.mark.parametrize("sl", [slice(0, 1), slice(3, 6)], ids=["batch1", "batch3"])
-def test_onnxruntime_matches_fixtures_with_dynamic_batch(onnx_path, ref, sl):
-    x, exp = ref
+def test_onnxruntime_matches_fixtures_with_dynamic_batch(onnx_path, reference_io, sl):
+    x, exp = reference_io
     out = OnnxEmbedder(onnx_path, threads=2).run(x[sl])
     assert out["embedding"].shape == (sl.stop - sl.start, 192)
     assert np.abs(out["embedding"] - exp["embedding"][sl].numpy()).max() < EMB_TOL
@@ -73,10 +67,10 @@ def test_failed_export_leaves_no_file(reference_model, tmp_path, monkeypatch):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_cli_export_with_int8(reference_checkpoint, ref, tmp_path, capsys):
+def test_cli_export_with_int8(reference_checkpoint, reference_io, tmp_path, capsys):
     from tiny_biomoe.cli import main
 
-    x, exp = ref
+    x, exp = reference_io
     out = tmp_path / "m.onnx"
     assert main(["export", "--weights", str(reference_checkpoint), "-o", str(out), "--quantize", "int8"]) == 0
     printed = capsys.readouterr().out

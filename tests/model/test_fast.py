@@ -21,12 +21,6 @@ from tiny_biomoe.model.fast import (
 EMB_TOL, EXPERT_TOL = 1e-4, 2e-5
 
 
-@pytest.fixture(scope="module")
-def ref(reference_dir):
-    x = torch.load(reference_dir / "inputs.pt", weights_only=True)
-    exp = torch.load(reference_dir / "expected.pt", weights_only=True)
-    return x, exp
-
 
 def _errors(net, x, exp) -> dict[str, float]:
     with torch.inference_mode():
@@ -48,16 +42,16 @@ def _errors(net, x, exp) -> dict[str, float]:
     ],
     ids=["default", "nchw", "dft-microbatch", "dft-nchw"],
 )
-def test_fast_float32_forms_match_fixtures(reference_model, ref, kwargs):
-    x, exp = ref
+def test_fast_float32_forms_match_fixtures(reference_model, reference_io, kwargs):
+    x, exp = reference_io
     fast = optimize_for_inference(reference_model, **kwargs)
     err = _errors(fast, x, exp)
     assert err["embedding"] < EMB_TOL, err
     assert err["enc1"] < EXPERT_TOL and err["enc2"] < EXPERT_TOL, err
 
 
-def test_export_form_with_shifted_norm_matches_fixtures(reference_model, ref):
-    x, exp = ref
+def test_export_form_with_shifted_norm_matches_fixtures(reference_model, reference_io):
+    x, exp = reference_io
     fast = FastTinyBioMoE(reference_model, channels_last=False, spectral="dft", micro_batch=None, export_norm=True)
     err = _errors(fast, x, exp)
     assert err["embedding"] < EMB_TOL and err["enc1"] < EXPERT_TOL and err["enc2"] < EXPERT_TOL, err
@@ -85,8 +79,8 @@ def test_conversion_leaves_the_model_untouched(reference_model):
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in reference_model.modules())
 
 
-def test_snapshot_semantics_and_reconversion(reference_model, ref):
-    x, exp = ref
+def test_snapshot_semantics_and_reconversion(reference_model, reference_io):
+    x, exp = reference_io
     x = x[:2]
     model = copy.deepcopy(reference_model)
     fast = optimize_for_inference(model)
@@ -104,8 +98,8 @@ def test_snapshot_semantics_and_reconversion(reference_model, ref):
     assert float((again - changed).abs().max()) < EMB_TOL  # converting again picks the new weights up
 
 
-def test_legacy_zero_bias_switch_is_honoured(reference_model, ref):
-    x, _ = ref
+def test_legacy_zero_bias_switch_is_honoured(reference_model, reference_io):
+    x, _ = reference_io
     model = copy.deepcopy(reference_model)
     model.legacy_zero_attention_biases = True
     with torch.inference_mode():
@@ -159,8 +153,8 @@ def test_fast_form_checks_inputs_and_refuses_training(reference_model):
         optimize_for_inference(fast)
 
 
-def test_bf16_form_error_is_reported_and_bounded(reference_model, ref):
-    x, exp = ref
+def test_bf16_form_error_is_reported_and_bounded(reference_model, reference_io):
+    x, exp = reference_io
     if not bf16_supported("cpu"):
         with pytest.raises(InputError, match="bf16"):
             optimize_for_inference(reference_model, bf16=True)
@@ -174,8 +168,8 @@ def test_bf16_form_error_is_reported_and_bounded(reference_model, ref):
 
 
 @pytest.mark.slow
-def test_compiled_form_matches_fixtures(reference_model, ref):
-    x, exp = ref
+def test_compiled_form_matches_fixtures(reference_model, reference_io):
+    x, exp = reference_io
     fast = optimize_for_inference(reference_model, compile=True, micro_batch=None)
     t0 = time.perf_counter()
     err = _errors(fast, x[:2], {k: v[:2] for k, v in exp.items()})

@@ -13,11 +13,6 @@ EMB_TOL = 1e-4
 EXPERT_TOL = 2e-5
 
 
-@pytest.fixture(scope="module")
-def reference_io(reference_dir):
-    inputs = torch.load(reference_dir / "inputs.pt", weights_only=True)
-    expected = torch.load(reference_dir / "expected.pt", weights_only=True)
-    return inputs, expected
 
 
 @pytest.fixture(scope="module")

@@ -19,13 +19,7 @@ from tiny_biomoe.signals import preprocess
 from tiny_biomoe.tasks import FineTuneConfig, PipelineConfig, evaluate_finetune, finetune
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on shared cores, OpenMP spin-waiting makes 2 threads 5-30x slower (measured)."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.filterwarnings("ignore:AI4PAIN. partition folder")

@@ -12,15 +12,7 @@ from tiny_biomoe.errors import CheckpointError, ConfigError
 from tiny_biomoe.tasks import FineTuneConfig, HeadConfig, finetune, load_head, save_head, train_head
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on shared cores, OpenMP spin-waiting makes 2 threads 5-30x slower (measured)."""
-    import torch
-
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _data(seed=0, n=120, d=32, shift=1.5):

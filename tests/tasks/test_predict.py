@@ -20,13 +20,7 @@ from tiny_biomoe.tasks import load_head, predict
 KINDS = ["waveform", "psd"]
 
 
-@pytest.fixture(autouse=True)
-def _one_torch_thread():
-    """One intra-op thread: on shared cores, OpenMP spin-waiting makes 2 threads 5-30x slower (measured)."""
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
