@@ -12,11 +12,13 @@ a neighbouring column, which gives steep segments the same apparent width as fla
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from ._viridis import VIRIDIS_RGB
 
-__all__ = ["polyline_spans", "span_coverage", "draw_polylines", "apply_viridis", "viridis_table"]
+__all__ = ["polyline_spans", "span_coverage", "span_coverage_dense", "draw_polylines", "apply_viridis", "viridis_table"]
 
 
 def viridis_table(device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
@@ -68,20 +70,100 @@ def polyline_spans(rows: torch.Tensor, x0: float, x1: float, width: int) -> tupl
     return lo, hi
 
 
-def span_coverage(lo: torch.Tensor, hi: torch.Tensor, height: int, line_width: float) -> torch.Tensor:
-    """Antialiased coverage ``(B, height, W)`` in [0, 1] of per-column spans drawn ``line_width`` px wide."""
-    r = torch.arange(height, device=lo.device, dtype=lo.dtype).view(1, height, 1)
-
-    def dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-        return torch.clamp(torch.maximum(a.unsqueeze(1) - r, r - b.unsqueeze(1)), min=0.0)
-
+def _neighbour_hull(lo: torch.Tensor, hi: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Hull ``(lo_n, hi_n)`` of the spans of each column's left and right neighbours."""
     inf = torch.full_like(lo[:, :1], float("inf"))
     # Neighbouring columns as one span (their hull): rows between the left and right spans lie
     # in this column's own span (adjacent spans share their edge value), where d = 0 anyway.
     lo_n = torch.minimum(torch.cat([inf, lo[:, :-1]], 1), torch.cat([lo[:, 1:], inf], 1))
     hi_n = torch.maximum(torch.cat([-inf, hi[:, :-1]], 1), torch.cat([hi[:, 1:], -inf], 1))
+    return lo_n, hi_n
+
+
+def _coverage_at(
+    r: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, lo_n: torch.Tensor, hi_n: torch.Tensor, line_width: float
+) -> torch.Tensor:
+    """Coverage at row coordinates ``r`` (broadcast against the per-column span tensors)."""
+
+    def dist(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(torch.maximum(a - r, r - b), min=0.0)
+
     d = torch.minimum(dist(lo, hi), torch.sqrt(1.0 + dist(lo_n, hi_n) ** 2))
     return torch.clamp(line_width / 2 + 0.5 - d, 0.0, 1.0)
+
+
+def span_coverage_dense(lo: torch.Tensor, hi: torch.Tensor, height: int, line_width: float) -> torch.Tensor:
+    """Reference implementation of :func:`span_coverage`: the formula evaluated at every pixel.
+
+    Simple but slow (about 15 full-image passes); kept to check the fast version against.
+    """
+    r = torch.arange(height, device=lo.device, dtype=lo.dtype).view(1, height, 1)
+    lo_n, hi_n = _neighbour_hull(lo, hi)
+    return _coverage_at(r, lo.unsqueeze(1), hi.unsqueeze(1), lo_n.unsqueeze(1), hi_n.unsqueeze(1), line_width)
+
+
+#: Safety margin (px) between a plateau filled with a constant and the rows where the exact
+#: coverage starts to drop below it; rows inside the margin are evaluated exactly.
+_PLATEAU_MARGIN = 1e-3
+
+
+def span_coverage(lo: torch.Tensor, hi: torch.Tensor, height: int, line_width: float) -> torch.Tensor:
+    """Antialiased coverage ``(B, height, W)`` in [0, 1] of per-column spans drawn ``line_width`` px wide.
+
+    Same values as :func:`span_coverage_dense` (the formula in the module docstring) at a
+    fraction of the cost. Along a column, the coverage is the larger of two plateau profiles:
+    the column's own span (value ``min(R, 1)``, ``R = line_width / 2 + 0.5``, fading out within
+    ``R`` px) and the hull of its neighbours (value ``clamp(R - 1)``, fading out within
+    ``sqrt(R^2 - 1)`` px). The plateaus are filled with a difference array and one cumulative
+    sum (a few cheap passes over the image); only the few rows per column where a profile is
+    fractional (at most ``ceil(fade) + 1`` at each end) are evaluated with the exact formula
+    and merged with ``scatter_reduce(amax)``. Costs O(pixels) in ~3 passes instead of ~15.
+    """
+    B, W = lo.shape
+    dev, dt = lo.device, lo.dtype
+    R = line_width / 2 + 0.5
+    lo_n, hi_n = _neighbour_hull(lo, hi)
+    one = torch.ones(1, device=dev, dtype=dt)
+    # plateau values exactly as the formula computes them (d = 0 for the own span, 1 for the hull)
+    v_own = float(torch.clamp(R - 0 * one, 0.0, 1.0))
+    v_nb = float(torch.clamp(R - torch.sqrt(1.0 + (0 * one) ** 2), 0.0, 1.0))
+    profiles = [(lo, hi, v_own, R, (R - 1.0 - _PLATEAU_MARGIN) if R - 1.0 > 2 * _PLATEAU_MARGIN else 0.0)]
+    if v_nb > 0:
+        full = (R - 1.0) ** 2 - 1.0  # hull distance up to which the neighbour term is 1
+        a_nb = math.sqrt(full) - _PLATEAU_MARGIN if v_nb >= 1.0 and full > 0 else 0.0
+        profiles.append((lo_n, hi_n, v_nb, math.sqrt(R * R - 1.0), max(a_nb, 0.0)))
+
+    # Plateaus: +w at the first row, -w after the last; cumsum gives w inside. The own span is
+    # weighted so that weight * v_nb >= v_own: value = min(count * v_nb, v_own) keeps the maximum.
+    if len(profiles) == 2 and v_nb < v_own:
+        weights, unit, cap = [float(math.ceil(v_own / v_nb) + 1), 1.0], v_nb, v_own
+    else:
+        weights, unit, cap = [1.0] * len(profiles), v_own, v_own
+    buf = torch.zeros(B, height + 1, W, device=dev, dtype=dt)
+    big = 4.0 * height  # finite stand-in for the +-inf of empty spans (row indices only)
+    idx, src, rows = [], [], []
+    for (p, q, _, reach, a), w in zip(profiles, weights):
+        pf, qf = p.clamp(-big, big), q.clamp(-big, big)
+        start = torch.ceil(pf - a)
+        end = torch.floor(qf + a)
+        s = start.clamp(0, height).long()
+        e = (end + 1).clamp(0, height).long()
+        ok = (s < e).to(dt) * w
+        idx += [s, e]
+        src += [ok, -ok]
+        k = torch.arange(1, int(math.ceil(reach - a)) + 2, device=dev, dtype=dt).view(-1, 1, 1)
+        rows += [start.unsqueeze(0) - k, end.unsqueeze(0) + k]
+    buf.scatter_add_(1, torch.stack(idx, 1), torch.stack(src, 1))
+    cov = buf.cumsum_(1)
+    if unit != 1.0:
+        cov.mul_(unit)
+    cov.clamp_(max=cap)
+    # Fractional rows: exact formula, merged with amax (the plateau value there is <= the truth).
+    r = torch.cat(rows, 0).clamp_(0, height - 1)  # (E, B, W); duplicates get identical values
+    vals = _coverage_at(r, lo, hi, lo_n, hi_n, line_width)
+    flat = (r.long() * W + torch.arange(W, device=dev)).permute(1, 0, 2).reshape(B, -1)
+    cov.view(B, -1).scatter_reduce_(1, flat, vals.permute(1, 0, 2).reshape(B, -1), "amax")
+    return cov[:, :height]
 
 
 def draw_polylines(
@@ -103,8 +185,14 @@ def draw_polylines(
     rows = bottom - v * (bottom - top)
     lo, hi = polyline_spans(rows.reshape(N * K, L), top, bottom, size)
     cov = span_coverage(lo, hi, size, line_width).reshape(N, K, 1, size, size)
-    img = torch.ones(N, 3, size, size, device=values.device, dtype=torch.float32)
     col = colors.to(device=values.device, dtype=torch.float32).view(K, 3, 1, 1)
+    img = torch.empty(N, 3, size, size, device=values.device, dtype=torch.float32)
+    if K == 1 and not bool(col.any()):
+        # one black line: 1 * (1 - a) + 0 * a == 1 - a exactly; compute one plane, copy it
+        torch.sub(1.0, cov[:, 0, 0], out=img[:, 0])
+        img[:, 1:].copy_(img[:, :1].expand(N, 2, size, size))
+        return img
+    img.fill_(1.0)
     for k in range(K):
         a = cov[:, k]
         img = img * (1 - a) + col[k] * a
