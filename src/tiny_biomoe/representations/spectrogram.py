@@ -19,7 +19,7 @@ import torch.nn.functional as F
 
 from ..errors import InputError
 from ..signals.modalities import ModalityDefaults
-from ._raster import apply_viridis
+from ._raster import apply_viridis, upsample_bilinear_hwc, viridis_hwc
 from .base import Kind
 
 __all__ = [
@@ -160,7 +160,9 @@ def spectrogram_matrix(
 def _make_render(mode: str):
     def _render(x: torch.Tensor, fs: float, p: SpectrogramParams) -> torch.Tensor:
         m = spectrogram_matrix(x, fs, mode, p.nfft, p.noverlap, p.dynamic_range_db)
-        rgb = apply_viridis(torch.flip(m, dims=[1]))  # low frequencies at the bottom
+        if m.shape[1] <= p.size and m.shape[2] <= p.size:  # the usual case: enlarge, flipped on the way
+            return upsample_bilinear_hwc(viridis_hwc(m), p.size, flip_rows=True)  # low frequencies at the bottom
+        rgb = apply_viridis(torch.flip(m, dims=[1]))
         down = rgb.shape[-2] > p.size or rgb.shape[-1] > p.size
         return F.interpolate(rgb, size=(p.size, p.size), mode="bilinear", align_corners=False, antialias=down)
 
