@@ -38,8 +38,9 @@ def viridis_table(device: torch.device | str | None = None, dtype: torch.dtype =
 def viridis_hwc(values: torch.Tensor) -> torch.Tensor:
     """Map values in [0, 1] of shape ``(N, H, W)`` to RGB ``(N, H, W, 3)`` (channels last, no copy to NCHW)."""
     lut = viridis_table(values.device, torch.float32)
-    idx = torch.clamp(torch.floor(values.float() * 256.0), 0, 255).long()
-    return lut[idx]
+    # floor(v * 256) clipped to 0..255; after the clip, truncation (.long()) is the floor
+    idx = torch.clamp(values.float() * 256.0, 0, 255).long()
+    return lut.index_select(0, idx.reshape(-1)).view(*values.shape, 3)
 
 
 def apply_viridis(values: torch.Tensor) -> torch.Tensor:
@@ -208,7 +209,7 @@ def span_coverage(
         torch.minimum(u, v, out=u).clamp_(0.0, value)
         if i:
             torch.maximum(out, u, out=out)
-        k = torch.arange(1, int(math.ceil(reach - a)) + 2, device=dev, dtype=dt).view(-1, 1, 1)
+        k = torch.arange(1, int(math.floor(reach - a)) + 2, device=dev, dtype=dt).view(-1, 1, 1)
         rows += [start.unsqueeze(0) - k, end.unsqueeze(0) + k]
     # Fractional rows: exact formula, merged with amax.
     r = torch.cat(rows, 0).clamp_(0, height - 1)  # (E, B, W); duplicates get identical values

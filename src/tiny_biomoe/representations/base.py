@@ -32,6 +32,8 @@ class Kind:
         render_fn: draws a batch of windows (see :data:`RenderFn`).
         resolve_fn: fills modality/window-dependent defaults (see :data:`ResolveFn`); optional.
         description: one line for listings.
+        output_in_range: ``render_fn`` is known to return float32 values in [0, 1] already, so
+            :func:`render` skips its final clamp (one pass over the images less).
     """
 
     name: str
@@ -40,6 +42,7 @@ class Kind:
     render_fn: RenderFn
     resolve_fn: ResolveFn | None = None
     description: str = ""
+    output_in_range: bool = False
 
     def params(
         self, sampling_rate: float, n_samples: int, modality: "str | ModalityDefaults | None" = None, **overrides: Any
@@ -174,4 +177,6 @@ def render(
     p = k.params(fs, x.shape[1], modality, **params)
     with torch.no_grad():
         img = k.render_fn(x, fs, p)
+    if k.output_in_range and img.dtype == torch.float32:
+        return img
     return img.to(torch.float32).clamp_(0.0, 1.0)

@@ -101,4 +101,5 @@ MULTI = Kind(
     render_fn=_render,
     resolve_fn=_resolve,
     description="derived signals of the window (e.g. EDA raw/tonic/phasic) as coloured lines",
+    output_in_range=True,  # draw_polylines: 1 - a, or clamped composites
 )

@@ -103,4 +103,5 @@ PSD = Kind(
     render_fn=_render,
     resolve_fn=_resolve,
     description="Welch PSD (log10 power vs frequency) drawn as a black line",
+    output_in_range=True,  # draw_polylines: 1 - a, or clamped composites
 )

@@ -164,7 +164,8 @@ def _make_render(mode: str):
             return upsample_bilinear_hwc(viridis_hwc(m), p.size, flip_rows=True)  # low frequencies at the bottom
         rgb = apply_viridis(torch.flip(m, dims=[1]))
         down = rgb.shape[-2] > p.size or rgb.shape[-1] > p.size
-        return F.interpolate(rgb, size=(p.size, p.size), mode="bilinear", align_corners=False, antialias=down)
+        out = F.interpolate(rgb, size=(p.size, p.size), mode="bilinear", align_corners=False, antialias=down)
+        return out.clamp_(0.0, 1.0)
 
     return _render
 
@@ -177,6 +178,7 @@ SPECTROGRAM_KINDS = tuple(
         render_fn=_make_render(mode),
         resolve_fn=_resolve,
         description=desc,
+        output_in_range=True,  # convex combinations of viridis colours (all within [0.001, 0.994])
     )
     for mode, desc in (
         ("psd", "short-time PSD in dB (matplotlib specgram mode='psd'), viridis"),

@@ -81,4 +81,5 @@ WAVEFORM = Kind(
     render_fn=_render,
     resolve_fn=_resolve,
     description="black line of the window on white, min-max envelope per column",
+    output_in_range=True,  # draw_polylines: 1 - a, or clamped composites
 )
