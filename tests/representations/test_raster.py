@@ -43,3 +43,18 @@ def test_black_line_and_coloured_lines_composite():
     torch.testing.assert_close(img, ref.clamp(0, 1), rtol=0, atol=1e-6)
     black = draw_polylines(v[:, :1], torch.zeros(1, 3))
     torch.testing.assert_close(black, (1 - a[:, 0]).expand(2, 3, 224, 224), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("shape", [(129, 18), (101, 7), (224, 224), (3, 40)])
+def test_fast_resize_equals_interpolate(shape):
+    import torch.nn.functional as F
+
+    from tiny_biomoe.representations._raster import upsample_bilinear_hwc
+
+    rgb = torch.rand(2, *shape, 3, generator=torch.Generator().manual_seed(0))
+    ref = F.interpolate(rgb.permute(0, 3, 1, 2), size=(224, 224), mode="bilinear", align_corners=False)
+    ours = upsample_bilinear_hwc(rgb, 224)
+    assert ours.shape == (2, 3, 224, 224) and ours.is_contiguous()
+    torch.testing.assert_close(ours, ref, rtol=0, atol=2e-5)
+    flipped = upsample_bilinear_hwc(rgb, 224, flip_rows=True)
+    torch.testing.assert_close(flipped, torch.flip(ref, dims=[2]), rtol=0, atol=2e-5)

@@ -74,14 +74,24 @@ def upsample_bilinear_hwc(rgb: torch.Tensor, size: int, flip_rows: bool = False)
     r0, r1, wr = _linear_taps(H, size, dev)
     if flip_rows:
         r0, r1 = H - 1 - r0, H - 1 - r1
-    x = rgb.to(torch.float32)
-    rows = torch.lerp(x.index_select(1, r0), x.index_select(1, r1), wr.view(1, -1, 1, 1))  # (N, size, W, C)
+    x = rgb.to(torch.float32).permute(0, 3, 1, 2).contiguous()  # small (N, C, H, W)
+    rows = torch.lerp(x.index_select(2, r0), x.index_select(2, r1), wr.view(1, 1, -1, 1))  # (N, C, size, W)
     c0, c1, wc = _linear_taps(W, size, dev)
     mat = torch.zeros(W, size, device=dev, dtype=torch.float32)
     cols = torch.arange(size, device=dev)
     mat.index_put_((c0, cols), 1.0 - wc, accumulate=True)
     mat.index_put_((c1, cols), wc, accumulate=True)
-    return torch.matmul(rows.permute(0, 3, 1, 2), mat)
+    # (N*C*size, W) x (W, size) GEMM written straight into the output, in column blocks: each
+    # block of output columns only needs the few source columns under it (the rest of the
+    # matrix is zeros), so this does ~3x less arithmetic than one full GEMM with the same result.
+    out = torch.empty(N, C, size, size, device=dev, dtype=torch.float32)
+    o2, a2 = out.view(-1, size), rows.view(-1, W)
+    nb = 4 if size >= 64 else 1
+    edges = [round(i * size / nb) for i in range(nb + 1)]
+    for xa, xb in zip(edges[:-1], edges[1:]):
+        ka, kb = int(c0[xa]), int(c1[xb - 1]) + 1
+        torch.mm(a2[:, ka:kb], mat[ka:kb, xa:xb], out=o2[:, xa:xb])
+    return out
 
 
 def polyline_spans(rows: torch.Tensor, x0: float, x1: float, width: int) -> tuple[torch.Tensor, torch.Tensor]:
