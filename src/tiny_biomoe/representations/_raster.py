@@ -209,7 +209,7 @@ def span_coverage(
         scratch = (torch.empty_like(out), torch.empty_like(out))
     r_col = torch.arange(height, device=dev, dtype=dt).view(1, height, 1)
     big = 4.0 * height  # finite stand-in for the +-inf of empty spans (row indices only)
-    rows = []
+    rows: list[torch.Tensor] = []
     for i, (p, q, value, reach, a) in enumerate(profiles):
         start = torch.ceil(p.clamp(-big, big) - a)
         end = torch.floor(q.clamp(-big, big) + a)
@@ -220,12 +220,16 @@ def span_coverage(
         if i:
             torch.maximum(out, u, out=out)
         k = torch.arange(1, int(math.floor(reach - a)) + 2, device=dev, dtype=dt).view(-1, 1, 1)
-        rows += [start.unsqueeze(0) - k, end.unsqueeze(0) + k]
-    # Fractional rows: exact formula, merged with amax.
-    r = torch.cat(rows, 0).clamp_(0, height - 1)  # (E, B, W); duplicates get identical values
-    vals = _coverage_at(r, lo, hi, lo_n, hi_n, line_width)
-    flat = (r.long() * W + torch.arange(W, device=dev)).permute(1, 0, 2).reshape(B, -1)
-    out.view(B, height * W).scatter_reduce_(1, flat, vals.permute(1, 0, 2).reshape(B, -1), "amax")
+        rows.append(torch.cat([start.unsqueeze(0) - k, end.unsqueeze(0) + k]))
+    # Fractional rows: exact formula, merged with amax. One profile at a time: the tensors stay
+    # small (below torch's parallel grain for typical batches, so no thread wake-ups).
+    cols = torch.arange(W, device=dev)
+    flat_out = out.view(B, height * W)
+    for r in rows:
+        r = r.clamp_(0, height - 1)  # (E, B, W); duplicates get identical values
+        vals = _coverage_at(r, lo, hi, lo_n, hi_n, line_width)
+        flat = (r.long() * W + cols).permute(1, 0, 2).reshape(B, -1)
+        flat_out.scatter_reduce_(1, flat, vals.permute(1, 0, 2).reshape(B, -1), "amax")
     return out
 
 

@@ -60,12 +60,11 @@ def scale_windows(x: torch.Tensor, value_range: tuple[float, float] | None = Non
     if value_range is not None:
         lo, hi = value_range
         return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
-    mn = x.amin(dim=-1, keepdim=True)
-    mx = x.amax(dim=-1, keepdim=True)
+    mn, mx = torch.aminmax(x, dim=-1, keepdim=True)
     span = mx - mn
     flat = span <= 0
     out = (x - mn) / torch.where(flat, torch.ones_like(span), span)
-    return torch.where(flat, torch.full_like(out, 0.5), out)
+    return torch.where(flat, torch.full_like(out, 0.5), out) if bool(flat.any()) else out
 
 
 def _render(x: torch.Tensor, fs: float, p: WaveformParams) -> torch.Tensor:
