@@ -8,7 +8,6 @@ are printed as one clear message and give exit code 2; nothing is left half-writ
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from typing import Callable, Sequence
 
@@ -430,9 +429,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; return the process exit code (0 ok, 2 bad input)."""
-    # Idle OpenMP threads sleep instead of spinning (set before torch loads; the user's value wins):
-    # spinning workers make torch many times slower when another process shares the cores.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
