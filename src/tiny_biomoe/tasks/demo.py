@@ -9,7 +9,6 @@ subject-wise k-fold -> report folder. Numbers on synthetic data say nothing abou
 from __future__ import annotations
 
 import dataclasses
-import sys
 import tempfile
 import time
 import warnings
@@ -23,7 +22,8 @@ from ..data.folders import load_ai4pain
 from ..data.synthetic import SyntheticPainConfig, make_synthetic_pain, write_ai4pain_layout
 from .heads import HeadConfig
 from .pipeline import PipelineConfig, evaluate
-from .report import weights_banner, write_report
+from .report import write_report
+from .run import class_examples, load_weights
 
 __all__ = ["DemoConfig", "run_demo", "demo_config"]
 
@@ -74,8 +74,6 @@ def run_demo(
     log: Callable[[str], None] = print,
 ) -> Path:
     """Run the demo and return the report folder (default ``./biomoe-demo``)."""
-    from ..model import load_model
-
     t0 = time.perf_counter()
     cfg = config or demo_config(quick, seed)
     out = Path(out) if out is not None else Path("biomoe-demo")
@@ -90,27 +88,13 @@ def run_demo(
     ds = PainDataset(syn.name, ds.trials, ds.classes, list(syn.notes))
     log(ds.summary_text())
 
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        model, winfo = load_model(weights, device=device, fallback="random", seed=seed)
-    for w in caught:
-        if "RANDOM" not in str(w.message):
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
-    if not winfo.official:
-        bar = "!" * 100
-        msg = weights_banner(winfo.as_dict())
-        print(f"{bar}\n{msg}\n{WEIGHTS_HELP}\n{bar}", file=sys.stderr, flush=True)
-        log(f"WARNING: {msg}")
-    else:
-        log(weights_banner(winfo.as_dict()))
+    model, winfo = load_weights(weights, device, True, seed, log, hint=WEIGHTS_HELP)
 
     cache = EmbeddingCache(cache_dir, enabled=use_cache)
     n_img = len(ds.trials) * len(cfg.pipeline.modalities or ds.modalities) * len(cfg.pipeline.kinds)
     log(f"embedding {n_img} images ({len(cfg.pipeline.kinds)} kinds), cache {cache.directory if use_cache else 'off'}")
     results, _ = evaluate(ds, cfg.pipeline, model=model, weights_info=winfo, cache=cache, device=device, progress=True)
     results["demo"] = {"quick": quick, "seed": seed, "synthetic": dataclasses.asdict(cfg.synthetic)}
-
-    from .run import class_examples
 
     examples = class_examples(ds, cfg.pipeline)
     results["total_seconds"] = time.perf_counter() - t0

@@ -21,8 +21,10 @@ if TYPE_CHECKING:
 __all__ = ["load_weights", "class_examples", "run_evaluation", "run_training", "run_finetune"]
 
 
-def load_weights(weights: str, device: str, allow_random: bool, seed: int, log: Callable[[str], None] = print):
-    """``load_model`` with a loud notice when the weights are not the official ones."""
+def load_weights(weights: str, device: str, allow_random: bool, seed: int, log: Callable[[str], None] = print,
+                 hint: str | None = None):
+    """``load_model`` with a loud notice (on stderr, followed by ``hint`` if given) when the weights are
+    not the official ones; the weights line also goes to ``log``. Returns ``(model, WeightsInfo)``."""
     from ..model import load_model
 
     with warnings.catch_warnings(record=True) as caught:
@@ -33,7 +35,8 @@ def load_weights(weights: str, device: str, allow_random: bool, seed: int, log: 
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     msg = weights_banner(winfo.as_dict())
     if not winfo.official:
-        print(f"{'!' * 100}\n{msg}\n{'!' * 100}", file=sys.stderr, flush=True)
+        notice = f"{msg}\n{hint}" if hint else msg
+        print(f"{'!' * 100}\n{notice}\n{'!' * 100}", file=sys.stderr, flush=True)
     log(msg)
     return model, winfo
 
