@@ -97,6 +97,12 @@ def test_overrides_and_missing_file(tmp_path):
     assert cfg.train.steps == 7 and cfg.tasks[1].weight == 2.5
     with pytest.raises(ConfigError, match="key.sub=value"):
         load_config(p, ["train.steps"])
+    with pytest.raises(ConfigError, match="'x' is not a valid list index"):
+        load_config(p, ["tasks.x=1"])
+    with pytest.raises(ConfigError, match="'9' is not a valid list index"):
+        load_config(p, ["tasks.9=1"])
+    with pytest.raises(ConfigError, match="below a plain value"):
+        load_config(p, ["train.steps.x=1"])
     with pytest.raises(ConfigError, match="not found"):
         load_config(tmp_path / "absent.yaml")
     (tmp_path / "empty.yaml").write_text("")

@@ -38,6 +38,8 @@ def test_split_protocol_uses_partitions():
     assert folds[0].train.tolist() == [0, 1, 2, 3] and folds[0].test.tolist() == [4, 5]
     with pytest.raises(ConfigError):
         make_folds("split", g, None)
+    with pytest.raises(ConfigError, match="needs a dataset with partitions"):  # "" = no partition (partitions_array)
+        make_folds("split", g, np.full(g.size, ""))
     with pytest.raises(DatasetError):
         make_folds("loso", np.array(["a", "a"]))
     with pytest.raises(ConfigError):

@@ -7,6 +7,7 @@ Every section is a dataclass; unknown or missing keys and wrong types raise
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import types
@@ -246,14 +247,11 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
-        errors = []
         for a in args:
             if a is type(None):
                 continue
-            try:
+            with contextlib.suppress(ConfigError):
                 return _convert(value, a, where)
-            except ConfigError as exc:
-                errors.append(str(exc))
         raise ConfigError(f"{where}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
     if origin is Literal:
         if value not in args:
@@ -432,22 +430,27 @@ def _apply_override(data: dict, item: str) -> None:
     if "=" not in item:
         raise ConfigError(f"override {item!r}: use key.sub=value, e.g. train.steps=100")
     key, raw = item.split("=", 1)
-    node: Any = data
     parts = key.strip().split(".")
-    for part in parts[:-1]:
+
+    def slot(node: Any, part: str) -> tuple[Any, Any]:
+        """The container holding ``part`` of ``node`` and the key/index to use in it."""
         if isinstance(node, list):
             try:
-                node = node[int(part)]
+                index = int(part)
+                node[index]
             except (ValueError, IndexError):
                 raise ConfigError(f"override {item!r}: {part!r} is not a valid list index") from None
-        else:
-            node = node.setdefault(part, {})
-    last = parts[-1]
-    value = yaml.safe_load(raw)
-    if isinstance(node, list):
-        node[int(last)] = value
-    else:
-        node[last] = value
+            return node, index
+        if not isinstance(node, dict):
+            raise ConfigError(f"override {item!r}: {part!r} is below a plain value ({node!r}), not a section")
+        return node, part
+
+    node: Any = data
+    for part in parts[:-1]:
+        container, k = slot(node, part)
+        node = container[k] if isinstance(container, list) else container.setdefault(k, {})
+    container, k = slot(node, parts[-1])
+    container[k] = yaml.safe_load(raw)
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:

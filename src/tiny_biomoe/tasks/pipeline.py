@@ -258,10 +258,7 @@ def evaluate_embeddings(table: EmbeddingTable, config: PipelineConfig | None = N
     mods = list(dict.fromkeys(m for m, _ in table.embeddings))
     kinds = list(dict.fromkeys(k for _, k in table.embeddings))
     exps = list(experiments) if experiments is not None else plan_experiments(mods, kinds, cfg.fusion_levels, cfg.fusion_methods)
-    parts = table.partitions if cfg.protocol == "split" else None
-    if cfg.protocol == "split" and not any(table.partitions):
-        raise ConfigError("protocol 'split' needs a dataset with partitions (train/validation/test); use loso or kfold")
-    folds = make_folds(cfg.protocol, table.groups, parts, n_folds=cfg.n_folds)
+    folds = make_folds(cfg.protocol, table.groups, table.partitions, n_folds=cfg.n_folds)
     n_cls = len(table.classes)
     results = []
     t0 = time.perf_counter()
@@ -355,10 +352,7 @@ def evaluate_finetune(
         ds = PainDataset(ds.name, sorted((t for t in ds.trials if f"{t.subject}/{t.trial}" in order),
                                          key=lambda t: order[f"{t.subject}/{t.trial}"]), ds.classes, ds.notes)
     y, g = ds.labels_array(), ds.groups_array()
-    split = config.protocol == "split"
-    if split and not any(ds.partitions_array()):
-        raise ConfigError("protocol 'split' needs a dataset with partitions (train/validation/test); use loso or kfold")
-    folds = make_folds(config.protocol, g, ds.partitions_array() if split else None, n_folds=config.n_folds)
+    folds = make_folds(config.protocol, g, ds.partitions_array(), n_folds=config.n_folds)
     w, fs, _ = trial_windows(ds, m, config.window_s, config.preprocess)
     images = render(w, k, fs, modality=m, **config.render_params.get(k, {}))
     label = "pretrained" if ft.pretrained else "from scratch"

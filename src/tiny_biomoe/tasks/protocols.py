@@ -49,18 +49,18 @@ def make_folds(
 ) -> list[Fold]:
     """The folds of ``protocol`` over samples with subject ids ``groups``.
 
-    ``partitions`` (per sample) is needed for ``split``; each test partition with labelled samples
-    gives one fold. ``labelled`` (bool per sample) excludes unlabelled samples from every fold.
-    Every fold is checked to be subject-disjoint.
+    ``partitions`` (per sample; ``''`` = none) is needed for ``split``; each test partition with
+    labelled samples gives one fold. ``labelled`` (bool per sample) excludes unlabelled samples from
+    every fold. Every fold is checked to be subject-disjoint.
     """
     g = np.asarray(groups)
     idx = np.arange(g.size)
     lab = np.ones(g.size, bool) if labelled is None else np.asarray(labelled, bool)
     folds: list[Fold] = []
     if protocol == "split":
-        if partitions is None:
-            raise ConfigError("protocol 'split' needs the dataset's partitions; this dataset has none, use loso or kfold")
-        p = np.asarray(partitions)
+        p = np.asarray(partitions if partitions is not None else [])
+        if not any(p.tolist()):
+            raise ConfigError("protocol 'split' needs a dataset with partitions (train/validation/test); use loso or kfold")
         tr = idx[(p == train_partition) & lab]
         if tr.size == 0:
             raise DatasetError(f"protocol 'split': no labelled samples in partition {train_partition!r} (found {sorted(set(p.tolist()))})")
