@@ -200,15 +200,23 @@ def _fingerprint(task: TaskConfig, cfg: PretrainConfig) -> str:
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _windows_of(task: TaskConfig, x: np.ndarray, fs: float, rate: float, n_samples: int, filtered: bool = False) -> np.ndarray:
-    from ..signals import make_windows, preprocess, resample
+def _conditioned(task: TaskConfig, x: np.ndarray, fs: float, rate: float) -> np.ndarray:
+    """A whole recording resampled to ``rate`` and, if the task asks for it, preprocessed."""
+    from ..signals import preprocess, resample
 
     if abs(fs - rate) > 1e-6:
         x = resample(x, fs, rate)
-    if task.preprocess and not filtered:
+    if task.preprocess:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             x = preprocess(x, rate, task.modality)
+    return x
+
+
+def _windows_of(task: TaskConfig, x: np.ndarray, rate: float, n_samples: int) -> np.ndarray:
+    """Windows ``(n, n_samples)`` float32 of a conditioned signal at ``rate``."""
+    from ..signals import make_windows
+
     w = task.window
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -221,22 +229,15 @@ def _windows_of(task: TaskConfig, x: np.ndarray, fs: float, rate: float, n_sampl
 
 def _labelled_windows(task: TaskConfig, ref: RecordingRef, x: np.ndarray, fs: float, rate: float, n_samples: int) -> list[tuple[np.ndarray, Any]]:
     """``[(windows, label)]``: the whole recording, or each labelled segment (preprocessed whole first)."""
+    x = _conditioned(task, x, fs, rate)
     if ref.segments is None:
-        return [(_windows_of(task, x, fs, rate, n_samples), ref.label)]
-    from ..signals import preprocess, resample
-
-    if abs(fs - rate) > 1e-6:
-        x = resample(x, fs, rate)
-    if task.preprocess:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            x = preprocess(x, rate, task.modality)
+        return [(_windows_of(task, x, rate, n_samples), ref.label)]
     out = []
     for a, b, label in ref.segments:
         seg = x[int(round(a * rate)) : int(round(b * rate))]
         if len(seg) < n_samples:
             continue  # shorter than one window (e.g. a truncated last epoch)
-        out.append((_windows_of(task, seg, rate, rate, n_samples, filtered=True), label))
+        out.append((_windows_of(task, seg, rate, n_samples), label))
     if not out:
         raise DatasetError(f"{ref.id}: no labelled segment is as long as one window ({task.window.length_s} s)")
     return out
