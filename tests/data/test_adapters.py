@@ -175,3 +175,14 @@ def test_load_dataset_needs_root():
         load_dataset("ai4pain")
     with pytest.raises(ConfigError, match="unknown dataset"):
         load_dataset("nope")
+
+
+def test_unreadable_inputs_give_dataset_errors(tmp_path):
+    # A time column of date strings (not seconds) and a .npy that is not a plain array are user errors, not tracebacks.
+    _csv(tmp_path / "train" / "S1_NP_1.csv", {"time": ["2020-01-01 00:00:00.00", "2020-01-01 00:00:00.01"], "EDA": [1.0, 2.0]})
+    with pytest.raises(DatasetError, match="time column 'time' holds no numbers"):
+        load_ai4pain(tmp_path, partitions=["train"])
+    (tmp_path / "x.npy").write_bytes(b"not an array")
+    (tmp_path / "m.csv").write_text("subject,label,file,modality,column,fs\nS1,a,x.npy,EDA,,10\n")
+    with pytest.raises(DatasetError, match="x.npy: not a readable .npy"):
+        load_manifest(tmp_path / "m.csv")

@@ -105,7 +105,11 @@ def resolve_rate(df: pd.DataFrame, time_column: str | None, nominal: float | Non
         if not nominal:
             raise DatasetError(f"{path}: no time column and no sampling_rate given; pass sampling_rate=")
         return float(nominal), None
-    fs = rate_from_time(df[col].to_numpy(), nominal, time_unit)
+    t = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+    if not np.isfinite(t).any():
+        raise DatasetError(f"{path}: time column {col!r} holds no numbers (e.g. {df[col].iloc[0]!r}); "
+                           "pass time_column=None and sampling_rate=")
+    fs = rate_from_time(t, nominal, time_unit)
     if nominal and abs(fs / nominal - 1) > 0.05:
         warnings.warn(f"{path}: the time column gives {fs:.3f} Hz but sampling_rate={nominal}; using {fs:.3f} Hz", DatasetWarning, stacklevel=3)
     return float(round(fs, 6)), col

@@ -36,7 +36,7 @@ def load_manifest(path: str | Path, *, classes: Sequence[str] | None = None, nam
         raise DatasetError(f"manifest {path} not found")
     try:
         man = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DatasetError(f"cannot read manifest {path}: {exc}") from exc
     man.columns = [c.strip().lower() for c in man.columns]
     missing = [c for c in MANIFEST_COLUMNS if c not in man.columns]
@@ -98,7 +98,10 @@ def load_manifest(path: str | Path, *, classes: Sequence[str] | None = None, nam
 def _read_signal(f: Path, column: str, cache: dict) -> np.ndarray:
     suf = f.suffix.lower()
     if suf == ".npy":
-        a = np.load(f, allow_pickle=False)
+        try:
+            a = np.load(f, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{f}: not a readable .npy array of numbers ({exc})") from exc
         if a.ndim == 1:
             return a.astype(np.float64)
         if a.ndim == 2:
