@@ -37,6 +37,7 @@ from torch import nn
 from .._device import resolve_device
 from .._io import atomic_path, atomic_write_text
 from ..errors import CheckpointError, ConfigError, require
+from ..representations import render, render_info
 from .config import PretrainConfig, TaskConfig, config_to_dict
 from .sampler import MultiTaskSampler, task_probabilities
 from .shards import ShardedTask, open_task
@@ -240,17 +241,8 @@ def _load(path: Path) -> Any:
 
 
 # ----------------------------------------------------------------------------- rendering
-def _render_fn():
-    try:
-        from ..representations import render, render_info
-    except ImportError:  # the package's __init__ may not re-export yet
-        from ..representations.base import render, render_info
-    return render, render_info
-
-
 def _images_for(x: np.ndarray, y: np.ndarray, kinds: np.ndarray, task: TaskConfig, st: ShardedTask, device: torch.device) -> tuple[torch.Tensor, np.ndarray]:
     """Render a micro-batch on ``device``: one kind per window (``random``) or every kind (``all``)."""
-    render, _ = _render_fn()
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     fs, kw = st.sampling_rate, dict(task.render_params)
     if task.representation_mode == "all":
@@ -382,7 +374,6 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
     if tr.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError("train.precision: bf16 is not supported on this GPU; use fp16 or fp32")
     data = [open_task(cfg, t) for t in cfg.tasks]
-    _, render_info = _render_fn()
     for i, (t, st) in enumerate(zip(cfg.tasks, data)):  # fail before training on bad render_params
         for k in t.representations:
             try:
@@ -611,7 +602,6 @@ def export(model: MultiTaskModel, cfg: PretrainConfig, data: list[ShardedTask], 
 
     from ..signals import describe_preprocessing
 
-    _, render_info = _render_fn()
     tasks = []
     for t, st in zip(cfg.tasks, data):
         n = int(st.index["window_samples"])
@@ -626,10 +616,7 @@ def export(model: MultiTaskModel, cfg: PretrainConfig, data: list[ShardedTask], 
         "pretraining": {"steps": step, "world_size": world_size, "tasks": tasks, "config": config_to_dict(cfg)},
         "representations": sorted({k for t in cfg.tasks for k in t.representations}),
     }
-    backbone = model.backbone
-    was_training = backbone.training
-    path = backbone.save_pretrained(folder, metadata=json.loads(json.dumps(metadata, default=str)))
-    backbone.train(was_training)
+    path = model.backbone.save_pretrained(folder, metadata=json.loads(json.dumps(metadata, default=str)))
     heads = {k: v.detach().cpu().contiguous() for k, v in model.heads.state_dict().items()}
     with atomic_path(folder / "heads.safetensors") as tmp:
         save_file(heads, str(tmp), metadata={"tasks": json.dumps([t["name"] for t in tasks])})
