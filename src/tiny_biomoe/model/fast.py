@@ -244,7 +244,6 @@ class _FastSpectralExpert(nn.Module):
         self.norm4 = copy.deepcopy(enc.norm4)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        b = x.shape[0]
         tokens = x
         for i in range(4):
             x = self.projs[i](x)
@@ -253,8 +252,7 @@ class _FastSpectralExpert(nn.Module):
             for blk in self.blocks[i]:
                 tokens = blk(tokens, h, w)
             if i < 3:
-                t = self.stage_norms[i](tokens)
-                x = _map(t, h, w) if self.channels_last else t.reshape(b, h, w, -1).permute(0, 3, 1, 2)
+                x = _map(self.stage_norms[i](tokens), h, w)  # a view in either layout
         for blk in self.post_network:
             tokens = blk(tokens)
         return self.norm4(tokens[:, 0])
@@ -301,10 +299,9 @@ class _FastWindowAttention(nn.Module):
     def __init__(self, lwa: nn.Module) -> None:
         super().__init__()
         self.attn = _FastCascadedAttention(lwa.attn)
-        self.window = 7
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return windowed(x, self.attn, self.window)
+        return windowed(x, self.attn)  # the same window size as LocalWindowAttention
 
 
 def _convert_cascaded(m: nn.Module) -> nn.Module:
