@@ -96,7 +96,7 @@ def _render(x: torch.Tensor, fs: float, p: MultiParams) -> torch.Tensor:
 
 MULTI = Kind(
     name="multi",
-    version="multi/1",
+    version="multi/2",  # 2: filters pad the window edges by mirroring
     params_type=MultiParams,
     render_fn=_render,
     resolve_fn=_resolve,

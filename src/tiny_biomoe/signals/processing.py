@@ -120,7 +120,7 @@ def design_filter(
     """
     fs = check_sampling_rate(sampling_rate)
     cap = 0.45 * fs
-    info: dict[str, Any] = {"type": "butterworth", "order": int(order), "zero_phase": True}
+    info: dict[str, Any] = {"type": "butterworth", "order": int(order), "zero_phase": True, "edge_padding": "even"}
     high = lowpass_hz
     if high is not None and high >= cap:
         info["lowpass_capped_from"] = high
@@ -147,16 +147,33 @@ def design_filter(
     return sos, info
 
 
+#: The edge padding lasts until the filter's slowest pole has decayed to this fraction.
+_SETTLE_TOL = 1e-3
+
+
+def _settle_samples(sos: np.ndarray) -> int:
+    """Samples for the slowest pole of ``sos`` to decay to ``_SETTLE_TOL`` (~3 periods of the lowest edge)."""
+    radius = float(np.abs(sps.sos2zpk(sos)[1]).max())
+    return int(math.ceil(math.log(_SETTLE_TOL) / math.log(radius))) if 0.0 < radius < 1.0 else 1
+
+
 def _sosfiltfilt_finite(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """sosfiltfilt applied to each finite stretch of ``x`` separately (NaN gaps kept)."""
+    """sosfiltfilt applied to each finite stretch of ``x`` separately (NaN gaps kept).
+
+    Each stretch is extended by its mirror image (``padtype="even"``) over the filter's settling
+    length (capped at the stretch). scipy's default, an odd extension of 3 x (2 x sections + 1)
+    samples, turns the signal upside down about its first/last sample and is far shorter than the
+    transient of a low high-pass edge (0.27 s at 100 Hz against ~6 s for 0.5 Hz): a window that
+    starts on a slope, such as a pulse upstroke, got a spike at its edge.
+    """
     out = np.full_like(x, np.nan)
-    default_pad = 3 * (2 * len(sos) + 1 - min((sos[:, 2] == 0).sum(), (sos[:, 5] == 0).sum()))
+    settle = _settle_samples(sos)
     for a, b in _nan_runs(np.isfinite(x)):
         seg = x[a:b]
         if seg.size < 2 * len(sos) + 2:  # too short to filter meaningfully; keep as is
             out[a:b] = seg
             continue
-        out[a:b] = sps.sosfiltfilt(sos, seg, padlen=min(default_pad, seg.size - 1))
+        out[a:b] = sps.sosfiltfilt(sos, seg, padtype="even", padlen=min(settle, seg.size - 1))
     return out
 
 
