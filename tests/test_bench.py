@@ -42,6 +42,8 @@ def test_bench_rejects_unknown_forms(capsys):
         BenchConfig(forms=("eager", "turbo"))
     assert main(["bench", "--quick", "--forms", "turbo", "--sections", "inference"]) == 2
     assert "unknown benchmark form" in capsys.readouterr().err
+    with pytest.raises(Exception, match="unknown benchmark section"):
+        BenchConfig(sections=("inference", "rendering"))
 
 
 def test_matplotlib_baseline_draws_224px_images():

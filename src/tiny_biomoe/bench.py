@@ -41,6 +41,7 @@ __all__ = [
 ]
 
 _ALL_FORMS = ("eager", "fast", "fast_nchw", "fast_dft", "compiled", "bf16", "onnx", "onnx_int8")
+_ALL_SECTIONS = ("inference", "render", "end_to_end")
 
 
 @dataclass
@@ -71,7 +72,7 @@ class BenchConfig:
     e2e_seconds: float = 1200.0
     weights: str | None = None
     seed: int = 0
-    sections: tuple[str, ...] = ("inference", "render", "end_to_end")
+    sections: tuple[str, ...] = _ALL_SECTIONS
 
     @classmethod
     def quick_config(cls, **overrides: Any) -> "BenchConfig":
@@ -84,6 +85,9 @@ class BenchConfig:
         bad = [f for f in self.forms if f not in _ALL_FORMS]
         if bad:
             raise InputError(f"unknown benchmark form(s) {bad}; choose from {list(_ALL_FORMS)}")
+        bad = [s for s in self.sections if s not in _ALL_SECTIONS]
+        if bad:
+            raise InputError(f"unknown benchmark section(s) {bad}; choose from {list(_ALL_SECTIONS)}")
         if self.threads < 1 or self.rounds < 1 or self.warmup < 0 or not self.batches or min(self.batches) < 1:
             raise InputError("threads, rounds and batch sizes must be positive and warmup >= 0")
 
