@@ -107,6 +107,22 @@ def test_evaluate_with_stand_in_embedder_and_report(ds, tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["rep"]
 
 
+def test_report_leaves_the_matplotlib_backend_alone(tmp_path):
+    import matplotlib
+
+    before = matplotlib.get_backend()
+    try:
+        matplotlib.use("svg")  # the caller's choice (e.g. a notebook's inline backend) must survive a report
+        res = {"classes": ["a", "b"], "experiments": [{"name": "x", "level": "single", "method": "none", "dim": 1,
+               "aggregate": {"confusion_matrix": [[1, 0], [0, 1]], "accuracy": {"mean": 1.0, "std": 0.0},
+                             "macro_f1": {"mean": 1.0, "std": 0.0}, "recall": {}}}]}
+        write_report(res, tmp_path / "rep", {"EDA/waveform": np.zeros((3, 8, 8))})
+        assert matplotlib.get_backend() == "svg"
+        assert (tmp_path / "rep" / "images" / "summary_accuracy.png").read_bytes()[:4] == b"\x89PNG"
+    finally:
+        matplotlib.use(before)
+
+
 def test_report_is_not_written_on_failure(tmp_path):
     with pytest.raises(Exception):
         write_report({"experiments": [{"name": "x", "aggregate": {}}]}, tmp_path / "bad")

@@ -41,9 +41,6 @@ def _fmt(d: Mapping[str, float] | None) -> str:
 
 
 def _cm_png(cm: np.ndarray, classes: list[str], title: str, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(3.6, 3.2), dpi=100)
@@ -62,16 +59,16 @@ def _cm_png(cm: np.ndarray, classes: list[str], title: str, path: Path) -> None:
     fig.savefig(path, format="png")
 
 
-def _img_png(img: np.ndarray, path: Path) -> None:
-    import matplotlib
+def _hwc(img: np.ndarray) -> np.ndarray:
+    """An image as (H, W, 3) or (H, W) float32 in [0, 1] (our renders are (3, H, W))."""
+    a = np.asarray(img, dtype=np.float32)
+    return np.clip(a.transpose(1, 2, 0) if a.ndim == 3 and a.shape[0] == 3 else a, 0, 1)
 
-    matplotlib.use("Agg", force=False)
+
+def _img_png(img: np.ndarray, path: Path) -> None:
     import matplotlib.image as mpimg
 
-    a = np.asarray(img, dtype=np.float32)
-    if a.ndim == 3 and a.shape[0] == 3:
-        a = a.transpose(1, 2, 0)
-    mpimg.imsave(path, np.clip(a, 0, 1), format="png")
+    mpimg.imsave(path, _hwc(img), format="png")
 
 
 LEVEL_COLORS = {"single": "#4c72b0", "representations": "#dd8452", "modalities": "#55a868", "finetune": "#c44e52"}
@@ -85,9 +82,6 @@ def _level_order(level: str) -> int:
 def _summary_png(exps: list[Mapping[str, Any]], n_classes: int, path: Path) -> None:
     """Horizontal bars of accuracy mean ± std per experiment, grouped and coloured by fusion level,
     with the chance level (1 / number of classes) as a dashed line."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
     from matplotlib.patches import Patch
@@ -116,16 +110,12 @@ def _summary_png(exps: list[Mapping[str, Any]], n_classes: int, path: Path) -> N
 
 def _examples_png(images: Mapping[str, np.ndarray], title: str, path: Path) -> None:
     """One representation for several trials side by side (e.g. one trial per class)."""
-    import matplotlib
-
-    matplotlib.use("Agg", force=False)
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=(2.2 * len(images), 2.5), dpi=100)
     axes = fig.subplots(1, len(images), squeeze=False)[0]
     for ax, (cap, img) in zip(axes, images.items()):
-        a = np.asarray(img, dtype=np.float32)
-        ax.imshow(np.clip(a.transpose(1, 2, 0) if a.ndim == 3 and a.shape[0] == 3 else a, 0, 1))
+        ax.imshow(_hwc(img))
         ax.set_title(cap, fontsize=8)
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
