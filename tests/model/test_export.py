@@ -49,6 +49,10 @@ def test_embedder_rejects_bad_input(onnx_path, tmp_path):
         emb.embed(np.zeros((1, 3, 64, 64), np.float32))
     with pytest.raises(InputError, match=r"\[0, 1\]"):
         emb.embed(np.full((1, 3, 224, 224), 255.0, np.float32))
+    with pytest.raises(InputError, match="floating-point"):
+        emb.embed(np.zeros((1, 3, 224, 224), np.uint8))
+    with pytest.raises(InputError, match="numeric"):
+        emb.embed(np.full((1, 3, 224, 224), "a"))
     with pytest.raises(InputError, match="not found"):
         OnnxEmbedder(tmp_path / "missing.onnx")
 

@@ -25,6 +25,7 @@ from torch import nn
 
 from .._io import atomic_path
 from ..errors import InputError, require
+from .moe import check_images
 
 __all__ = ["export_onnx", "quantize_onnx", "OnnxEmbedder", "DEFAULT_OPSET"]
 
@@ -159,15 +160,15 @@ class OnnxEmbedder:
         self.input_name = self.session.get_inputs()[0].name
 
     def _prepare(self, images: Any) -> np.ndarray:
-        x = images.detach().cpu().numpy() if isinstance(images, torch.Tensor) else np.asarray(images)
-        if x.ndim != 4 or x.shape[1:] != (3, 224, 224):
-            raise InputError(f"expected images of shape (B, 3, 224, 224), got {tuple(x.shape)}")
-        if not np.issubdtype(x.dtype, np.floating):
-            raise InputError(f"expected floating-point images in [0, 1], got dtype {x.dtype}; use images / 255")
-        x = np.ascontiguousarray(x, dtype=np.float32)
-        if x.size and (not np.isfinite(x).all() or x.min() < -1e-3 or x.max() > 1 + 1e-3):
-            raise InputError("images must be finite and lie in [0, 1]")
-        return x
+        if isinstance(images, torch.Tensor):
+            x = images.detach().cpu()
+        else:
+            try:  # a zero-copy view of a C-contiguous array
+                x = torch.as_tensor(np.ascontiguousarray(images))
+            except (TypeError, ValueError, RuntimeError) as exc:
+                raise InputError(f"expected a numeric (B, 3, 224, 224) array of images, got {type(images).__name__} ({exc})") from None
+        check_images(x)  # the model's own validation: shape, dtype, finiteness, [0, 1]
+        return np.ascontiguousarray(x.float().numpy())
 
     def run(self, images: Any) -> dict[str, np.ndarray]:
         """All outputs: ``{"embedding": (B, 192), "z1": (B, 96), "z2": (B, 96)}`` as float32 arrays."""
