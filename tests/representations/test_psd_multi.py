@@ -71,3 +71,18 @@ def test_multi_draws_each_component_in_its_colour():
         assert (dist < 0.02).sum() > 50, colour  # many fully covered pixels of that colour
     with pytest.raises(InputError, match="needs a modality"):
         render(_x(), "multi", FS)
+
+
+_BAD_DRAWING = [{"size": 0}, {"size": 10.5}, {"line_width": 0}, {"margin": -3}, {"margin": 100}]
+
+
+@pytest.mark.parametrize(
+    "kind, bad",
+    [(k, b) for k in ("waveform", "psd", "multi") for b in _BAD_DRAWING]
+    + [("spectrogram_psd", b) for b in _BAD_DRAWING if "size" in b],
+)
+def test_bad_drawing_params_are_input_errors(kind, bad):
+    # every kind refuses the same bad drawing parameters (psd/multi used to draw or crash with them)
+    x = np.sin(np.arange(1000) / 10.0)
+    with pytest.raises(InputError, match=next(iter(bad))):
+        render(x, kind, 100.0, modality="bvp", **bad)

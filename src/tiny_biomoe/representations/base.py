@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -13,7 +14,7 @@ from ..errors import InputError, SignalError
 from ..signals.modalities import ModalityDefaults, get_modality
 from ..signals.processing import check_sampling_rate
 
-__all__ = ["Kind", "register_kind", "unregister_kind", "get_kind", "list_kinds", "render", "render_info", "as_windows_tensor"]
+__all__ = ["Kind", "register_kind", "unregister_kind", "get_kind", "list_kinds", "render", "render_info", "as_windows_tensor", "check_image_size"]
 
 #: ``render_fn(windows (N, L) tensor on the target device, sampling_rate, resolved params) -> (N, 3, S, S)``
 RenderFn = Callable[[torch.Tensor, float, Any], torch.Tensor]
@@ -60,6 +61,12 @@ class Kind:
         if self.resolve_fn is not None:
             p = self.resolve_fn(p, float(sampling_rate), int(n_samples), m)
         return p
+
+
+def check_image_size(size: Any) -> None:
+    """Raise InputError unless ``size`` (the image side of a kind) is a whole number of pixels >= 16."""
+    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 16:
+        raise InputError(f"size must be a whole number of pixels >= 16 (the model takes 224), got {size!r}")
 
 
 _REGISTRY: dict[str, Kind] = {}

@@ -20,7 +20,7 @@ from ..signals.modalities import ModalityDefaults
 from ..signals.processing import eda_components, zero_phase_filter
 from ._raster import draw_polylines
 from .base import Kind
-from .waveform import scale_windows
+from .waveform import check_line_params, scale_windows
 
 __all__ = ["MultiParams", "multi_components", "MULTI", "MULTI_COLORS"]
 
@@ -48,6 +48,9 @@ class MultiParams:
     line_width: float = 1.5
     margin: int = 4
     size: int = 224
+
+    def __post_init__(self) -> None:
+        check_line_params(self)
 
 
 _KNOWN = ("raw", "filtered", "lowpassed", "tonic", "phasic")

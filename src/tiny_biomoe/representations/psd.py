@@ -17,7 +17,7 @@ from ..errors import InputError
 from ..signals.modalities import ModalityDefaults
 from ._raster import draw_polylines
 from .base import Kind
-from .waveform import scale_windows
+from .waveform import check_line_params, scale_windows
 
 __all__ = ["PSDParams", "welch_psd", "psd_curve", "PSD"]
 
@@ -44,6 +44,7 @@ class PSDParams:
     size: int = 224
 
     def __post_init__(self) -> None:
+        check_line_params(self)
         if self.fmax is not None and self.fmax <= 0:
             raise InputError(f"fmax must be positive Hz, got {self.fmax}")
 

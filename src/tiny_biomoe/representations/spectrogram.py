@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..signals.modalities import ModalityDefaults
 from ._raster import apply_viridis, upsample_bilinear_hwc, viridis_hwc
-from .base import Kind
+from .base import Kind, check_image_size
 
 __all__ = [
     "SpectrogramParams",
@@ -60,6 +60,7 @@ class SpectrogramParams:
     size: int = 224
 
     def __post_init__(self) -> None:
+        check_image_size(self.size)
         if self.preset not in ("modality", "paper"):
             raise InputError(f"preset must be 'modality' or 'paper', got {self.preset!r}")
         if self.overlap is not None and not 0 <= self.overlap < 1:

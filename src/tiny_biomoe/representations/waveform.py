@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 
 from ..errors import InputError
 from ..signals.modalities import ModalityDefaults
 from ._raster import draw_polylines
-from .base import Kind
+from .base import Kind, check_image_size
 
-__all__ = ["WaveformParams", "WAVEFORM", "scale_windows"]
+__all__ = ["WaveformParams", "WAVEFORM", "scale_windows", "check_line_params"]
 
 
 @dataclass(frozen=True)
@@ -35,15 +36,21 @@ class WaveformParams:
     size: int = 224
 
     def __post_init__(self) -> None:
-        if not 0 < self.line_width <= 20:
-            raise InputError(f"line_width must be in (0, 20] px, got {self.line_width}")
-        if not 0 <= self.margin < self.size // 4:
-            raise InputError(f"margin must be in [0, {self.size // 4}) px, got {self.margin}")
+        check_line_params(self)
         if self.value_range is not None:
             lo, hi = self.value_range
             if not hi > lo:
                 raise InputError(f"value_range must be (low, high) with high > low, got {self.value_range}")
             object.__setattr__(self, "value_range", (float(lo), float(hi)))
+
+
+def check_line_params(p: Any) -> None:
+    """Validate the drawing fields the line kinds share (``line_width``, ``margin``, ``size``)."""
+    check_image_size(p.size)
+    if not 0 < p.line_width <= 20:
+        raise InputError(f"line_width must be in (0, 20] px, got {p.line_width}")
+    if not 0 <= p.margin < p.size // 4:
+        raise InputError(f"margin must be in [0, {p.size // 4}) px, got {p.margin}")
 
 
 def _resolve(p: WaveformParams, fs: float, n: int, m: ModalityDefaults | None) -> WaveformParams:
