@@ -99,6 +99,18 @@ def weighted_loss(loss: torch.Tensor, task: TaskConfig, weighting: str, log_var:
     return scale * torch.exp(-log_var) * loss + 0.5 * log_var
 
 
+def _forward_loss(net: nn.Module, images: torch.Tensor, y: np.ndarray, task: TaskConfig, reg_stats: dict,
+                  amp_dtype: Any) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Head output under autocast, then :func:`task_loss` in float32: ``(loss, metric, zero)``."""
+    yt = torch.as_tensor(y, device=images.device)
+    if task.target == "regression":
+        yt = yt.float()
+    with torch.autocast(images.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
+        out, zero = net(images, task.name)
+    loss, metric = task_loss(out, yt, task.target, *reg_stats.get(task.name, (0.0, 1.0)))
+    return loss, metric, zero
+
+
 def cosine_with_warmup(total_steps: int, warmup_steps: int = 0, min_lr_ratio: float = 0.0):
     """LR factor for step ``s``: linear warm-up ``(s+1)/W`` for ``s < W``, then cosine from 1 to ``min_lr_ratio``."""
 
@@ -300,7 +312,7 @@ class _Logger:
 
 
 def _rows(step: int, split: str, names: list[str], targets: list[str], acc: torch.Tensor, lr: float, t0: float) -> list[dict[str, Any]]:
-    """acc: (tasks, 3) = [loss sum over batches, windows, metric sum] and a batches column."""
+    """acc: (tasks, 4) = [loss sum over batches, windows, metric sum, batches]."""
     rows = []
     for i, name in enumerate(names):
         loss_sum, n, metric_sum, batches = (float(v) for v in acc[i])
@@ -503,15 +515,9 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
                 used.add(task.name)
                 x, y = st.get(st.train_indices[draw.positions])
                 images, y = _images_for(x, y, draw.kinds, task, st, device)
-                yt = torch.as_tensor(y, device=device)
-                if task.target == "regression":
-                    yt = yt.float()
                 sync = contextlib.nullcontext() if (micro == tr.grad_accum - 1 or not d.enabled) else ddp.no_sync()  # type: ignore[operator]
                 with sync:
-                    with torch.autocast(device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                        out_t, zero = ddp(images, task.name)
-                    mean, std = reg_stats.get(task.name, (0.0, 1.0))
-                    loss, metric = task_loss(out_t, yt, task.target, mean, std)
+                    loss, metric, zero = _forward_loss(ddp, images, y, task, reg_stats, amp_dtype)
                     lv = model.log_vars[task.name] if len(model.log_vars) else None
                     total = (weighted_loss(loss, task, cfg.loss.weighting, lv) + zero) / tr.grad_accum
                     with warnings.catch_warnings():  # DDP's stride hint for size-1 dims of depthwise kernels: harmless
@@ -583,11 +589,7 @@ def _evaluate(model: MultiTaskModel, cfg: PretrainConfig, data: list[ShardedTask
             x, y = st.get(sel)
             kinds = (np.arange(len(sel)) + b) % len(task.representations)
             images, y = _images_for(x, y, kinds, task, st, d.device)
-            yt = torch.as_tensor(y, device=d.device)
-            with torch.autocast(d.device.type, dtype=amp_dtype or torch.float32, enabled=amp_dtype is not None):
-                out, _ = model(images, task.name)
-            mean, std = reg_stats.get(task.name, (0.0, 1.0))
-            loss, metric = task_loss(out, yt.float() if task.target == "regression" else yt, task.target, mean, std)
+            loss, metric, _ = _forward_loss(model, images, y, task, reg_stats, amp_dtype)
             acc[i] += torch.tensor([float(loss), len(y), float(metric), 1.0], dtype=torch.float64)
     model.train()
     tot = _all_reduce(acc.to(d.device), d).cpu()
