@@ -204,6 +204,23 @@ def _pain_setup(args: argparse.Namespace, **pipeline: object):
     return ds, cfg
 
 
+def _add_finetune_args(p: argparse.ArgumentParser, steps_help: str, from_scratch_help: str) -> None:
+    p.add_argument("--finetune-steps", type=int, default=0, help=steps_help)
+    p.add_argument("--from-scratch", action="store_true", help=from_scratch_help)
+    p.add_argument("--lr", type=float, default=1e-4, help="backbone learning rate for --finetune-steps")
+    p.add_argument("--batch-size", type=int, default=16, help="images per step for --finetune-steps")
+
+
+def _finetune_config(args: argparse.Namespace):
+    """The FineTuneConfig of the --finetune-* arguments, or None without --finetune-steps."""
+    if args.finetune_steps <= 0:
+        return None
+    from .tasks import FineTuneConfig
+
+    return FineTuneConfig(steps=args.finetune_steps, lr=args.lr, batch_size=args.batch_size,
+                          pretrained=not args.from_scratch, seed=args.seed)
+
+
 def _add_demo(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="whole pain pipeline on built-in SYNTHETIC data (a few minutes on a CPU)")
     p.add_argument("--out", default="biomoe-demo", help="report folder (replaced if it exists)")
@@ -235,14 +252,11 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
                    choices=["single", "representations", "modalities"], help="fusion levels to run")
     p.add_argument("--fusion", nargs="+", default=["add", "concat"], choices=["add", "mean", "concat"], help="fusion methods")
     p.add_argument("--out", default="biomoe-evaluate", help="report folder (replaced if it exists)")
-    p.add_argument("--finetune-steps", type=int, default=0,
-                   help="also fine-tune backbone + classifier end to end for this many steps in every fold (one "
-                        "modality/kind, see --finetune-on); reported as its own row")
-    p.add_argument("--from-scratch", action="store_true", help="with --finetune-steps: start from a seeded random init")
+    _add_finetune_args(p, "also fine-tune backbone + classifier end to end for this many steps in every fold (one "
+                          "modality/kind, see --finetune-on); reported as its own row",
+                       "with --finetune-steps: start from a seeded random init")
     p.add_argument("--finetune-on", default=None, metavar="MODALITY/KIND",
                    help="what to fine-tune on, e.g. BVP/waveform (default: the first modality and kind)")
-    p.add_argument("--lr", type=float, default=1e-4, help="backbone learning rate for --finetune-steps")
-    p.add_argument("--batch-size", type=int, default=16, help="images per step for --finetune-steps")
     p.set_defaults(func=_run_evaluate)
 
 
@@ -251,14 +265,8 @@ def _run_evaluate(args: argparse.Namespace) -> int:
 
     ds, cfg = _pain_setup(args, protocol=args.protocol, n_folds=args.folds, fusion_levels=list(args.levels),
                           fusion_methods=list(args.fusion))
-    ft = None
-    if args.finetune_steps > 0:
-        from .tasks import FineTuneConfig
-
-        ft = FineTuneConfig(steps=args.finetune_steps, lr=args.lr, batch_size=args.batch_size,
-                            pretrained=not args.from_scratch, seed=args.seed)
     folder = run_evaluation(ds, cfg, args.out, weights=args.weights, device=args.device, allow_random=args.allow_random_weights,
-                            cache_dir=args.cache_dir, use_cache=not args.no_cache, finetune_config=ft,
+                            cache_dir=args.cache_dir, use_cache=not args.no_cache, finetune_config=_finetune_config(args),
                             finetune_on=args.finetune_on)
     print(f"report: {folder.resolve()}")
     return 0
@@ -271,12 +279,9 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
                    help="how the chosen modalities x kinds are fused into one input")
     p.add_argument("--partitions", nargs="+", help="train only on these partitions (e.g. train)")
     p.add_argument("--out", default="biomoe-head", help="folder for head.safetensors + head.json")
-    p.add_argument("--finetune-steps", type=int, default=0,
-                   help="instead of a head on frozen embeddings, fine-tune backbone + classifier end to end for this many "
-                        "steps (one modality, one kind); saves out/backbone too")
-    p.add_argument("--from-scratch", action="store_true", help="with --finetune-steps: start the backbone from a seeded random init")
-    p.add_argument("--lr", type=float, default=1e-4, help="backbone learning rate for --finetune-steps")
-    p.add_argument("--batch-size", type=int, default=16, help="images per step for --finetune-steps")
+    _add_finetune_args(p, "instead of a head on frozen embeddings, fine-tune backbone + classifier end to end for this "
+                          "many steps (one modality, one kind); saves out/backbone too",
+                       "with --finetune-steps: start the backbone from a seeded random init")
     p.set_defaults(func=_run_train)
 
 
@@ -284,11 +289,8 @@ def _run_train(args: argparse.Namespace) -> int:
     from .tasks.run import run_finetune, run_training
 
     ds, cfg = _pain_setup(args)
-    if args.finetune_steps > 0:
-        from .tasks import FineTuneConfig
-
-        ft = FineTuneConfig(steps=args.finetune_steps, lr=args.lr, batch_size=args.batch_size,
-                            pretrained=not args.from_scratch, seed=args.seed)
+    ft = _finetune_config(args)
+    if ft is not None:
         folder = run_finetune(ds, cfg, args.out, finetune_config=ft, train_partitions=args.partitions, weights=args.weights,
                               device=args.device, allow_random=args.allow_random_weights)
         print(f"fine-tuned: {folder.resolve()}")
