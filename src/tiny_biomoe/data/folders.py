@@ -47,6 +47,18 @@ BIOVID_COLUMNS = {"EDA": ["gsr", "eda"], "ECG": ["ecg"], "EMG": ["emg_trapezius"
 _BIOVID_PATTERN = r"^(?P<subject>.+?)-(?P<label>BL1|PA1|PA2|PA3|PA4)-(?P<trial>\d+)(?:_bio)?\.(?:csv|tsv|txt)$"
 
 
+def _select_columns(name: str, columns: Mapping[str, str | Sequence[str]] | None, default: Mapping[str, Sequence[str]],
+                    modalities: Sequence[str] | None) -> dict[str, str | Sequence[str]]:
+    """``columns`` (or ``default``) restricted to ``modalities``; unknown modalities are a DatasetError."""
+    cols = dict(columns) if columns is not None else dict(default)
+    if modalities is None:
+        return cols
+    unknown = [m for m in modalities if m not in cols]
+    if unknown:
+        raise DatasetError(f"{name}: unknown modalities {unknown}; known: {list(cols)} (pass columns= to add)")
+    return {m: cols[m] for m in modalities}
+
+
 def _norm_label(raw: str | None) -> str | None:
     return None if raw is None else raw.replace("-", "_")
 
@@ -179,12 +191,7 @@ def load_ai4pain(
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"AI4PAIN: folder {root} does not exist; point --root at the folder holding train/ validation/ test/")
-    cols = dict(columns) if columns is not None else dict(AI4PAIN_COLUMNS)
-    if modalities is not None:
-        unknown = [m for m in modalities if m not in cols]
-        if unknown:
-            raise DatasetError(f"AI4PAIN: unknown modalities {unknown}; known: {list(cols)} (pass columns= to add)")
-        cols = {m: cols[m] for m in modalities}
+    cols = _select_columns("AI4PAIN", columns, AI4PAIN_COLUMNS, modalities)
     lmap = dict(label_map) if label_map is not None else dict(AI4PAIN_LABELS)
     classes = list(dict.fromkeys(lmap.values())) if label_map is not None else list(AI4PAIN_CLASSES)
     present = {p.name.lower(): p for p in root.iterdir() if p.is_dir()}
@@ -272,12 +279,7 @@ def load_biovid(
     inferred). ``classes`` chooses the task: all five (default) or e.g. ``("BL1", "PA4")``; trials of
     the other BioVid classes are then left out and counted in a warning. Standard protocol: LOSO.
     """
-    cols = dict(columns) if columns is not None else dict(BIOVID_COLUMNS)
-    if modalities is not None:
-        unknown = [m for m in modalities if m not in cols]
-        if unknown:
-            raise DatasetError(f"BioVid: unknown modalities {unknown}; known: {list(cols)} (pass columns= to add)")
-        cols = {m: cols[m] for m in modalities}
+    cols = _select_columns("BioVid", columns, BIOVID_COLUMNS, modalities)
     lmap = dict(label_map) if label_map is not None else {c: c for c in BIOVID_CLASSES}
     bad = [c for c in classes if c not in set(lmap.values())]
     if bad:
