@@ -37,6 +37,7 @@ from torch import nn
 from .._device import resolve_device
 from .._io import atomic_path, atomic_write_text
 from ..errors import CheckpointError, ConfigError, require
+from ..model import TinyBioMoE
 from ..representations import render, render_info
 from .config import PretrainConfig, TaskConfig, config_to_dict
 from .sampler import MultiTaskSampler, task_probabilities
@@ -367,20 +368,18 @@ def pretrain(
     Under ``torchrun`` (``WORLD_SIZE > 1``) each process trains one replica with DDP; the
     process group is created here unless it already exists, and destroyed at the end if created here.
     """
-    from ..model import TinyBioMoE
-
     tr = cfg.train
     if tr.num_threads:
         torch.set_num_threads(int(tr.num_threads))
     d = _setup_distributed(cfg)
     try:
-        return _pretrain(cfg, d, resume, stop_at_step, Path(output_dir) if output_dir else cfg.resolve(tr.output_dir), TinyBioMoE)
+        return _pretrain(cfg, d, resume, stop_at_step, Path(output_dir) if output_dir else cfg.resolve(tr.output_dir))
     finally:
         if d.created and dist.is_initialized():
             dist.destroy_process_group()
 
 
-def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | None, out: Path, TinyBioMoE: Any) -> PretrainResult:
+def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | None, out: Path) -> PretrainResult:
     tr = cfg.train
     device = d.device
     if tr.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
