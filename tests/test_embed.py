@@ -60,7 +60,13 @@ def test_metadata_records_how_embeddings_were_made(result):
     json.dumps(md)  # serialisable
 
 
-def test_embed_windows_batching_does_not_change_results(result, reference_model):
+def test_embed_windows_batching_does_not_change_results(result, reference_model, monkeypatch):
+    import tiny_biomoe.model.weights as weights
+
+    def no_hashing(path):
+        raise AssertionError("embed_windows returns no weights description; it must not hash the weights file")
+
+    monkeypatch.setattr(weights, "file_sha256", no_hashing)  # the pipeline calls embed_windows once per block
     wins = np.random.default_rng(1).normal(size=(3, 200)).cumsum(axis=1)
     a = embed_windows(wins, FS, "eda", "waveform", reference_model, batch_size=3)
     b = embed_windows(wins, FS, "eda", ["waveform"], reference_model, batch_size=2, device="cpu")

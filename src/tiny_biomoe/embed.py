@@ -137,24 +137,29 @@ def _package_version() -> str:
         return "unknown"
 
 
-def _resolve_model(model: Any, device: "str | torch.device | None") -> tuple[torch.nn.Module, dict[str, Any], torch.device]:
-    """Return ``(model in eval mode, weights description, device)``."""
+def _resolve_model(model: Any, device: "str | torch.device | None") -> tuple[torch.nn.Module, dict[str, Any] | None]:
+    """Return ``(model in eval mode on its device, weights description or None)``.
+
+    The description is known here only when the weights are loaded by name/path; for a model
+    object :func:`_describe_weights` works it out (hashing the file), only where it is recorded.
+    """
     from ._device import resolve_device
     from .model import load_model
 
     if model is None or isinstance(model, (str, os.PathLike)):
         m, info = load_model("tiny-biomoe" if model is None else model, device=device)
-        dev = next(m.parameters()).device
-        return m, info.as_dict(), dev
+        return m, info.as_dict()
     if not isinstance(model, torch.nn.Module):
         raise InputError("model must be a TinyBioMoE, a weights path/name, or None")
-    current = next(model.parameters()).device
-    if device is None or device == "auto":
-        dev = current
-    else:
+    if device is not None and device != "auto":
         dev = resolve_device(device)
-        if dev != current:
+        if dev != next(model.parameters()).device:
             model.to(dev)
+    return model.eval(), None
+
+
+def _describe_weights(model: torch.nn.Module) -> dict[str, Any]:
+    """Source, official flag and SHA-256 of the file a model object was loaded from (if known)."""
     cfg = getattr(model, "pretrained_cfg", None) or {}
     weights = {"source": cfg.get("source", "in-memory model (weights not recorded)"), "official": None, "sha256": None}
     src = Path(str(weights["source"]))
@@ -163,10 +168,7 @@ def _resolve_model(model: Any, device: "str | torch.device | None") -> tuple[tor
 
         weights["sha256"] = file_sha256(src / SAFETENSORS_NAME if src.is_dir() else src)
         weights["official"] = src.name == OFFICIAL_FILENAME
-    info = getattr(model, "weights_info", None)
-    if info is not None and hasattr(info, "as_dict"):
-        weights = info.as_dict()
-    return model.eval(), weights, dev
+    return weights
 
 
 def _progress(total: int, enabled: bool, desc: str):
@@ -193,10 +195,6 @@ def embed_windows(
     Images are rendered batch by batch on the model's device; ``kind_params`` maps a kind to
     parameter overrides.
     """
-    return _embed_windows(windows, sampling_rate, modality, kinds, model, batch_size, device, progress, kind_params)[0]
-
-
-def _embed_windows(windows, sampling_rate, modality, kinds, model, batch_size, device, progress, kind_params):
     fs = check_sampling_rate(sampling_rate)
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
     if not kinds:
@@ -207,7 +205,8 @@ def _embed_windows(windows, sampling_rate, modality, kinds, model, batch_size, d
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
     kind_params = dict(kind_params or {})
     x = as_windows_tensor(windows, "cpu")
-    net, weights, dev = _resolve_model(model, device)
+    net, _ = _resolve_model(model, device)
+    dev = next(net.parameters()).device
     n = x.shape[0]
     out: dict[str, np.ndarray] = {}
     with _progress(n * len(kinds), progress, "embedding") as bar, torch.inference_mode():
@@ -219,7 +218,7 @@ def _embed_windows(windows, sampling_rate, modality, kinds, model, batch_size, d
                 chunks.append(net(img).float().cpu().numpy())
                 bar.update(img.shape[0])
             out[k] = np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
-    return out, weights
+    return out
 
 
 def embed_signal(
@@ -273,7 +272,9 @@ def embed_signal(
     kinds = [kinds] if isinstance(kinds, str) else list(kinds)
     kind_params = dict(kind_params or {})
     kinds_meta = {k: render_info(k, fs, wins.data.shape[1], m, **kind_params.get(k, {})) for k in kinds}
-    emb, weights = _embed_windows(wins.data, fs, m, kinds, model, batch_size, device, progress, kind_params)
+    net, weights = _resolve_model(model, device)
+    emb = embed_windows(wins.data, fs, m, kinds, net, batch_size, "auto", progress, kind_params)
+    weights = weights if weights is not None else _describe_weights(net)
     metadata = {
         "format_version": FORMAT_VERSION,
         "package_version": _package_version(),
