@@ -94,6 +94,7 @@ class PainDataset:
 
     @property
     def partitions(self) -> list[str]:
+        """The dataset's own partitions in first-seen order (empty when it has none)."""
         return [p for p in dict.fromkeys(t.partition for t in self.trials) if p is not None]
 
     def labelled(self) -> "PainDataset":
@@ -133,9 +134,11 @@ class PainDataset:
         return np.array([self.classes.index(t.label) if t.label is not None else -1 for t in self.trials], dtype=np.int64)
 
     def groups_array(self) -> np.ndarray:
+        """Subject id per trial (the groups of the subject-wise protocols)."""
         return np.array([t.subject for t in self.trials])
 
     def partitions_array(self) -> np.ndarray:
+        """Partition per trial; ``''`` for trials without one."""
         return np.array([t.partition if t.partition is not None else "" for t in self.trials])
 
     def fingerprint(self) -> str:

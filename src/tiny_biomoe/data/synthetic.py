@@ -58,6 +58,7 @@ class SyntheticPainConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        """Raise :class:`ConfigError` for sizes or partitions the generator cannot make."""
         if self.n_subjects < 2 or self.trials_per_class < 1:
             raise ConfigError("synthetic data needs n_subjects >= 2 and trials_per_class >= 1")
         if self.duration_s < 4 or self.sampling_rate < 20:

@@ -33,6 +33,7 @@ class FusionSpec:
     method: str = "add"
 
     def to_dict(self) -> dict:
+        """JSON-able form (stored in results and in saved heads)."""
         return {"name": self.name, "level": self.level, "inputs": [list(k) for k in self.inputs], "method": self.method}
 
 

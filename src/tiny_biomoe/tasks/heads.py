@@ -50,6 +50,7 @@ class HeadConfig:
     seed: int = 0
 
     def validate(self) -> None:
+        """Raise :class:`ConfigError` for an unknown kind or out-of-range settings."""
         if self.kind not in ("mlp", "logreg"):
             raise ConfigError(f"head kind must be 'mlp' or 'logreg', not {self.kind!r}")
         if not 0 < self.val_fraction < 1:
@@ -72,6 +73,7 @@ class Head(nn.Module):
             self.net = nn.Sequential(nn.Linear(in_dim, n_classes))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, n_classes)`` for embeddings ``(N, in_dim)``."""
         return self.net((x - self.mean) / self.scale)
 
     @torch.no_grad()
@@ -86,6 +88,7 @@ class Head(nn.Module):
         return self.predict_proba(x).argmax(axis=1)
 
     def arch(self) -> dict:
+        """The constructor arguments (saved in ``head.json`` to rebuild the head)."""
         return {"in_dim": self.in_dim, "n_classes": self.n_classes, "hidden": self.hidden, "dropout": self.dropout}
 
 
@@ -253,6 +256,7 @@ class FineTuneConfig:
     seed: int = 0
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict (stored with results and saved backbones)."""
         return dataclasses.asdict(self)
 
 
@@ -265,6 +269,7 @@ class FineTuner(nn.Module):
         self.classifier = nn.Linear(embed_dim, n_classes)
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
+        """Logits ``(N, n_classes)`` for images ``(N, 3, 224, 224)``."""
         return self.classifier(self.backbone(images))
 
 

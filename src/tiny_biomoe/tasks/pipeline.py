@@ -68,10 +68,12 @@ class PipelineConfig:
     seed: int = 0
 
     def to_dict(self) -> dict:
+        """The settings as a plain dict (stored in reports and saved heads)."""
         return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "PipelineConfig":
+        """Inverse of :meth:`to_dict`; unknown keys are a :class:`ConfigError`."""
         d = dict(d)
         head = HeadConfig(**d.pop("head", {}))
         names = {f.name for f in dataclasses.fields(cls)}

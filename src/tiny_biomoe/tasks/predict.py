@@ -31,6 +31,8 @@ from .heads import Head, load_head
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..model.moe import TinyBioMoE
+
 __all__ = ["predict", "write_predictions", "load_model_for_head"]
 
 SignalLike = Any  # path, 1-D/2-D array, Recording or mapping name -> 1-D array
@@ -65,7 +67,7 @@ def load_model_for_head(
     weights: "str | os.PathLike | None" = None,
     device: str = "auto",
     allow_weights_mismatch: bool = False,
-):
+) -> "tuple[TinyBioMoE, dict]":
     """Load the backbone a head was trained on; returns ``(model, weights dict)``.
 
     ``weights=None`` uses the recorded source if that file still exists, else ``head_dir/backbone``

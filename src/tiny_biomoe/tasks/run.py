@@ -16,13 +16,15 @@ from .pipeline import PipelineConfig, evaluate, extract_embeddings, train_final_
 from .report import weights_banner, write_report
 
 if TYPE_CHECKING:
+    from ..model.moe import TinyBioMoE
+    from ..model.weights import WeightsInfo
     from .heads import FineTuneConfig
 
 __all__ = ["load_weights", "class_examples", "run_evaluation", "run_training", "run_finetune"]
 
 
 def load_weights(weights: str, device: str, allow_random: bool, seed: int, log: Callable[[str], None] = print,
-                 hint: str | None = None):
+                 hint: str | None = None) -> "tuple[TinyBioMoE, WeightsInfo]":
     """``load_model`` with a loud notice (on stderr, followed by ``hint`` if given) when the weights are
     not the official ones; the weights line also goes to ``log``. Returns ``(model, WeightsInfo)``."""
     from ..model import load_model
