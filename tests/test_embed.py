@@ -86,6 +86,22 @@ def test_save_load_roundtrip(result, tmp_path, suffix):
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"emb{suffix}"]  # no temp files left
 
 
+@pytest.mark.parametrize("suffix", [".npz", ".parquet"])
+def test_loading_a_file_that_is_not_ours_is_an_input_error(tmp_path, suffix):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    garbage = tmp_path / f"garbage{suffix}"
+    garbage.write_bytes(b"not an embedding file")
+    with pytest.raises(InputError, match="not an embedding file"):
+        load_embeddings(garbage)
+    if suffix == ".parquet":  # a real Parquet file with broken metadata
+        bad_meta = tmp_path / "bad_meta.parquet"
+        pq.write_table(pa.table({"start_s": [0.0]}).replace_schema_metadata({"tiny_biomoe": "{oops"}), bad_meta)
+        with pytest.raises(InputError, match="not an embedding file"):
+            load_embeddings(bad_meta)
+
+
 def test_failed_save_leaves_nothing(result, tmp_path, monkeypatch):
     with pytest.raises(InputError, match=".npz or .parquet"):
         result.save(tmp_path / "emb.csv")

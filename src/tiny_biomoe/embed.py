@@ -115,16 +115,20 @@ def load_embeddings(path: str | os.PathLike) -> EmbeddingResult:
             raise InputError(f"{path}: not an embedding file written by tiny-biomoe ({exc})") from exc
     if suffix == ".parquet":
         pq = require("pyarrow.parquet", "io", "Reading Parquet embeddings")
-        table = pq.read_table(str(path))
-        raw = (table.schema.metadata or {}).get(b"tiny_biomoe")
-        if raw is None or "start_s" not in table.column_names:
+        try:
+            table = pq.read_table(str(path))
+            raw = (table.schema.metadata or {}).get(b"tiny_biomoe")
+            metadata = json.loads(raw) if raw is not None else None
+        except (OSError, ValueError) as exc:  # pyarrow's and json's errors subclass these
+            raise InputError(f"{path}: not an embedding file written by tiny-biomoe ({exc})") from exc
+        if metadata is None or "start_s" not in table.column_names:
             raise InputError(f"{path}: not an embedding file written by tiny-biomoe")
         emb = {}
         for name in table.column_names:
             if name.startswith(_PREFIX):
                 col = table.column(name).combine_chunks()
                 emb[name[len(_PREFIX):]] = col.flatten().to_numpy().reshape(len(col), -1).astype(np.float32)
-        return EmbeddingResult(emb, table.column("start_s").to_numpy(), json.loads(raw))
+        return EmbeddingResult(emb, table.column("start_s").to_numpy(), metadata)
     raise InputError(f"unsupported embedding file {str(path)!r}; expected .npz or .parquet")
 
 
