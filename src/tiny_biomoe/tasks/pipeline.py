@@ -28,7 +28,7 @@ from ..errors import ConfigError, DatasetError
 from .fusion import FUSION_LEVELS, FusionSpec, fuse, plan_experiments
 from .heads import HeadConfig, save_head, train_head
 from .metrics import aggregate_folds, classification_metrics
-from .protocols import make_folds
+from .protocols import Fold, make_folds
 
 if TYPE_CHECKING:
     from .heads import FineTuneConfig
@@ -253,6 +253,19 @@ def extract_embeddings(
 
 
 # ----------------------------------------------------------------------------- evaluation
+def _fold_row(fold: Fold, y: np.ndarray, pred: np.ndarray, groups: np.ndarray, classes: Sequence[str],
+              **extra: Any) -> dict:
+    """Metrics of one fold's test predictions, with the fold's name, training size and test subjects."""
+    row = classification_metrics(y[fold.test], pred, classes)
+    row.update(fold=fold.name, n_train=int(len(fold.train)), test_subjects=sorted(set(groups[fold.test].tolist())), **extra)
+    return row
+
+
+def _print_row(name: str, agg: Mapping[str, Any]) -> None:
+    print(f"  {name:<50s} acc {agg['accuracy']['mean']:.3f} +- {agg['accuracy']['std']:.3f}  "
+          f"macro-F1 {agg['macro_f1']['mean']:.3f}", flush=True)
+
+
 def evaluate_embeddings(table: EmbeddingTable, config: PipelineConfig | None = None,
                         experiments: Sequence[FusionSpec] | None = None, progress: bool = False) -> dict:
     """Run every fusion experiment under the protocol; returns a JSON-able results dict."""
@@ -267,21 +280,15 @@ def evaluate_embeddings(table: EmbeddingTable, config: PipelineConfig | None = N
     for spec in exps:
         x = fuse(table.embeddings, spec.inputs, spec.method)
         fold_res = []
-        y_pred_all = np.full(table.labels.shape, -1)
         for fi, f in enumerate(folds):
             hc = dataclasses.replace(cfg.head, seed=cfg.head.seed + fi)
             head, hist = train_head(x[f.train], table.labels[f.train], n_cls, hc, groups=table.groups[f.train])
-            pred = head.predict(x[f.test])
-            y_pred_all[f.test] = pred
-            m = classification_metrics(table.labels[f.test], pred, table.classes)
-            m.update(fold=f.name, n_train=int(len(f.train)), test_subjects=sorted(set(table.groups[f.test].tolist())),
-                     best_epoch=hist.get("best_epoch"))
-            fold_res.append(m)
+            fold_res.append(_fold_row(f, table.labels, head.predict(x[f.test]), table.groups, table.classes,
+                                      best_epoch=hist.get("best_epoch")))
         agg = aggregate_folds(fold_res, table.classes)
         results.append({**spec.to_dict(), "dim": int(x.shape[1]), "folds": fold_res, "aggregate": agg})
         if progress:
-            print(f"  {spec.name:<50s} acc {agg['accuracy']['mean']:.3f} +- {agg['accuracy']['std']:.3f}  "
-                  f"macro-F1 {agg['macro_f1']['mean']:.3f}", flush=True)
+            _print_row(spec.name, agg)
     return {
         "protocol": cfg.protocol,
         "folds": [{"name": f.name, "n_train": int(len(f.train)), "n_test": int(len(f.test))} for f in folds],
@@ -367,16 +374,12 @@ def evaluate_finetune(
         with torch.no_grad():
             pred = np.concatenate([net(images[f.test][i : i + fc.batch_size].to(dev)).argmax(1).cpu().numpy()
                                    for i in range(0, len(f.test), fc.batch_size)])
-        met = classification_metrics(y[f.test], pred, ds.classes)
-        met.update(fold=f.name, n_train=int(len(f.train)), test_subjects=sorted(set(g[f.test].tolist())),
-                   final_loss=hist["loss"][-1] if hist["loss"] else None)
-        fold_res.append(met)
+        fold_res.append(_fold_row(f, y, pred, g, ds.classes, final_loss=hist["loss"][-1] if hist["loss"] else None))
         del net
     agg = aggregate_folds(fold_res, ds.classes)
     name = f"{m}/{k} fine-tuned ({label})"
     if progress:
-        print(f"  {name:<50s} acc {agg['accuracy']['mean']:.3f} +- {agg['accuracy']['std']:.3f}  "
-              f"macro-F1 {agg['macro_f1']['mean']:.3f}", flush=True)
+        _print_row(name, agg)
     return {"name": name, "level": "finetune", "inputs": [[m, k]], "method": "end-to-end", "dim": 192,
             "folds": fold_res, "aggregate": agg, "finetune": ft.to_dict(), "seconds": time.perf_counter() - t0}
 
