@@ -175,6 +175,8 @@ def test_load_dataset_needs_root():
         load_dataset("ai4pain")
     with pytest.raises(ConfigError, match="unknown dataset"):
         load_dataset("nope")
+    with pytest.raises(ConfigError, match="--classes is not supported for synthetic"):  # never silently ignored
+        load_dataset("synthetic", classes=["No_Pain", "High_Pain"])
 
 
 def test_unreadable_inputs_give_dataset_errors(tmp_path):

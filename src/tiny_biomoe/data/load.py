@@ -24,7 +24,11 @@ def load_dataset(
     seed: int = 0,
 ) -> PainDataset:
     """Load ``'ai4pain'`` / ``'biovid'`` (folder ``root``), ``'manifest'`` (CSV ``manifest``) or
-    ``'synthetic'`` (generated from ``seed``; ``root`` unused). ``None`` arguments keep each adapter's defaults."""
+    ``'synthetic'`` (generated from ``seed``; ``root`` unused). ``None`` arguments keep each adapter's defaults.
+    ``classes`` applies to ``'biovid'`` and ``'manifest'`` only (a ConfigError elsewhere, never ignored)."""
+    if classes and name in ("ai4pain", "synthetic"):
+        raise ConfigError(f"--classes is not supported for {name} (its classes are fixed: No_Pain, Low_Pain, High_Pain); "
+                          "drop --classes, or describe the trials you want in a manifest (--dataset manifest)")
     if name == "ai4pain":
         from .folders import load_ai4pain
 
