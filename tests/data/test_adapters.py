@@ -188,3 +188,14 @@ def test_unreadable_inputs_give_dataset_errors(tmp_path):
     (tmp_path / "m.csv").write_text("subject,label,file,modality,column,fs\nS1,a,x.npy,EDA,,10\n")
     with pytest.raises(DatasetError, match="x.npy: not a readable .npy"):
         load_manifest(tmp_path / "m.csv")
+
+
+def test_ai4pain_layout_refuses_mixed_rates(tmp_path, small_syn):
+    # One table per trial has one time column: modalities at different rates cannot share it.
+    from tiny_biomoe.data import PainDataset, Trial
+
+    t = small_syn.trials[0]
+    mixed = Trial(t.subject, t.trial, t.label, {"EDA": t.signals["EDA"], "BVP": t.signals["BVP"][::2]},
+                  {"EDA": 100.0, "BVP": 50.0})
+    with pytest.raises(DatasetError, match="one sampling rate"):
+        write_ai4pain_layout(PainDataset("mixed", [mixed], list(small_syn.classes)), tmp_path)

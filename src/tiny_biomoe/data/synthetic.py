@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from .._io import atomic_path
-from ..errors import ConfigError
+from ..errors import ConfigError, DatasetError
 from .dataset import PainDataset, Trial
 from .folders import AI4PAIN_CLASSES
 
@@ -178,6 +178,9 @@ def write_ai4pain_layout(dataset: PainDataset, root: str | Path) -> Path:
     mods = dataset.modalities
     for tr in dataset.trials:
         part = tr.partition or "train"
+        if set(tr.signals) != set(mods) or len({float(tr.sampling_rates[m]) for m in mods}) != 1:
+            raise DatasetError(f"trial {tr.subject}/{tr.trial}: the AI4PAIN layout (one table per trial) needs every "
+                               f"modality {mods} at one sampling rate; got {dict(tr.sampling_rates)}")
         fs = tr.sampling_rates[mods[0]]
         n = min(len(tr.signals[m]) for m in mods)
         cols = [np.arange(n) / fs] + [tr.signals[m][:n] for m in mods]
