@@ -20,12 +20,11 @@ import torch
 
 from ._io import atomic_path
 from .errors import InputError, require
-from .representations.base import as_windows_tensor, get_kind, render, render_info
+from .representations.base import as_windows_tensor, kind_list, render, render_info
 from .signals.modalities import get_modality
-from .signals.processing import check_sampling_rate, check_signal, describe_preprocessing, resample
-from .signals.processing import preprocess as _preprocess
+from .signals.processing import check_sampling_rate, describe_preprocessing
 from .signals.readers import Recording
-from .signals.windowing import make_windows
+from .signals.windowing import signal_windows
 
 __all__ = ["EmbeddingResult", "embed_windows", "embed_signal", "embed_file", "load_embeddings", "default_output_path", "FORMAT_VERSION"]
 
@@ -200,11 +199,7 @@ def embed_windows(
     parameter overrides.
     """
     fs = check_sampling_rate(sampling_rate)
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    if not kinds:
-        raise InputError("no representation kinds given; e.g. kinds=('waveform', 'spectrogram_psd')")
-    for k in kinds:
-        get_kind(k)  # validates names before any work
+    kinds = kind_list(kinds)
     if int(batch_size) < 1:
         raise InputError(f"batch_size must be >= 1, got {batch_size}")
     kind_params = dict(kind_params or {})
@@ -265,15 +260,11 @@ def embed_signal(
         source = signal.source
         sampling_rate = rate if sampling_rate is None else sampling_rate
         signal = samples
-    fs = check_sampling_rate(sampling_rate)
-    x = _preprocess(signal, fs, m) if preprocess else check_signal(signal)
-    original_fs = fs
-    if target_rate is not None:
-        fs = check_sampling_rate(target_rate)
-        x = resample(x, original_fs, fs)
-    win = m.window_s if window is None else float(window)
-    wins = make_windows(x, fs, win, stride, max_missing=max_missing, max_windows=max_windows)
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
+    original_fs = check_sampling_rate(sampling_rate)
+    wins = signal_windows(signal, original_fs, m, window, stride, preprocess=preprocess, target_rate=target_rate,
+                          max_missing=max_missing, max_windows=max_windows)
+    fs = wins.sampling_rate
+    kinds = kind_list(kinds)
     kind_params = dict(kind_params or {})
     kinds_meta = {k: render_info(k, fs, wins.data.shape[1], m, **kind_params.get(k, {})) for k in kinds}
     net, weights = _resolve_model(model, device)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import numbers
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -14,7 +14,7 @@ from ..errors import InputError, SignalError
 from ..signals.modalities import ModalityDefaults, get_modality
 from ..signals.processing import check_sampling_rate
 
-__all__ = ["Kind", "register_kind", "unregister_kind", "get_kind", "list_kinds", "render", "render_info", "as_windows_tensor", "check_image_size"]
+__all__ = ["Kind", "register_kind", "unregister_kind", "get_kind", "list_kinds", "render", "render_info", "as_windows_tensor", "check_image_size", "kind_list"]
 
 #: ``render_fn(windows (N, L) tensor on the target device, sampling_rate, resolved params) -> (N, 3, S, S)``
 RenderFn = Callable[[torch.Tensor, float, Any], torch.Tensor]
@@ -112,6 +112,16 @@ def get_kind(name: "str | Kind") -> Kind:
         return _REGISTRY[name]
     except (KeyError, TypeError):
         raise InputError(f"unknown representation kind {name!r}; known kinds: {', '.join(list_kinds())}") from None
+
+
+def kind_list(kinds: "str | Kind | Sequence[str | Kind]") -> "list[str | Kind]":
+    """One kind or several as a list, checked before any work: empty or unknown names are InputErrors."""
+    items = [kinds] if isinstance(kinds, (str, Kind)) else list(kinds)
+    if not items:
+        raise InputError("no representation kinds given; e.g. kinds=('waveform', 'spectrogram_psd')")
+    for k in items:
+        get_kind(k)
+    return items
 
 
 def list_kinds() -> list[str]:

@@ -17,10 +17,8 @@ import torch
 
 from ..errors import InputError
 from ..signals.modalities import get_modality
-from ..signals.processing import check_sampling_rate, check_signal
-from ..signals.processing import preprocess as _preprocess
-from ..signals.windowing import Windows, make_windows
-from .base import get_kind, render
+from ..signals.windowing import Windows, signal_windows
+from .base import kind_list, render
 
 __all__ = ["render_signal", "render_file", "save_previews", "contact_sheet"]
 
@@ -39,16 +37,10 @@ def render_signal(
 ) -> tuple[Windows, dict[str, torch.Tensor]]:
     """Preprocess, window and render one channel: returns ``(windows, kind -> (N, 3, 224, 224))``."""
     m = get_modality(modality)
-    kinds = [kinds] if isinstance(kinds, str) else list(kinds)
-    if not kinds:
-        raise InputError("no representation kinds given")
-    for k in kinds:
-        get_kind(k)
-    fs = check_sampling_rate(sampling_rate)
-    x = _preprocess(signal, fs, m) if preprocess else check_signal(signal)
-    wins = make_windows(x, fs, m.window_s if window is None else float(window), stride, max_windows=max_windows)
+    kinds = kind_list(kinds)
+    wins = signal_windows(signal, sampling_rate, m, window, stride, preprocess=preprocess, max_windows=max_windows)
     kp = dict(kind_params or {})
-    return wins, {k: render(wins.data, k, fs, m, device, **dict(kp.get(k, {}))) for k in kinds}
+    return wins, {k: render(wins.data, k, wins.sampling_rate, m, device, **dict(kp.get(k, {}))) for k in kinds}
 
 
 def _to_uint8(img: torch.Tensor) -> np.ndarray:

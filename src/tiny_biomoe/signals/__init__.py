@@ -16,7 +16,7 @@ from .processing import (
     zero_phase_filter,
 )
 from .readers import Recording, read_signal
-from .windowing import Windows, make_windows
+from .windowing import Windows, make_windows, signal_windows
 
 __all__ = [
     "MODALITY_ALIASES",
@@ -36,5 +36,6 @@ __all__ = [
     "preprocess",
     "read_signal",
     "resample",
+    "signal_windows",
     "zero_phase_filter",
 ]

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SignalError
-from .processing import check_sampling_rate
+from .modalities import ModalityDefaults, get_modality
+from .processing import check_sampling_rate, check_signal, preprocess as _preprocess, resample
 
-__all__ = ["Windows", "make_windows"]
+__all__ = ["Windows", "make_windows", "signal_windows"]
 
 
 @dataclass(frozen=True)
@@ -99,3 +100,28 @@ def make_windows(
         if nan.any():
             row[nan] = np.interp(idx[nan], idx[~nan], row[~nan])
     return Windows(data, starts / fs, fs, n_win / fs, n_hop / fs, n_cand, n_dropped)
+
+
+def signal_windows(
+    signal: np.ndarray,
+    sampling_rate: float,
+    modality: "str | ModalityDefaults",
+    window_s: float | None = None,
+    stride_s: float | None = None,
+    *,
+    preprocess: bool = True,
+    target_rate: float | None = None,
+    max_missing: float = 0.5,
+    max_windows: int | None = None,
+) -> Windows:
+    """One channel as windows: the modality's :func:`preprocess` (or only :func:`check_signal`),
+    optionally :func:`resample` to ``target_rate`` after filtering, then :func:`make_windows`
+    (``window_s`` defaults to the modality's window).
+    """
+    m = get_modality(modality)
+    fs = check_sampling_rate(sampling_rate)
+    x = _preprocess(signal, fs, m) if preprocess else check_signal(signal)
+    if target_rate is not None:
+        x, fs = resample(x, fs, target_rate), check_sampling_rate(target_rate)
+    win = m.window_s if window_s is None else float(window_s)
+    return make_windows(x, fs, win, stride_s, max_missing=max_missing, max_windows=max_windows)
