@@ -171,3 +171,20 @@ def test_rate_from_time_column_has_no_float_noise(tmp_path):
     pd.DataFrame({"time": t, "eda": np.sin(t)}).to_csv(p, index=False)
     rec = read_signal(p)
     assert rec.sampling_rate == 100.0
+
+
+def test_unreadable_npy_npz_are_signal_errors(tmp_path):
+    (tmp_path / "junk.npy").write_bytes(b"not numpy")
+    (tmp_path / "junk.npz").write_bytes(b"PK\x03\x04 not a zip")
+    np.savez(tmp_path / "objects.npz", x=np.array([{"a": 1}], dtype=object))
+    for name in ("junk.npy", "junk.npz", "objects.npz"):
+        with pytest.raises(SignalError, match="not a plain numeric"):
+            read_signal(tmp_path / name, sampling_rate=FS)
+
+
+def test_selecting_from_a_recording_leaves_it_unchanged(data):
+    _, a, b = data
+    rec = Recording({"a": a, "b": b}, FS, "<test>")
+    sub = read_signal(rec, columns=["b"], sampling_rate=2 * FS)
+    assert (sub.channels, sub.sampling_rate) == (["b"], 2 * FS)
+    assert (rec.channels, rec.sampling_rate, rec.info) == (["a", "b"], FS, {})

@@ -6,8 +6,10 @@ rate(s). EDF/BDF and WFDB need the optional extra ``io`` (``pip install 'tiny-bi
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import warnings
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
@@ -216,8 +218,11 @@ def _array_channels(arr: np.ndarray, source: str, prefix: str = "ch") -> dict[st
 
 def _read_npz(path: Path, columns, sampling_rate, time_column) -> Recording:
     source = str(path)
-    with np.load(path, allow_pickle=False) as z:
-        data = {k: z[k] for k in z.files}
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            data = {k: z[k] for k in z.files}
+    except (ValueError, OSError, zipfile.BadZipFile) as exc:
+        raise SignalError(f"{source}: not a plain numeric .npz file ({exc})") from exc
     fs = sampling_rate
     for key in ("sampling_rate", "fs", "sfreq"):
         if key in data and np.ndim(data[key]) == 0:
@@ -271,6 +276,7 @@ def _read_wfdb(path: Path, columns, sampling_rate) -> Recording:
 
 
 def _select(rec: Recording, columns, sampling_rate) -> Recording:
+    rec = dataclasses.replace(rec, info=dict(rec.info))  # a caller's Recording stays as it was
     if columns is not None:
         chosen = [_resolve_column(c, rec.channels, rec.source) for c in columns]
         rec.signals = {n: rec.signals[n] for n in chosen}
@@ -336,7 +342,7 @@ def read_signal(
     if fmt == "npy":
         try:
             arr = np.load(path, allow_pickle=False)
-        except ValueError as exc:
+        except (ValueError, OSError) as exc:
             raise SignalError(f"{path}: not a plain numeric .npy file ({exc})") from exc
         return _finish(_array_channels(arr, str(path)), None, sampling_rate, str(path), columns, {"format": "npy"})
     if fmt == "npz":
