@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import torch
@@ -68,6 +70,11 @@ def test_save_load_round_trip(tmp_path):
     assert meta == {"kinds": ["waveform"], "classes": ["a", "b", "c"]}
     with pytest.raises(CheckpointError):
         load_head(tmp_path / "missing")
+    doc = json.loads((tmp_path / "h" / "head.json").read_text())
+    del doc["arch"]["in_dim"]  # a damaged head.json is a CheckpointError, not a KeyError
+    (tmp_path / "h" / "head.json").write_text(json.dumps(doc))
+    with pytest.raises(CheckpointError, match="in_dim"):
+        load_head(tmp_path / "h")
 
 
 def test_bad_config():

@@ -227,10 +227,10 @@ def load_head(folder: str | os.PathLike) -> tuple[Head, dict]:
     try:
         doc = json.loads((folder / "head.json").read_text())
         arch = doc["arch"]
+        head = Head(arch["in_dim"], arch["n_classes"], arch["hidden"], arch.get("dropout", 0.0))
         state = load_file(str(folder / "head.safetensors"))
-    except (OSError, KeyError, ValueError) as exc:
+    except (OSError, KeyError, TypeError, ValueError) as exc:
         raise CheckpointError(f"{folder} does not hold a saved head (head.json + head.safetensors): {exc}") from exc
-    head = Head(arch["in_dim"], arch["n_classes"], arch["hidden"], arch.get("dropout", 0.0))
     try:
         head.load_state_dict(state, strict=True)
     except RuntimeError as exc:
