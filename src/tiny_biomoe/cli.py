@@ -13,9 +13,6 @@ from typing import Callable, Sequence
 
 from .errors import TinyBioMoEError
 
-Handler = Callable[[argparse.Namespace], int]
-
-
 def _add_weights_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--weights",

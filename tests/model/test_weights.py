@@ -216,3 +216,16 @@ def test_load_model_reports_hash(reference_checkpoint):
     _, info = W.load_model(reference_checkpoint, device="cpu")
     assert info.sha256 == hashlib.sha256(Path(reference_checkpoint).read_bytes()).hexdigest()
     assert info.source == str(reference_checkpoint)
+
+
+def test_folder_holding_one_pth_loads_and_is_hashed(reference_checkpoint, tmp_path):
+    import hashlib
+    import shutil
+
+    folder = tmp_path / "w"
+    folder.mkdir()
+    shutil.copy(reference_checkpoint, folder / "weights.pth")
+    model, info = W.load_model(folder, device="cpu")
+    assert info.sha256 == hashlib.sha256(reference_checkpoint.read_bytes()).hexdigest()
+    raw = torch.load(reference_checkpoint, weights_only=True)["model_state_dict"]
+    assert torch.equal(model.ln_out.weight, raw["ln_out.weight"])

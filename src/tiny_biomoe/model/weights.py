@@ -32,6 +32,7 @@ __all__ = [
     "default_cache_dir",
     "weight_search_locations",
     "resolve_weights",
+    "checkpoint_file",
     "load_checkpoint",
     "check_state_dict",
     "save_safetensors",
@@ -177,17 +178,24 @@ def _unwrap(obj: Any, path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
+def checkpoint_file(path: str | os.PathLike) -> Path:
+    """The weights file behind ``path``: the path itself, or for a folder its ``model.safetensors``
+    (else its only ``.pth``/``.pt`` file)."""
+    path = Path(path)
+    if not path.is_dir():
+        return path
+    st = path / SAFETENSORS_NAME
+    if st.exists():
+        return st
+    pths = sorted(path.glob("*.pth")) + sorted(path.glob("*.pt"))
+    if len(pths) == 1:
+        return pths[0]
+    raise CheckpointError(f"folder {path} holds no {SAFETENSORS_NAME}; pass the checkpoint file itself")
+
+
 def load_checkpoint(path: str | os.PathLike) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Read a checkpoint safely; return ``(state_dict, config)`` (config is ``{}`` for ``.pth`` files)."""
-    path = Path(path)
-    if path.is_dir():
-        st = path / SAFETENSORS_NAME
-        if not st.exists():
-            pths = sorted(path.glob("*.pth")) + sorted(path.glob("*.pt"))
-            if len(pths) == 1:
-                return load_checkpoint(pths[0])
-            raise CheckpointError(f"folder {path} holds no {SAFETENSORS_NAME}; pass the checkpoint file itself")
-        return load_checkpoint(st)
+    path = checkpoint_file(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} is not a file")
     if path.suffix == ".safetensors":
@@ -254,6 +262,7 @@ def save_safetensors(model: torch.nn.Module, folder: str | os.PathLike, metadata
     from safetensors.torch import save_file
 
     from .. import __version__
+    from .moe import EMBED_DIM, IMG_SIZE
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -265,8 +274,8 @@ def save_safetensors(model: torch.nn.Module, folder: str | os.PathLike, metadata
         "format": "tiny-biomoe",
         "format_version": FORMAT_VERSION,
         "architecture": "TinyBioMoE",
-        "image_size": 224,
-        "embed_dim": 192,
+        "image_size": IMG_SIZE,
+        "embed_dim": EMBED_DIM,
         "num_parameters": int(sum(p.numel() for p in model.parameters())),
         "package_version": __version__,
         "metadata": meta,
@@ -335,6 +344,6 @@ def load_model(
             torch.random.set_rng_state(gen_state)
         return model.to(dev).eval(), WeightsInfo(f"random-init(seed={seed})", False, None)
     model = TinyBioMoE.from_pretrained(path)
-    digest = file_sha256(path / SAFETENSORS_NAME if path.is_dir() else path)
+    digest = file_sha256(checkpoint_file(path))
     official = path.name == OFFICIAL_FILENAME
     return model.to(dev).eval(), WeightsInfo(str(path), official, digest)
