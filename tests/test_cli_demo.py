@@ -8,8 +8,8 @@ import pytest
 
 from tiny_biomoe.cli import main
 from tiny_biomoe.data import SyntheticPainConfig, make_synthetic_pain, write_ai4pain_layout
-from tiny_biomoe.tasks import HeadConfig, PipelineConfig, load_head
-from tiny_biomoe.tasks.demo import DemoConfig, run_demo
+from tiny_biomoe.pain import HeadConfig, PipelineConfig, load_head
+from tiny_biomoe.pain.demo import DemoConfig, run_demo
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -96,7 +96,7 @@ def test_train_finetune_cli_one_step(tmp_path, reference_checkpoint, reference_m
 
     from tiny_biomoe.embed import embed_windows
     from tiny_biomoe.signals import preprocess
-    from tiny_biomoe.tasks import predict
+    from tiny_biomoe.pain import predict
 
     x = make_synthetic_pain(n_subjects=2, trials_per_class=1, partitions=None, seed=9).trials[0].signals["BVP"]
     (tmp_path / "ft").rename(tmp_path / "moved")  # the recorded backbone path is gone: HEAD/backbone is used

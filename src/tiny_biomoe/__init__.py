@@ -12,7 +12,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 # public name -> module that defines it
 _EXPORTS: dict[str, str] = {
@@ -53,18 +53,18 @@ _EXPORTS: dict[str, str] = {
     "load_dataset": ".data",
     "make_synthetic_pain": ".data",
     "EmbeddingCache": ".data",
-    "PipelineConfig": ".tasks",
-    "HeadConfig": ".tasks",
-    "evaluate": ".tasks",
-    "train_head": ".tasks",
-    "load_head": ".tasks",
-    "finetune": ".tasks",
-    "fuse": ".tasks",
-    "make_folds": ".tasks",
-    "write_report": ".tasks",
-    "run_demo": ".tasks",
-    "predict": ".tasks",
-    "evaluate_finetune": ".tasks",
+    "PipelineConfig": ".pain",
+    "HeadConfig": ".pain",
+    "evaluate": ".pain",
+    "train_head": ".pain",
+    "load_head": ".pain",
+    "finetune": ".pain",
+    "fuse": ".pain",
+    "make_folds": ".pain",
+    "write_report": ".pain",
+    "run_demo": ".pain",
+    "predict": ".pain",
+    "evaluate_finetune": ".pain",
     # pretraining (the function is tiny_biomoe.pretrain.pretrain: the name here is the subpackage)
     "PretrainConfig": ".pretrain",
     "prepare_shards": ".pretrain",
@@ -99,4 +99,4 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .pretrain import load_config as load_pretrain_config
     from .representations import list_kinds, register_kind, render
     from .signals import Recording, get_modality, preprocess, read_signal
-    from .tasks import HeadConfig, PipelineConfig, evaluate, evaluate_finetune, finetune, fuse, load_head, make_folds, predict, run_demo, train_head, write_report
+    from .pain import HeadConfig, PipelineConfig, evaluate, evaluate_finetune, finetune, fuse, load_head, make_folds, predict, run_demo, train_head, write_report

@@ -191,7 +191,7 @@ def _add_pain_data_args(p: argparse.ArgumentParser) -> None:
 
 def _pain_setup(args: argparse.Namespace, **pipeline: object):
     from .data.load import load_dataset
-    from .tasks import HeadConfig, PipelineConfig
+    from .pain import HeadConfig, PipelineConfig
 
     ds = load_dataset(args.dataset, root=args.root, manifest=args.manifest, modalities=args.modalities,
                       classes=args.classes, sampling_rate=args.sampling_rate, seed=args.seed)
@@ -212,7 +212,7 @@ def _finetune_config(args: argparse.Namespace):
     """The FineTuneConfig of the --finetune-* arguments, or None without --finetune-steps."""
     if args.finetune_steps <= 0:
         return None
-    from .tasks import FineTuneConfig
+    from .pain import FineTuneConfig
 
     return FineTuneConfig(steps=args.finetune_steps, lr=args.lr, batch_size=args.batch_size,
                           pretrained=not args.from_scratch, seed=args.seed)
@@ -231,7 +231,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_demo(args: argparse.Namespace) -> int:
-    from .tasks.demo import run_demo
+    from .pain.demo import run_demo
 
     folder = run_demo(args.out, weights=args.weights, quick=args.quick, seed=args.seed, device=args.device,
                       cache_dir=args.cache_dir, use_cache=not args.no_cache)
@@ -258,7 +258,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_evaluate(args: argparse.Namespace) -> int:
-    from .tasks.run import run_evaluation
+    from .pain.run import run_evaluation
 
     ds, cfg = _pain_setup(args, protocol=args.protocol, n_folds=args.folds, fusion_levels=list(args.levels),
                           fusion_methods=list(args.fusion))
@@ -283,7 +283,7 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_train(args: argparse.Namespace) -> int:
-    from .tasks.run import run_finetune, run_training
+    from .pain.run import run_finetune, run_training
 
     ds, cfg = _pain_setup(args)
     ft = _finetune_config(args)
@@ -322,7 +322,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
 
 def _run_predict(args: argparse.Namespace) -> int:
     from .errors import InputError
-    from .tasks.predict import predict, write_predictions
+    from .pain.predict import predict, write_predictions
 
     if not args.output.lower().endswith((".csv", ".tsv")):  # checked before any work
         raise InputError(f"--output {args.output!r} must end in .csv or .tsv")
@@ -412,7 +412,7 @@ _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``biomoe`` argument parser with all sub-commands."""
-    from . import __version__
+    from ._version import __version__
 
     parser = argparse.ArgumentParser(
         prog="biomoe",

@@ -133,7 +133,7 @@ def load_embeddings(path: str | os.PathLike) -> EmbeddingResult:
 
 def _package_version() -> str:
     try:
-        from . import __version__
+        from ._version import __version__
 
         return str(__version__)
     except ImportError:  # pragma: no cover

@@ -11,7 +11,7 @@ __all__ = ["info_text"]
 
 def info_text(device: str = "auto") -> str:
     """A human-readable summary of the installation."""
-    from . import __version__
+    from ._version import __version__
     from ._device import resolve_device
     from .model import TinyBioMoE
     from .model.weights import OFFICIAL_URL, default_cache_dir, weight_search_locations

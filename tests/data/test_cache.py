@@ -7,7 +7,7 @@ import json
 import numpy as np
 
 from tiny_biomoe.data import EmbeddingCache, default_cache_dir, make_synthetic_pain
-from tiny_biomoe.tasks import PipelineConfig, extract_embeddings
+from tiny_biomoe.pain import PipelineConfig, extract_embeddings
 
 BASE = dict(dataset_id="d", sampling_rate=100.0, modality="EDA", kind="waveform", params={"a": 1}, version="1", weights_hash="w")
 

@@ -8,7 +8,7 @@ from scipy.signal import find_peaks
 
 from tiny_biomoe.data import SyntheticPainConfig, make_synthetic_pain
 from tiny_biomoe.errors import ConfigError
-from tiny_biomoe.tasks import HeadConfig, make_folds, train_head
+from tiny_biomoe.pain import HeadConfig, make_folds, train_head
 
 
 @pytest.fixture(scope="module")

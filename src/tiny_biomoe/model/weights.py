@@ -261,7 +261,7 @@ def save_safetensors(model: torch.nn.Module, folder: str | os.PathLike, metadata
     """Write ``folder/model.safetensors`` and ``folder/config.json``; return the folder."""
     from safetensors.torch import save_file
 
-    from .. import __version__
+    from .._version import __version__
     from .moe import EMBED_DIM, IMG_SIZE
 
     folder = Path(folder)

@@ -16,7 +16,7 @@ from tiny_biomoe.data import make_synthetic_pain, write_ai4pain_layout
 from tiny_biomoe.errors import ConfigError
 from tiny_biomoe.representations import render
 from tiny_biomoe.signals import preprocess
-from tiny_biomoe.tasks import FineTuneConfig, PipelineConfig, evaluate_finetune, finetune
+from tiny_biomoe.pain import FineTuneConfig, PipelineConfig, evaluate_finetune, finetune
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -13,7 +13,7 @@ import pytest
 
 from tiny_biomoe.data import DatasetWarning, PainDataset, Trial, make_synthetic_pain
 from tiny_biomoe.signals import preprocess
-from tiny_biomoe.tasks import (
+from tiny_biomoe.pain import (
     FusionSpec,
     PipelineConfig,
     evaluate,
@@ -22,7 +22,7 @@ from tiny_biomoe.tasks import (
     train_final_head,
     trial_windows,
 )
-from tiny_biomoe.tasks.report import write_report
+from tiny_biomoe.pain.report import write_report
 
 
 def _feature_embed(w, fs, m, k, model, **kw):
@@ -93,7 +93,7 @@ def test_evaluate_with_stand_in_embedder_and_report(ds, tmp_path):
     assert md.index("](images/summary_accuracy.png)") < md.index("## Results")
     assert html.index(base64.b64encode(summary.read_bytes()).decode()) < html.index("<h2>Results")
     # bars coloured by fusion level: every level present has its colour, the fine-tuning colour is absent
-    from tiny_biomoe.tasks.report import LEVEL_COLORS
+    from tiny_biomoe.pain.report import LEVEL_COLORS
 
     px = (mpimg.imread(summary)[..., :3] * 255).round().astype(int)
     for level, colour in LEVEL_COLORS.items():
@@ -147,7 +147,7 @@ def test_train_final_head_saves_settings(ds, tmp_path):
 
 
 def test_report_shows_one_example_per_class(ds, tmp_path):
-    from tiny_biomoe.tasks.run import class_examples
+    from tiny_biomoe.pain.run import class_examples
 
     cfg = PipelineConfig(modalities=["EDA", "BVP"], kinds=["waveform", "psd"])
     ex = class_examples(ds, cfg)

@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tiny_biomoe.tasks.pipeline as pipeline
+import tiny_biomoe.pain.pipeline as pipeline
 from tiny_biomoe.errors import ConfigError, DatasetError
-from tiny_biomoe.tasks import EmbeddingTable, PipelineConfig, evaluate_embeddings, make_folds
-from tiny_biomoe.tasks.protocols import assert_subject_disjoint, inner_validation_split
+from tiny_biomoe.pain import EmbeddingTable, PipelineConfig, evaluate_embeddings, make_folds
+from tiny_biomoe.pain.protocols import assert_subject_disjoint, inner_validation_split
 
 
 def _groups(seed=0, n=60, s=7):

@@ -133,7 +133,7 @@ def write_report(
     examples: Mapping[str, "np.ndarray | Mapping[str, np.ndarray]"] | None = None,
     title: str = "Tiny-BioMoE pain recognition report",
 ) -> Path:
-    """Write the report folder ``out`` from :func:`~tiny_biomoe.tasks.evaluate` results.
+    """Write the report folder ``out`` from :func:`~tiny_biomoe.pain.evaluate` results.
 
     ``examples`` maps a label (e.g. ``"EDA/waveform"``) to one rendered image ``(3, 224, 224)`` or to
     ``{caption: image}`` shown side by side (e.g. one trial per class, see :func:`class_examples`).

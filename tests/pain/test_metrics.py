@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn import metrics as skm
 
-from tiny_biomoe.tasks import aggregate_folds, classification_metrics
+from tiny_biomoe.pain import aggregate_folds, classification_metrics
 
 CLASSES = ["No_Pain", "Low_Pain", "High_Pain"]
 

@@ -11,7 +11,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from tiny_biomoe.errors import CheckpointError, ConfigError
-from tiny_biomoe.tasks import FineTuneConfig, HeadConfig, finetune, load_head, save_head, train_head
+from tiny_biomoe.pain import FineTuneConfig, HeadConfig, finetune, load_head, save_head, train_head
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

@@ -15,7 +15,7 @@ from tiny_biomoe.data import make_synthetic_pain, write_ai4pain_layout
 from tiny_biomoe.embed import embed_windows
 from tiny_biomoe.errors import CheckpointError
 from tiny_biomoe.signals import preprocess
-from tiny_biomoe.tasks import load_head, predict
+from tiny_biomoe.pain import load_head, predict
 
 KINDS = ["waveform", "psd"]
 

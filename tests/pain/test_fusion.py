@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tiny_biomoe.errors import ConfigError
-from tiny_biomoe.tasks import fuse, plan_experiments
+from tiny_biomoe.pain import fuse, plan_experiments
 
 
 @pytest.fixture

@@ -338,7 +338,7 @@ def evaluate_finetune(
     device: str | torch.device = "auto",
     progress: bool = False,
 ) -> dict:
-    """End-to-end fine-tuning (:func:`~tiny_biomoe.tasks.finetune`) of backbone + linear classifier in
+    """End-to-end fine-tuning (:func:`~tiny_biomoe.pain.finetune`) of backbone + linear classifier in
     every fold of ``config.protocol``, on one modality and one representation kind.
 
     The folds are made exactly as in :func:`evaluate_embeddings` (same trials when ``trial_ids`` lists
