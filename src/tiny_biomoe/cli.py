@@ -73,7 +73,7 @@ def _add_render(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_render(args: argparse.Namespace) -> int:
-    from .representations.previews import render_file
+    from .previews import render_file
 
     paths = render_file(
         args.input, args.modality, args.output, sampling_rate=args.fs, column=args.column,

@@ -13,12 +13,17 @@ a neighbouring column, which gives steep segments the same apparent width as fla
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import torch
 
+from ..errors import InputError
 from ._viridis import VIRIDIS_RGB
+from .kind import check_image_size
 
 __all__ = [
+    "check_line_params",
+    "scale_windows",
     "polyline_spans",
     "span_coverage",
     "span_coverage_dense",
@@ -28,6 +33,30 @@ __all__ = [
     "viridis_table",
     "upsample_bilinear_hwc",
 ]
+
+
+def check_line_params(p: Any) -> None:
+    """Validate the drawing fields the line kinds share (``line_width``, ``margin``, ``size``)."""
+    check_image_size(p.size)
+    if not 0 < p.line_width <= 20:
+        raise InputError(f"line_width must be in (0, 20] px, got {p.line_width}")
+    if not 0 <= p.margin < p.size // 4:
+        raise InputError(f"margin must be in [0, {p.size // 4}) px, got {p.margin}")
+
+
+def scale_windows(x: torch.Tensor, value_range: tuple[float, float] | None = None) -> torch.Tensor:
+    """Scale each row of ``(N, L)`` to [0, 1]: min-max per window, or a fixed range (clipped).
+
+    A constant window maps to 0.5 (a flat line in the middle).
+    """
+    if value_range is not None:
+        lo, hi = value_range
+        return ((x - lo) / (hi - lo)).clamp(0.0, 1.0)
+    mn, mx = torch.aminmax(x, dim=-1, keepdim=True)
+    span = mx - mn
+    flat = span <= 0
+    out = (x - mn) / torch.where(flat, torch.ones_like(span), span)
+    return torch.where(flat, torch.full_like(out, 0.5), out) if bool(flat.any()) else out
 
 
 def viridis_table(device: torch.device | str | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:

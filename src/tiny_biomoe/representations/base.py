@@ -1,73 +1,19 @@
-"""Kinds of representation, their registry, and :func:`render`."""
+"""The registry of kinds and :func:`render` (the :class:`Kind` record itself lives in ``kind.py``)."""
 
 from __future__ import annotations
 
 import dataclasses
-import numbers
-from dataclasses import dataclass
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import InputError, SignalError
-from ..signals.modalities import ModalityDefaults, get_modality
+from ..signals.modalities import ModalityDefaults
 from ..signals.processing import check_sampling_rate
+from .kind import Kind, RenderFn, ResolveFn, check_image_size  # noqa: F401  (re-exported: the registry's record)
 
 __all__ = ["Kind", "register_kind", "unregister_kind", "get_kind", "list_kinds", "render", "render_info", "as_windows_tensor", "check_image_size", "kind_list"]
-
-#: ``render_fn(windows (N, L) tensor on the target device, sampling_rate, resolved params) -> (N, 3, S, S)``
-RenderFn = Callable[[torch.Tensor, float, Any], torch.Tensor]
-#: ``resolve_fn(params, sampling_rate, n_samples, modality or None) -> params with every default filled``
-ResolveFn = Callable[[Any, float, int, "ModalityDefaults | None"], Any]
-
-
-@dataclass(frozen=True)
-class Kind:
-    """One kind of representation.
-
-    Attributes:
-        name: registry key, e.g. ``"waveform"``.
-        version: bumped whenever the pixels for the same input and parameters change.
-        params_type: frozen dataclass of parameters (all with defaults).
-        render_fn: draws a batch of windows (see :data:`RenderFn`).
-        resolve_fn: fills modality/window-dependent defaults (see :data:`ResolveFn`); optional.
-        description: one line for listings.
-        output_in_range: ``render_fn`` is known to return float32 values in [0, 1] already, so
-            :func:`render` skips its final clamp (one pass over the images less).
-    """
-
-    name: str
-    version: str
-    params_type: type
-    render_fn: RenderFn
-    resolve_fn: ResolveFn | None = None
-    description: str = ""
-    output_in_range: bool = False
-
-    def params(
-        self, sampling_rate: float, n_samples: int, modality: "str | ModalityDefaults | None" = None, **overrides: Any
-    ) -> Any:
-        """The parameters that rendering will use, with overrides applied and defaults resolved."""
-        names = {f.name for f in dataclasses.fields(self.params_type)}
-        bad = sorted(set(overrides) - names)
-        if bad:
-            raise InputError(f"kind {self.name!r} has no parameter(s) {bad}; its parameters are {sorted(names)}")
-        try:
-            p = self.params_type(**overrides)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"bad parameters for kind {self.name!r}: {exc}") from exc
-        m = get_modality(modality) if modality is not None else None
-        if self.resolve_fn is not None:
-            p = self.resolve_fn(p, float(sampling_rate), int(n_samples), m)
-        return p
-
-
-def check_image_size(size: Any) -> None:
-    """Raise InputError unless ``size`` (the image side of a kind) is a whole number of pixels >= 16."""
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 16:
-        raise InputError(f"size must be a whole number of pixels >= 16 (the model takes 224), got {size!r}")
-
 
 _REGISTRY: dict[str, Kind] = {}
 

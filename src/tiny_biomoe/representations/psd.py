@@ -15,9 +15,8 @@ import torch
 
 from ..errors import InputError
 from ..signals.modalities import ModalityDefaults
-from ._raster import draw_polylines
-from .base import Kind
-from .waveform import check_line_params, scale_windows
+from ._raster import check_line_params, draw_polylines, scale_windows
+from .kind import Kind
 
 __all__ = ["PSDParams", "welch_psd", "psd_curve", "PSD"]
 

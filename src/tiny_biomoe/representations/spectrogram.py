@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from ..errors import InputError
 from ..signals.modalities import ModalityDefaults
 from ._raster import apply_viridis, upsample_bilinear_hwc, viridis_hwc
-from .base import Kind, check_image_size
+from .kind import Kind, check_image_size
 
 __all__ = [
     "SpectrogramParams",

@@ -1,6 +1,8 @@
-"""Rendering a whole signal and writing PNG previews (what ``biomoe render`` does).
+"""Rendering a whole recording and writing PNG previews (what ``biomoe render`` does).
 
-PIL only writes the PNG files; every pixel is rendered by :func:`~tiny_biomoe.representations.render`.
+Sits above ``signals/`` (reading, conditioning, windows) and ``representations/`` (windows ->
+images). PIL only writes the PNG files; every pixel is rendered by
+:func:`~tiny_biomoe.representations.render`.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
-from ..errors import InputError
-from ..signals.modalities import get_modality
-from ..signals.windowing import Windows, signal_windows
-from .base import kind_list, render
+from .errors import InputError
+from .representations.base import kind_list, render
+from .signals.modalities import get_modality
+from .signals.windowing import Windows, signal_windows
 
 __all__ = ["render_signal", "render_file", "save_previews", "contact_sheet"]
 
@@ -116,7 +118,7 @@ def render_file(
     device: "str | torch.device | None" = None,
 ) -> list[Path]:
     """Read a signal file, render one channel and write PNG previews (``biomoe render``)."""
-    from ..signals.readers import read_signal
+    from .signals.readers import read_signal
 
     rec = read_signal(
         input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column
