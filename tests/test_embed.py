@@ -51,7 +51,7 @@ def test_metadata_records_how_embeddings_were_made(result):
     md = result.metadata
     assert md["modality"] == "eda" and md["sampling_rate"] == FS
     assert (md["window_s"], md["stride_s"], md["n_windows"]) == (10.0, 10.0, 2)
-    assert md["kinds"]["spectrogram_psd"]["version"] == "spectrogram_psd/1"
+    assert md["kinds"]["spectrogram_psd"]["version"] == "spectrogram_psd/2"
     assert md["kinds"]["spectrogram_psd"]["params"]["nfft"] == 80  # 4 s at 20 Hz
     assert md["preprocessing"]["filter"]["lowpass_hz"] == 5.0
     assert md["weights"]["source"].endswith("checkpoint.pt")

@@ -65,13 +65,27 @@ def test_viridis_lookup_equals_matplotlib():
 
 
 @pytest.mark.parametrize("f0", [5.0, 20.0, 41.0])
-def test_pure_tone_lights_the_right_row(f0):
+def test_pure_tone_lights_the_right_row_paper_preset(f0):
     t = np.arange(1000) / FS
-    img = render(np.sin(2 * np.pi * f0 * t), "spectrogram_psd", FS, modality="eeg")[0]
+    img = render(np.sin(2 * np.pi * f0 * t), "spectrogram_psd", FS, modality="eeg", preset="paper")[0]
     green = img[1].mean(dim=1).numpy()  # viridis green rises monotonically with the value
     row = int(np.argmax(green))
     expect = (1 - f0 / (FS / 2)) * 223  # low frequencies at the bottom
-    assert abs(row - expect) <= 224 / 101 + 1.5  # one frequency bin (nfft 200 -> 101 bins) plus rounding
+    assert abs(row - expect) <= 224 / 129 + 1.5  # one frequency bin (nfft 256 -> 129 bins) plus rounding
+
+
+@pytest.mark.parametrize("modality, f0", [("eeg", 5.0), ("eeg", 20.0), ("eeg", 41.0), ("bvp", 5.0), ("eda", 0.8)])
+def test_pure_tone_lights_the_right_row_of_the_modality_band(modality, f0):
+    t = np.arange(1000) / FS
+    kind = get_kind("spectrogram_psd")
+    p = kind.params(FS, 1000, modality)
+    img = render(np.sin(2 * np.pi * f0 * t), kind, FS, modality=modality)[0]
+    green = img[1].mean(dim=1).numpy()
+    row = np.flatnonzero(green >= green.max() - 1e-3).mean()  # centre of the brightest rows (viridis tops out flat)
+    expect = (1 - (f0 - p.fmin) / (p.fmax - p.fmin)) * 223
+    # about one FFT bin per image row: the peak within a pixel or two (tones well away from 0 Hz,
+    # where their mirror image at -f0 would shift the Hann main lobe)
+    assert abs(row - expect) <= 2.0
 
 
 def test_modality_and_paper_presets_and_shrinking():
@@ -87,3 +101,72 @@ def test_modality_and_paper_presets_and_shrinking():
     assert p.nfft == 300 and p.noverlap == 270
     img = render(_x(300), "spectrogram_phase", FS, modality="eda")
     assert img.shape == (1, 3, 224, 224)
+
+
+@pytest.mark.parametrize("mode", ["psd", "angle", "phase"])
+@pytest.mark.parametrize("nfft, noverlap, pad_to, fmin, fmax", [(400, 360, 22300, 0.0, 1.0), (200, 180, 2973, 0.5, 8.0),
+                                                               (64, 10, 128, 0.0, 50.0), (63, 10, 65, 0.0, 50.0),
+                                                               (100, 50, 301, 3.0, 17.5)])
+def test_band_values_equal_the_rows_of_mlab_specgram_with_pad_to(mode, nfft, noverlap, pad_to, fmin, fmax):
+    # (matplotlib decides whether the last bin is the unscaled Nyquist bin by NFFT's parity, not
+    # pad_to's; we use the FFT length's, so the cases with a Nyquist row keep both of the same parity)
+    x = _x(1000, 7)
+    ours = spectrogram_values(torch.from_numpy(x)[None], FS, mode, nfft, noverlap,
+                              pad_to=pad_to, fmin=fmin, fmax=fmax)[0].numpy()
+    mode_ref = "angle" if mode == "phase" else mode
+    ref, freqs, _ = mlab.specgram(x, NFFT=nfft, Fs=FS, noverlap=noverlap, pad_to=pad_to, mode=mode_ref)
+    keep = (np.abs(freqs) >= fmin - 1e-9) & (np.abs(freqs) <= fmax + 1e-9)  # mlab's last even bin is -Nyquist
+    ref = ref[keep]
+    if mode == "phase":
+        ref = np.unwrap(ref, axis=0)  # unwrapped within the band, from fmin upwards
+    assert ours.shape == ref.shape
+    if mode == "psd":
+        np.testing.assert_allclose(ours, ref, rtol=1e-8, atol=1e-9 * ref.max())
+    else:
+        np.testing.assert_allclose(np.angle(np.exp(1j * (ours - ref))), 0.0, atol=1e-7)
+
+
+def test_default_band_per_modality_and_paper_preset_keeps_matplotlibs_axis():
+    kind = get_kind("spectrogram_psd")
+    expect = {"eda": (0.0, 1.0), "bvp": (0.5, 8.0), "resp": (0.05, 1.0), "spo2": (0.0, 0.5), "ecg": (0.5, 40.0),
+              "eeg": (0.5, 45.0)}
+    for modality, band in expect.items():
+        p = kind.params(FS, 1000, modality)
+        assert (p.fmin, p.fmax) == band and p.pad_to > p.nfft, modality
+    p = kind.params(1000.0, 5000, "emg")
+    assert (p.fmin, p.fmax) == (20.0, 450.0)
+    p = kind.params(FS, 1000, "emg")  # the filter's low-pass is capped at 0.45 x rate, so is the band
+    assert (p.fmin, p.fmax) == (20.0, 45.0)
+    for modality in (None, "eda", "bvp"):
+        p = kind.params(FS, 1000, modality, preset="paper")
+        assert (p.nfft, p.noverlap, p.pad_to, p.fmin, p.fmax) == (256, 128, 256, 0.0, 50.0)
+    p = kind.params(FS, 1000, "eda", fmin=0.2, fmax=2.0, pad_to=4000)
+    assert (p.fmin, p.fmax, p.pad_to) == (0.2, 2.0, 4000)
+
+
+def test_paper_preset_image_is_the_plain_matplotlib_spectrogram():
+    x = _x(1000, 11)
+    for mode in ("psd", "angle", "phase"):
+        img = render(x, f"spectrogram_{mode}", FS, modality="bvp", preset="paper")
+        m = spectrogram_matrix(torch.from_numpy(x).float()[None], FS, mode, 256, 128)
+        ref, _, _ = mlab.specgram(x, NFFT=256, Fs=FS, noverlap=128, mode=mode)
+        assert m.shape[1:] == ref.shape  # all 129 bins, 0..Nyquist
+        expect = torch.nn.functional.interpolate(apply_viridis(torch.flip(m, dims=[1])), size=(224, 224),
+                                                 mode="bilinear", align_corners=False)
+        torch.testing.assert_close(img, expect, atol=1e-5, rtol=0)
+
+
+def test_band_fills_the_image_and_bad_bands_are_input_errors():
+    img = render(_x(1000), "spectrogram_psd", FS, modality="eda")
+    assert img.shape == (1, 3, 224, 224)
+    p = get_kind("spectrogram_psd").params(FS, 1000, "eda")
+    assert 220 <= len(range(*[int(np.ceil(p.fmin * p.pad_to / FS)), int(p.fmax * p.pad_to / FS) + 1])) <= 224
+    from tiny_biomoe.errors import InputError
+    with pytest.raises(InputError, match="fmax > fmin"):
+        render(_x(1000), "spectrogram_psd", FS, modality="eda", fmin=2.0, fmax=1.0)
+    with pytest.raises(InputError, match="empty"):
+        render(_x(1000), "spectrogram_psd", FS, modality="eda", fmin=60.0)
+    with pytest.raises(InputError, match="at least the STFT segment"):
+        render(_x(1000), "spectrogram_psd", FS, modality="eda", pad_to=100)
+    with pytest.raises(InputError, match="frequency >= 0"):
+        render(_x(1000), "spectrogram_psd", FS, modality="eda", fmin=-1.0)

@@ -98,7 +98,7 @@ def _render(x: torch.Tensor, fs: float, p: MultiParams) -> torch.Tensor:
 
 MULTI = Kind(
     name="multi",
-    version="multi/2",  # 2: filters pad the window edges by mirroring
+    version="multi/3",  # 2: filters pad the window edges by mirroring; 3: issue 11 (model rate, whole-recording lines)
     params_type=MultiParams,
     render_fn=_render,
     resolve_fn=_resolve,

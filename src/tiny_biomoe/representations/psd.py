@@ -98,7 +98,7 @@ def _render(x: torch.Tensor, fs: float, p: PSDParams) -> torch.Tensor:
 
 PSD = Kind(
     name="psd",
-    version="psd/1",
+    version="psd/2",  # 2: issue 11 defaults (windows at the modality's model rate); same pixels for a given window
     params_type=PSDParams,
     render_fn=_render,
     resolve_fn=_resolve,

@@ -57,7 +57,7 @@ def _render(x: torch.Tensor, fs: float, p: WaveformParams) -> torch.Tensor:
 
 WAVEFORM = Kind(
     name="waveform",
-    version="waveform/1",
+    version="waveform/2",  # 2: issue 11 defaults (windows at the modality's model rate); same pixels for a given window
     params_type=WaveformParams,
     render_fn=_render,
     resolve_fn=_resolve,

@@ -34,6 +34,9 @@ class ModalityDefaults:
         stft_overlap: STFT overlap as a fraction of the segment (0.9 = 90 %).
         value_range: fixed physical range for ``waveform`` (``None``: per-window min-max).
         multi_components: derived signals drawn by the ``multi`` kind.
+        spectrogram_band_hz: ``(fmin, fmax)`` in Hz shown by the spectrogram kinds (where the
+            modality's information is; ``fmax`` is lowered to Nyquist when needed). ``None``: the
+            default filter's band (its high-pass edge or 0, to its low-pass edge or Nyquist).
     """
 
     name: str
@@ -48,6 +51,7 @@ class ModalityDefaults:
     tonic_phasic_hz: float | None = None
     value_range: tuple[float, float] | None = None
     multi_components: tuple[str, ...] = field(default=("raw", "filtered"))
+    spectrogram_band_hz: tuple[float, float] | None = None
 
     def replace(self, **changes: Any) -> "ModalityDefaults":
         """Return a copy with some fields changed (unknown field names raise SignalError)."""
@@ -68,6 +72,7 @@ _MODALITIES: dict[str, ModalityDefaults] = {
         ModalityDefaults(
             "eda", "electrodermal activity", (4.0, 100.0), 10.0, None, 5.0, 4.0, 0.9,
             tonic_phasic_hz=0.05, multi_components=("raw", "tonic", "phasic"),
+            spectrogram_band_hz=(0.0, 1.0),  # tonic level and skin-conductance responses (rise 1-3 s)
         ),
         ModalityDefaults("bvp", "blood volume pulse / PPG", (64.0, 100.0), 10.0, 0.5, 8.0, 2.0, 0.9),
         ModalityDefaults(
@@ -77,6 +82,7 @@ _MODALITIES: dict[str, ModalityDefaults] = {
         ModalityDefaults(
             "spo2", "peripheral oxygen saturation", (1.0, 100.0), 10.0, None, None, 4.0, 0.9,
             value_range=(80.0, 100.0), multi_components=("raw",),
+            spectrogram_band_hz=(0.0, 0.5),  # saturation changes over seconds to minutes
         ),
         ModalityDefaults("ecg", "electrocardiogram", (250.0, 1000.0), 10.0, 0.5, 40.0, 1.0, 0.9),
         ModalityDefaults("emg", "electromyogram", (500.0, 2000.0), 5.0, 20.0, 450.0, 0.25, 0.75),
