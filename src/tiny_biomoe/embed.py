@@ -154,6 +154,9 @@ def _resolve_model(model: Any, device: "str | torch.device | None") -> tuple[tor
         return m, info.as_dict()
     if not isinstance(model, torch.nn.Module):
         raise InputError("model must be a TinyBioMoE, a weights path/name, or None")
+    from .model.moe import check_model
+
+    check_model(model)
     if device is not None and device != "auto":
         dev = resolve_device(device)
         if dev != next(model.parameters()).device:
@@ -162,16 +165,10 @@ def _resolve_model(model: Any, device: "str | torch.device | None") -> tuple[tor
 
 
 def _describe_weights(model: torch.nn.Module) -> dict[str, Any]:
-    """Source, official flag and SHA-256 of the file a model object was loaded from (if known)."""
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    weights = {"source": cfg.get("source", "in-memory model (weights not recorded)"), "official": None, "sha256": None}
-    src = Path(str(weights["source"]))
-    if "source" in cfg and src.exists():  # loaded with from_pretrained: fingerprint the file it came from
-        from .model.weights import OFFICIAL_FILENAME, SAFETENSORS_NAME, file_sha256
+    """Where a model object's weights came from (:func:`tiny_biomoe.model.provenance.describe_model`)."""
+    from .model.provenance import describe_model
 
-        weights["sha256"] = file_sha256(src / SAFETENSORS_NAME if src.is_dir() else src)
-        weights["official"] = src.name == OFFICIAL_FILENAME
-    return weights
+    return describe_model(model).as_dict()
 
 
 def _progress(total: int, enabled: bool, desc: str):
@@ -255,6 +252,14 @@ def embed_signal(
     """
     m = get_modality(modality)
     source, channel = "<array>", None
+    from .signals.inmemory import as_recording, is_in_memory
+
+    if isinstance(signal, (str, os.PathLike)):
+        raise InputError(f"embed_signal takes samples, not a file name ({str(signal)!r}); use "
+                         "embed_file(path, modality) or embed_signal(read_signal(path), None, modality)")
+    if is_in_memory(signal) or not (isinstance(signal, (np.ndarray, Recording, list, tuple)) or hasattr(signal, "__array__")):
+        # pandas, NeuroKit2 (frame, info), MNE Raw; any other type gets a SignalError saying how to convert it
+        signal = as_recording(signal, column=column, sampling_rate=sampling_rate, modality=m.name)
     if isinstance(signal, Recording):
         channel, samples, rate = signal.pick(column, m.name)
         source = signal.source

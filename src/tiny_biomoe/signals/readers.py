@@ -326,6 +326,11 @@ def read_signal(
     if isinstance(source, Mapping):
         signals = {str(k): np.asarray(v, dtype=np.float64) for k, v in source.items()}
         return _finish(signals, None, sampling_rate, "<dict>", columns, {"format": "dict"})
+    if not isinstance(source, (str, os.PathLike)):  # pandas, NeuroKit2, MNE Raw; other types: a hint how to convert
+        from .inmemory import as_recording
+
+        tc = time_column if time_column is None or time_column is False else time_column
+        return as_recording(source, column=columns, sampling_rate=sampling_rate, time_column=tc)
     path = Path(source)
     fmt = (format or path.suffix.lstrip(".")).lower()
     if fmt in ("hea", "dat"):
