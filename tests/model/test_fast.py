@@ -18,6 +18,11 @@ from tiny_biomoe.model.fast import (
     optimize_for_inference,
 )
 
+# spec/MODEL.md's float32 tolerances. They are not tuned on a CPU: float32 keeps 24 bits (u = 6e-8),
+# and reordering a sum of K terms (folded batch norms, other GEMM blocking, micro-batches, SDPA)
+# changes it by at most ~K u |terms|; for the dot products here (K <= ~2,000, O(1) activations)
+# that is ~1e-4 in the worst case and ~sqrt(K) u ~ 3e-6 typically, which is what the fast forms
+# show on AMD Zen 5 and Intel alike. A wrong fold or layout errs by 1e-2 or more.
 EMB_TOL, EXPERT_TOL = 1e-4, 2e-5
 
 
@@ -153,18 +158,59 @@ def test_fast_form_checks_inputs_and_refuses_training(reference_model):
         optimize_for_inference(fast)
 
 
+# Reduced precision is bounded by what matters to a user, not by a max-abs error tuned on one CPU.
+# bf16 keeps 8 significant bits: each rounding errs by at most u = 2**-8 (0.39 %) relative. If an
+# embedding row e carries a relative error r = |d| / |e|, its cosine to the float32 row is at least
+# sqrt(1 - r**2) ~ 1 - r**2 / 2. We allow r = 0.14 (36 u: three dozen full-size roundings adding up
+# coherently, far more than independent roundings, which add in quadrature), i.e. cosine >= 0.99.
+# Which CPU runs the kernels (AMX, AVX-512 BF16, CUDA) changes the order and place of the roundings
+# but not u, so the bound holds on any bf16 hardware; a broken path (a wrong layout, a dropped
+# expert, fp16 overflow) gives cosines far below it. Measured: >= 0.9999 (Intel AMX, fixtures).
+BF16_MIN_COSINE = 0.99
+
+
+def _rendered_classes(n_per_class: int = 8):
+    """Rendered waveform windows of three well-separated classes (sines of 0.2, 0.7, 2 Hz + noise)."""
+    from tiny_biomoe.representations import render
+
+    rng = np.random.default_rng(0)
+    t = np.arange(1000) / 100.0
+    wins, labels = [], []
+    for label, freq in enumerate((0.2, 0.7, 2.0)):
+        for _ in range(n_per_class):
+            wins.append(np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi)) + 0.3 * rng.standard_normal(t.size))
+            labels.append(label)
+    return render(np.asarray(wins, np.float32), "waveform", 100.0, modality="eda"), np.asarray(labels)
+
+
 def test_bf16_form_error_is_reported_and_bounded(reference_model, reference_io):
     x, exp = reference_io
     if not bf16_supported("cpu"):
         with pytest.raises(InputError, match="bf16"):
             optimize_for_inference(reference_model, bf16=True)
         return
+    from sklearn.linear_model import LogisticRegression
+
     fast = optimize_for_inference(reference_model, bf16=True)
     err = _errors(fast, x, exp)
-    print(f"\nbf16 max abs error vs fixtures: {err}")
+    with torch.inference_mode():
+        emb16 = fast(x).float()
+    cos = torch.nn.functional.cosine_similarity(emb16, exp["embedding"], dim=1)
+    print(f"\nbf16 vs float32 fixtures: max abs error {err}, min cosine {float(cos.min()):.6f} (reported, not asserted)")
     assert all(np.isfinite(v) for v in err.values())
-    assert max(err.values()) < 0.1, err  # loose: catches a broken path, not a precision target
     assert max(err.values()) > 0.0  # it really ran in reduced precision
+    assert float(cos.min()) >= BF16_MIN_COSINE, cos
+
+    # a head fitted on float32 embeddings decides the same on the bf16 ones
+    images, labels = _rendered_classes()
+    with torch.inference_mode():
+        e32, e16 = reference_model(images).numpy(), fast(images).float().numpy()
+    cos_r = (e32 * e16).sum(1) / np.linalg.norm(e32, axis=1) / np.linalg.norm(e16, axis=1)
+    assert cos_r.min() >= BF16_MIN_COSINE, cos_r
+    head = LogisticRegression(max_iter=2000).fit(e32, labels)
+    assert (head.predict(e32) == labels).mean() == 1.0  # the classes are separable in float32 ...
+    agree = (head.predict(e16) == head.predict(e32)).mean()
+    assert agree >= 22 / 24, agree  # ... and at most 2 of 24 decisions may flip at the boundary
 
 
 @pytest.mark.slow
