@@ -16,6 +16,7 @@ from typing import Any
 
 from ._raster import apply_viridis, check_line_params, draw_polylines, scale_windows
 from .base import Kind, as_windows_tensor, get_kind, list_kinds, register_kind, render, render_info, unregister_kind
+from .informative import informative_share
 from .multi import MultiParams, multi_components
 from .psd import PSDParams, psd_curve, welch_psd
 from .spectrogram import SpectrogramParams, spectrogram_matrix, spectrogram_values
@@ -32,6 +33,7 @@ __all__ = [
     "check_line_params",
     "draw_polylines",
     "get_kind",
+    "informative_share",
     "list_kinds",
     "multi_components",
     "psd_curve",
