@@ -16,7 +16,8 @@ from .dataset import DatasetWarning, PainDataset, Trial
 
 __all__ = ["load_manifest", "MANIFEST_COLUMNS"]
 
-#: required manifest columns; optional: ``trial``, ``partition``, ``time_column``
+#: required manifest columns; optional: ``trial``, ``partition``, ``time_column``, ``start_s``/``end_s``
+#: (or ``onset``/``duration``, seconds) selecting the trial inside a longer file
 MANIFEST_COLUMNS = ("subject", "label", "file", "modality", "column", "fs")
 
 
@@ -30,6 +31,8 @@ def load_manifest(path: str | Path, *, classes: Sequence[str] | None = None, nam
     the first non-time column), ``.npy`` files hold a 1-D array or a 2-D ``(samples, channels)`` array
     with ``column`` the channel index. ``fs`` is the sampling rate in Hz. ``classes`` fixes the class
     order; rows with other labels raise a DatasetError (default: labels in first-seen order).
+    Optional ``start_s``/``end_s`` (or ``onset``/``duration``) columns, in seconds, make the trial that
+    part of the file (several rows may then share one file; see :mod:`tiny_biomoe.data.events`).
     """
     path = Path(path)
     if not path.is_file():
@@ -72,6 +75,7 @@ def load_manifest(path: str | Path, *, classes: Sequence[str] | None = None, nam
         if not fs > 0:
             raise DatasetError(f"manifest {path} row {i + 2}: fs must be positive")
         x = _read_signal(f, row["column"].strip(), cache)
+        x, trial = _select_interval(x, fs, row, man.columns, trial, "trial" in man.columns and row.get("trial", "").strip(), f"manifest {path} row {i + 2}")
         lab = row["label"].strip() or None
         part = (row.get("partition", "") if "partition" in man.columns else "").strip() or None
         g = groups.setdefault((subj, trial), {"label": lab, "signals": {}, "rates": {}, "partition": part, "source": str(f)})
@@ -93,6 +97,33 @@ def load_manifest(path: str | Path, *, classes: Sequence[str] | None = None, nam
     if lacking:
         warnings.warn(f"manifest {path}: some trials lack modalities: {dict(lacking)} trials", DatasetWarning, stacklevel=2)
     return PainDataset(name or f"manifest:{path.stem}", trials, list(classes))
+
+
+def _select_interval(x: np.ndarray, fs: float, row, columns, trial: str, named: bool, where: str) -> tuple[np.ndarray, str]:
+    """Optional ``start_s``/``end_s`` (or ``onset``/``duration``) columns: the trial is that part of the file.
+
+    Without a ``trial`` value the trial id becomes ``<file stem>@<start>s`` so several trials of one file differ.
+    """
+    def num(name: str) -> float | None:
+        v = str(row.get(name, "")).strip() if name in columns else ""
+        if v in ("", "n/a"):
+            return None
+        try:
+            return float(v)
+        except ValueError as exc:
+            raise DatasetError(f"{where}: {name} {v!r} is not a number (seconds)") from exc
+
+    start, end = num("start_s"), num("end_s")
+    if start is None and end is None:
+        start, dur = num("onset"), num("duration")
+        end = None if start is None or dur is None else start + dur
+    if start is None and end is None:
+        return x, trial
+    a = int(round((start or 0.0) * fs))
+    b = x.size if end is None else int(round(end * fs))
+    if not 0 <= a < b <= x.size:
+        raise DatasetError(f"{where}: interval {start}..{end} s is outside the signal (0..{x.size / fs:g} s) or empty")
+    return x[a:b], trial if named else f"{trial}@{start or 0.0:g}s"
 
 
 def _read_signal(f: Path, column: str, cache: dict) -> np.ndarray:
