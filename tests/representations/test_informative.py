@@ -112,3 +112,18 @@ def test_default_spectrograms_fill_at_least_80_percent_of_rows_on_generated_reco
                 r = informative_share(w.data, kind, w.sampling_rate, modality=m)
             assert r["rows"].min() >= 0.8, (modality, fs, kind, r["rows"])
             assert r["columns"].min() >= 0.8, (modality, fs, kind, r["columns"])
+
+
+def test_docs_example_runs_and_prints_what_it_says():
+    import contextlib
+    import io
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "signals.md").read_text()
+    code = next(b for b in re.findall(r"```python\n(.*?)```", doc, re.S) if "informative_share" in b)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, "docs/signals.md", "exec"), {})
+    full, paper = (float(v) for v in out.getvalue().split())
+    assert full == 1.0 and 0.2 <= paper <= 0.3
