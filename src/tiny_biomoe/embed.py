@@ -154,6 +154,9 @@ def _resolve_model(model: Any, device: "str | torch.device | None") -> tuple[tor
         return m, info.as_dict()
     if not isinstance(model, torch.nn.Module):
         raise InputError("model must be a TinyBioMoE, a weights path/name, or None")
+    from .model.moe import check_model
+
+    check_model(model)
     if device is not None and device != "auto":
         dev = resolve_device(device)
         if dev != next(model.parameters()).device:
@@ -162,16 +165,10 @@ def _resolve_model(model: Any, device: "str | torch.device | None") -> tuple[tor
 
 
 def _describe_weights(model: torch.nn.Module) -> dict[str, Any]:
-    """Source, official flag and SHA-256 of the file a model object was loaded from (if known)."""
-    cfg = getattr(model, "pretrained_cfg", None) or {}
-    weights = {"source": cfg.get("source", "in-memory model (weights not recorded)"), "official": None, "sha256": None}
-    src = Path(str(weights["source"]))
-    if "source" in cfg and src.exists():  # loaded with from_pretrained: fingerprint the file it came from
-        from .model.weights import OFFICIAL_FILENAME, SAFETENSORS_NAME, file_sha256
+    """Where a model object's weights came from (:func:`tiny_biomoe.model.provenance.describe_model`)."""
+    from .model.provenance import describe_model
 
-        weights["sha256"] = file_sha256(src / SAFETENSORS_NAME if src.is_dir() else src)
-        weights["official"] = src.name == OFFICIAL_FILENAME
-    return weights
+    return describe_model(model).as_dict()
 
 
 def _progress(total: int, enabled: bool, desc: str):

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from tiny_biomoe import CheckpointError, TinyBioMoE, WeightsNotFoundError
-from tiny_biomoe.model import weights as W
+from tiny_biomoe.model import provenance as W  # load_model, WeightsInfo, resolve_weights (network-verified)
+from tiny_biomoe.model import weights as F  # files and locations
 
 
 def _state(model):
@@ -100,7 +101,7 @@ def test_shape_mismatch_is_named(reference_checkpoint, tmp_path):
 def test_non_checkpoint_files_are_refused(tmp_path, content):
     p = tmp_path / "junk.pth"
     p.write_bytes(content)
-    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+    with pytest.raises(CheckpointError, match="not a (readable )?PyTorch"):
         TinyBioMoE.from_pretrained(p)
 
 
@@ -158,7 +159,7 @@ def test_missing_path_is_clear(tmp_path):
 def test_resolution_order(reference_checkpoint, tmp_path, monkeypatch):
     cache = tmp_path / "cache"
     cache.mkdir()
-    cached = cache / W.OFFICIAL_FILENAME
+    cached = cache / F.OFFICIAL_FILENAME
     cached.write_bytes(reference_checkpoint.read_bytes())
     assert W.resolve_weights("tiny-biomoe", cache_dir=cache, download=False) == cached
     monkeypatch.setenv("TINY_BIOMOE_WEIGHTS", str(reference_checkpoint))
@@ -175,17 +176,17 @@ def test_offline_download_failure_says_where_to_put_the_file(tmp_path):
         W.resolve_weights("tiny-biomoe", cache_dir=tmp_path, url="http://127.0.0.1:9/Tiny-BioMoE.pth", timeout=5)
     msg = str(err.value)
     assert "download from http://127.0.0.1:9/Tiny-BioMoE.pth failed" in msg
-    assert str(tmp_path / W.OFFICIAL_FILENAME) in msg
-    assert "TINY_BIOMOE_WEIGHTS" in msg and W.OFFICIAL_URL in msg
+    assert str(tmp_path / F.OFFICIAL_FILENAME) in msg
+    assert "TINY_BIOMOE_WEIGHTS" in msg and F.OFFICIAL_URL in msg
     assert not any(tmp_path.iterdir()), "a failed download must leave nothing behind"
 
 
 def test_download_is_verified_then_cached(reference_checkpoint, tmp_path):
     cache = tmp_path / "cache"
     path = W.resolve_weights("tiny-biomoe", cache_dir=cache, url=reference_checkpoint.as_uri())
-    assert path == cache / W.OFFICIAL_FILENAME
+    assert path == cache / F.OFFICIAL_FILENAME
     assert path.read_bytes() == reference_checkpoint.read_bytes()
-    assert [p.name for p in cache.iterdir()] == [W.OFFICIAL_FILENAME]
+    assert sorted(p.name for p in cache.iterdir()) == [F.OFFICIAL_FILENAME, F.OFFICIAL_FILENAME + ".download.json"]
 
 
 def test_download_of_wrong_file_is_not_cached(tmp_path):
@@ -194,7 +195,7 @@ def test_download_of_wrong_file_is_not_cached(tmp_path):
     cache = tmp_path / "cache"
     with pytest.raises(WeightsNotFoundError, match="not a valid checkpoint"):
         W.resolve_weights("tiny-biomoe", cache_dir=cache, url=bad.as_uri())
-    assert not (cache / W.OFFICIAL_FILENAME).exists()
+    assert not (cache / F.OFFICIAL_FILENAME).exists()
     assert not any(cache.iterdir())
 
 
@@ -206,16 +207,21 @@ def test_load_model_fallback(tmp_path, monkeypatch):
         m1, info = W.load_model("tiny-biomoe", device="cpu", fallback="random", seed=3, cache_dir=tmp_path)
     with pytest.warns(UserWarning):
         m2, _ = W.load_model("tiny-biomoe", device="cpu", fallback="random", seed=3, cache_dir=tmp_path)
-    assert info.source == "random-init(seed=3)" and not info.official and info.sha256 is None
+    assert info.kind == "random-init" and info.seed == 3 and info.init == "original"
+    assert info.source.startswith("random-init") and not info.official and info.sha256 is None
+    rec = info.as_dict()
+    assert {k: rec[k] for k in ("kind", "seed", "init")} == {"kind": "random-init", "seed": 3, "init": "original"}
+    assert W.WeightsInfo.from_dict(json.loads(json.dumps(rec))) == info
     assert all(torch.equal(a, b) for a, b in zip(m1.state_dict().values(), m2.state_dict().values()))
 
 
 def test_load_model_reports_hash(reference_checkpoint):
     import hashlib
 
-    _, info = W.load_model(reference_checkpoint, device="cpu")
+    model, info = W.load_model(reference_checkpoint, device="cpu")
     assert info.sha256 == hashlib.sha256(Path(reference_checkpoint).read_bytes()).hexdigest()
-    assert info.source == str(reference_checkpoint)
+    assert info.source == str(reference_checkpoint) and info.kind == "explicit-path" and not info.official
+    assert info.tensors_sha256 == F.tensors_sha256(torch.load(reference_checkpoint, weights_only=True)["model_state_dict"])
 
 
 def test_folder_holding_one_pth_loads_and_is_hashed(reference_checkpoint, tmp_path):
@@ -229,3 +235,141 @@ def test_folder_holding_one_pth_loads_and_is_hashed(reference_checkpoint, tmp_pa
     assert info.sha256 == hashlib.sha256(reference_checkpoint.read_bytes()).hexdigest()
     raw = torch.load(reference_checkpoint, weights_only=True)["model_state_dict"]
     assert torch.equal(model.ln_out.weight, raw["ln_out.weight"])
+
+
+# ---------------------------------------------------------------- hardening (issue 15)
+def test_random_bytes_are_not_a_checkpoint_and_never_called_code(tmp_path):
+    """Random bytes under any name: one clear message, never 'would run arbitrary code'."""
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for i, name in enumerate(["w.pth", "w.pt", "model.safetensors", "weights.bin"] * 3):
+        p = tmp_path / f"{i}-{name}"
+        data = rng.integers(0, 256, 4096, dtype=np.uint8).tobytes()
+        if i % 4 == 3:
+            data = b"\x80\x04" + data  # looks like a pickle: torch reads it and fails
+        p.write_bytes(data)
+        with pytest.raises(CheckpointError) as err:
+            F.load_checkpoint(p)
+        msg = str(err.value)
+        assert "arbitrary code" not in msg
+        assert ("not a PyTorch/safetensors checkpoint" in msg) or ("not a readable PyTorch checkpoint" in msg), msg
+
+
+def test_format_is_recognised_from_content_not_name(reference_checkpoint, tmp_path):
+    p = tmp_path / "really-a-torch-file.safetensors"
+    p.write_bytes(reference_checkpoint.read_bytes())
+    assert F.checkpoint_format(p) == "torch-zip"
+    state, _ = F.load_checkpoint(p)
+    assert "ln_out.weight" in state
+
+
+@pytest.mark.parametrize("fmt", ["pth", "safetensors"])
+def test_non_finite_weights_are_refused_and_named(reference_checkpoint, tmp_path, fmt):
+    raw = dict(torch.load(reference_checkpoint, weights_only=True)["model_state_dict"])
+    raw["fcn.1.weight"] = raw["fcn.1.weight"].clone()
+    raw["fcn.1.weight"][3, 4] = float("nan")
+    raw["ln_out.bias"] = raw["ln_out.bias"].clone()
+    raw["ln_out.bias"][0] = float("inf")
+    if fmt == "pth":
+        p = tmp_path / "nan.pth"
+        torch.save({"model_state_dict": raw}, p)
+    else:  # written with the library directly (save_pretrained refuses such weights)
+        from safetensors.torch import save_file
+
+        p = tmp_path / "nan.safetensors"
+        save_file({k: v.contiguous() for k, v in raw.items()}, str(p))
+    with pytest.raises(CheckpointError, match="NaN or inf") as err:
+        TinyBioMoE.from_pretrained(p)
+    assert "fcn.1.weight" in str(err.value) and "ln_out.bias" in str(err.value) and "2 tensor(s)" in str(err.value)
+
+
+def test_save_refuses_non_finite_weights(tmp_path):
+    model = TinyBioMoE()
+    with torch.no_grad():
+        model.ln_e.weight[0] = float("nan")
+    with pytest.raises(CheckpointError, match="NaN or inf"):
+        model.save_pretrained(tmp_path / "m")
+    assert not (tmp_path / "m").exists()
+
+
+def test_folder_without_config_is_refused_unless_asked(reference_checkpoint, tmp_path):
+    model = TinyBioMoE.from_pretrained(reference_checkpoint)
+    folder = model.save_pretrained(tmp_path / "m", metadata={"x": 1})
+    (folder / "config.json").unlink()  # what a kill between the two files left behind
+    for src in (folder, folder / "model.safetensors"):
+        with pytest.raises(CheckpointError, match="no config.json"):
+            TinyBioMoE.from_pretrained(src)
+    again = TinyBioMoE.from_pretrained(folder, require_config=False)
+    assert torch.equal(again.ln_out.weight, model.ln_out.weight)
+    assert "metadata" not in again.pretrained_cfg
+
+
+def test_save_pretrained_is_byte_reproducible_and_records_the_tensors_hash(reference_checkpoint, tmp_path):
+    model = TinyBioMoE.from_pretrained(reference_checkpoint)
+    meta = {"b": 1, "a": {"z": 2, "y": [1, 2]}, "representations": ["waveform"]}
+    a = model.save_pretrained(tmp_path / "a", metadata=meta)
+    b = model.save_pretrained(tmp_path / "b", metadata=dict(reversed(list(meta.items()))))
+    names = sorted(p.name for p in a.iterdir())
+    assert names == ["README.md", "config.json", "model.safetensors"] == sorted(p.name for p in b.iterdir())
+    for n in names:
+        assert (a / n).read_bytes() == (b / n).read_bytes(), n
+    # header: metadata first, keys sorted; the tensors hash equals that of the official file's tensors
+    import struct
+
+    raw = (a / "model.safetensors").read_bytes()
+    header = json.loads(raw[8 : 8 + struct.unpack("<Q", raw[:8])[0]])
+    assert next(iter(header)) == "__metadata__" and list(header["__metadata__"]) == sorted(header["__metadata__"])
+    official = torch.load(reference_checkpoint, weights_only=True)["model_state_dict"]
+    cfg = json.loads((a / "config.json").read_text())
+    assert cfg["tensors_sha256"] == header["__metadata__"]["tensors_sha256"] == F.tensors_sha256(official)
+    # an independent recomputation of the hash (sorted names, dtype, shape, raw bytes)
+    import hashlib
+
+    h = hashlib.sha256()
+    for k in sorted(official):
+        t = official[k].contiguous()
+        h.update(f"{k}\0{str(t.dtype)[6:]}\0{list(t.shape)}\0".encode())
+        h.update(t.numpy().tobytes())
+    assert cfg["tensors_sha256"] == h.hexdigest()
+    # saving into an existing folder gives the same bytes again
+    model.save_pretrained(a, metadata=meta)
+    assert (a / "model.safetensors").read_bytes() == (b / "model.safetensors").read_bytes()
+
+
+def test_tensors_that_do_not_match_their_recorded_hash_are_refused(reference_checkpoint, tmp_path):
+    model = TinyBioMoE.from_pretrained(reference_checkpoint)
+    folder = model.save_pretrained(tmp_path / "m")
+    other = TinyBioMoE()
+    other.save_pretrained(tmp_path / "o")
+    # new weights beside the old config (a kill between the two files of an update)
+    (folder / "model.safetensors").write_bytes((tmp_path / "o" / "model.safetensors").read_bytes())
+    with pytest.raises(CheckpointError, match="do not match the hash"):
+        TinyBioMoE.from_pretrained(folder)
+    # a flipped byte in the data section
+    data = bytearray((tmp_path / "o" / "model.safetensors").read_bytes())
+    data[-5] ^= 0x01
+    (tmp_path / "o" / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="corrupt"):
+        TinyBioMoE.from_pretrained(tmp_path / "o")
+
+
+def test_saved_folder_is_written_whole(tmp_path, monkeypatch):
+    """A failure while writing a new folder leaves no folder (and no temporary) behind."""
+    model = TinyBioMoE()
+
+    def boom(cfg):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(F, "model_card", boom)
+    with pytest.raises(OSError):
+        model.save_pretrained(tmp_path / "m")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_config_that_is_not_json_or_not_utf8(reference_checkpoint, tmp_path):
+    folder = TinyBioMoE.from_pretrained(reference_checkpoint).save_pretrained(tmp_path / "m")
+    for content in (b"\xff\xfe not utf8", b"[1, 2]", b"{broken"):
+        (folder / "config.json").write_bytes(content)
+        with pytest.raises(CheckpointError, match="config.json"):
+            TinyBioMoE.from_pretrained(folder)

@@ -10,10 +10,11 @@ import torch
 from torch import nn
 
 from ..errors import InputError
+from . import weights as _weights
 from .cascaded import CascadedExpert, CascadedGroupAttention
 from .spectral import SpectralExpert
 
-__all__ = ["TinyBioMoE", "MoEOutput", "check_images", "IMG_SIZE", "EMBED_DIM", "EXPERT_DIM"]
+__all__ = ["TinyBioMoE", "MoEOutput", "check_images", "check_model", "IMG_SIZE", "EMBED_DIM", "EXPERT_DIM"]
 
 IMG_SIZE = 224
 EXPERT_DIM = 96
@@ -67,6 +68,22 @@ def check_images(x: torch.Tensor) -> None:
     if lo < -1e-3 or hi > 1.0 + 1e-3:
         hint = " (looks like 0-255 pixel values: divide by 255)" if hi > 2.0 else ""
         raise InputError(f"images must lie in [0, 1], got values in [{lo:.4g}, {hi:.4g}]{hint}")
+
+
+def check_model(model: Any, what: str = "model") -> nn.Module:
+    """Return ``model`` if it computes Tiny-BioMoE embeddings, else raise :class:`InputError`.
+
+    Accepted: a :class:`TinyBioMoE` or a module that declares the same interface
+    (``embed_dim == 192`` and ``img_size == 224``, as the fast inference form does).
+    """
+    if isinstance(model, TinyBioMoE):
+        return model
+    if isinstance(model, nn.Module) and getattr(model, "embed_dim", None) == EMBED_DIM and getattr(model, "img_size", None) == IMG_SIZE:
+        return model
+    raise InputError(
+        f"{what} must be a TinyBioMoE (or its fast form), got {type(model).__module__}.{type(model).__qualname__}; "
+        "load one with TinyBioMoE.from_pretrained(...) or pass a weights path/name instead"
+    )
 
 
 def mix_experts(net: nn.Module, z1: torch.Tensor, z2: torch.Tensor) -> MoEOutput:
@@ -175,6 +192,18 @@ class TinyBioMoE(nn.Module):
             raise InputError(f"unknown part {part!r}; choose one of {sorted(parts)}")
         return parts[part]
 
+    def no_weight_decay(self) -> set[str]:
+        """Names of the parameters an optimiser should not decay: expert 2's attention-bias tables,
+        every LayerNorm and BatchNorm parameter, and every bias."""
+        names = set()
+        for mod_name, mod in self.named_modules():
+            for p_name, _ in mod.named_parameters(recurse=False):
+                full = f"{mod_name}.{p_name}" if mod_name else p_name
+                if (p_name == "bias" or p_name == "attention_biases"
+                        or isinstance(mod, (nn.LayerNorm, nn.modules.batchnorm._BatchNorm))):
+                    names.add(full)
+        return names
+
     def num_parameters(self, trainable_only: bool = False) -> int:
         """Number of parameters (7,337,278 in total)."""
         return sum(p.numel() for p in self.parameters() if p.requires_grad or not trainable_only)
@@ -183,45 +212,51 @@ class TinyBioMoE(nn.Module):
     @classmethod
     def from_pretrained(
         cls,
-        source: str | os.PathLike = "tiny-biomoe",
+        source: "str | os.PathLike | _weights.WeightsLocation" = "tiny-biomoe",
         *,
         map_location: str | torch.device = "cpu",
         legacy_zero_attention_biases: bool = False,
+        require_config: bool = True,
         **resolve_kwargs: Any,
     ) -> "TinyBioMoE":
         """Build the network and load weights strictly; returns the model in ``eval()`` mode.
 
         ``source`` is an official ``.pth`` checkpoint (``{"model_state_dict": ...}``), a
-        ``.safetensors`` file or a folder written by :meth:`save_pretrained`, or the name
-        ``"tiny-biomoe"`` (resolved by :func:`tiny_biomoe.model.weights.resolve_weights`:
-        explicit ``path=``, ``$TINY_BIOMOE_WEIGHTS``, the cache, then a verified download).
+        ``.safetensors`` file or a folder written by :meth:`save_pretrained`, ``"hf-hub:<owner>/<name>[@rev]"``
+        (the Hugging Face Hub, through ``huggingface_hub``; honours ``HF_HUB_OFFLINE`` and the Hub cache),
+        or the name ``"tiny-biomoe"`` (explicit ``path=``, ``$TINY_BIOMOE_WEIGHTS``, the cache, then a
+        verified download; see :func:`tiny_biomoe.model.weights.locate_weights`). A saved folder without
+        its ``config.json`` is refused unless ``require_config=False``. Where the weights came from is
+        kept in ``model.pretrained_cfg["origin"]`` (see :mod:`tiny_biomoe.model.provenance`).
         """
-        from .weights import load_checkpoint, resolve_weights
-
-        path = resolve_weights(source, **resolve_kwargs)
-        state, cfg = load_checkpoint(path)
+        if isinstance(source, _weights.WeightsLocation):  # already located (load_model): not again
+            loc = source
+        else:
+            loc = _weights.locate_weights(source, verify=cls._verify_state, **resolve_kwargs)
+        state, cfg = _weights.load_checkpoint(loc.path, require_config=require_config)
         model = cls(legacy_zero_attention_biases=legacy_zero_attention_biases)
         model.load_state_dict(state, strict=True)
         model.pretrained_cfg = dict(cfg)
-        model.pretrained_cfg.setdefault("source", str(path))
+        model.pretrained_cfg["source"] = str(loc.path)
+        model.pretrained_cfg["origin"] = {**loc.as_dict(), "tensors_sha256": _weights.tensors_sha256(model.state_dict())}
         return model.to(map_location).eval()
+
+    @classmethod
+    def _verify_state(cls, state: dict[str, torch.Tensor]) -> None:
+        """Raise :class:`CheckpointError` unless ``state`` loads strictly into the network (downloads)."""
+        cls(check_inputs=False).load_state_dict(state, strict=True)
 
     def load_state_dict(self, state_dict: Any, strict: bool = True, assign: bool = False):  # type: ignore[override]
         """Like :meth:`torch.nn.Module.load_state_dict`, with a clear error on key or shape mismatch."""
-        from .weights import check_state_dict
-
         if strict:
-            check_state_dict(self, state_dict)
+            _weights.check_state_dict(self, state_dict)
         return super().load_state_dict(state_dict, strict=strict, assign=assign)
 
     def save_pretrained(self, folder: str | os.PathLike, metadata: dict[str, Any] | None = None) -> Path:
-        """Write ``model.safetensors`` and ``config.json`` (with ``metadata``) into ``folder``."""
-        from .weights import save_safetensors
-
-        return save_safetensors(self, folder, metadata=metadata)
+        """Write ``model.safetensors``, ``config.json`` (with ``metadata``) and a model card ``README.md``
+        into ``folder`` (byte-reproducible; see :func:`tiny_biomoe.model.weights.save_safetensors`)."""
+        return _weights.save_safetensors(self, folder, metadata=metadata)
 
     def save_official(self, path: str | os.PathLike) -> Path:
         """Write the official ``.pth`` layout: ``torch.save({"model_state_dict": state_dict})``."""
-        from .weights import save_official
-
-        return save_official(self, path)
+        return _weights.save_official(self, path)

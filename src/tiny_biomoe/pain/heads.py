@@ -300,8 +300,9 @@ def finetune(
         torch.manual_seed(cfg.seed)
         if model is None or not cfg.pretrained:
             from ..model import TinyBioMoE
+            from ..model.init import init_weights
 
-            backbone = TinyBioMoE()
+            backbone = init_weights(TinyBioMoE(), seed=cfg.seed, init="original")  # the authors' init rules
         else:
             backbone = copy.deepcopy(model)
         net = FineTuner(backbone, n_classes, int(getattr(backbone, "embed_dim", 192))).to(dev)

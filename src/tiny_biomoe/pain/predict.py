@@ -16,7 +16,6 @@ Weights whose sha256 differs from the recorded one are refused (:class:`Checkpoi
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
@@ -79,20 +78,18 @@ def load_model_for_head(
 
     rec = dict(meta.get("weights") or {})
     src, sha = str(rec.get("source", "")), rec.get("sha256")
-    m = re.fullmatch(r"random-init\(seed=(-?\d+)\)", src)
-    if weights is None and m:
-        import torch
+    from ..model.provenance import WeightsInfo
 
-        from ..model import TinyBioMoE
+    winfo = WeightsInfo.from_dict(rec)
+    if weights is None and winfo.is_random_init and winfo.seed is not None:
+        from ..model.init import random_model
 
         warnings.warn(f"this head was trained on RANDOM-INIT weights ({src}); its predictions mean nothing "
                       "about Tiny-BioMoE", stacklevel=3)
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(int(m.group(1)))
-            model = TinyBioMoE()
+        model = random_model(winfo.seed, init=winfo.init or "pytorch")
         from .._device import resolve_device
 
-        return model.to(resolve_device(device)).eval(), {"source": src, "official": False, "sha256": None}
+        return model.to(resolve_device(device)).eval(), winfo.as_dict()
     if weights is None:
         if src and Path(src).exists():
             weights = src

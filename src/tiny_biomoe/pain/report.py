@@ -27,7 +27,9 @@ def weights_banner(weights: Mapping[str, Any] | None) -> str:
     if not weights:
         return "WEIGHTS UNKNOWN: the embeddings' model weights were not recorded."
     src = weights.get("source", "?")
-    if str(src).startswith("random-init"):
+    from ..model.provenance import WeightsInfo
+
+    if WeightsInfo.from_dict(weights).is_random_init:
         return (f"RANDOM-INIT WEIGHTS ({src}): the official Tiny-BioMoE weights were not found; these numbers say nothing "
                 "about Tiny-BioMoE. Put Tiny-BioMoE.pth at $TINY_BIOMOE_WEIGHTS or in the cache dir "
                 "(https://github.com/GkikasStefanos/Tiny-BioMoE/releases/latest/download/Tiny-BioMoE.pth).")

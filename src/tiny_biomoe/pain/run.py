@@ -17,7 +17,7 @@ from .report import weights_banner, write_report
 
 if TYPE_CHECKING:
     from ..model.moe import TinyBioMoE
-    from ..model.weights import WeightsInfo
+    from ..model.provenance import WeightsInfo
     from .heads import FineTuneConfig
 
 __all__ = ["load_weights", "class_examples", "run_evaluation", "run_training", "run_finetune"]
@@ -191,7 +191,9 @@ def run_finetune(
         model, winfo = load_weights(weights, device, allow_random, config.seed, log)
         wdict = winfo.as_dict()
     else:
-        model, wdict = None, {"source": f"random-init(seed={ft.seed}) backbone, fine-tuned", "official": False, "sha256": None}
+        from ..model.provenance import random_init_info
+
+        model, wdict = None, random_init_info(ft.seed).as_dict()  # the start; the backbone is then fine-tuned
     w, fs, winfo_w = trial_windows(ds, m, config.window_s, config.preprocess)
     images = render(w, k, fs, modality=m, **config.render_params.get(k, {}))
     net, hist = finetune(images, ds.labels_array(), len(ds.classes), model, ft, device=device)
