@@ -17,6 +17,7 @@ preset keeps matplotlib's defaults (0..Nyquist, no padding).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from dataclasses import dataclass
@@ -174,16 +175,22 @@ def band_bins(sampling_rate: float, pad_to: int, fmin: float, fmax: float) -> ra
     return range(lo, hi + 1)
 
 
+@functools.lru_cache(maxsize=32)
+def _dft_basis(nfft: int, pad_to: int, k0: int, k1: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """``cos`` and ``sin`` of ``-2 pi n k / pad_to`` for ``n < nfft``, ``k0 <= k < k1`` (CPU float64, read-only)."""
+    n = torch.arange(nfft, dtype=torch.int64)
+    k = torch.arange(k0, k1, dtype=torch.int64)
+    # the phase index n k mod pad_to exactly in integers, then the angle in float64
+    ang = torch.remainder(n[:, None] * k[None, :], pad_to).to(torch.float64) * (-2.0 * math.pi / pad_to)
+    return torch.cos(ang), torch.sin(ang)
+
+
 def _band_dft(
     x: torch.Tensor, nfft: int, hop: int, win: torch.Tensor, pad_to: int, bins: range
 ) -> torch.Tensor:
     """Complex STFT ``(N, K, T)`` at the bins ``bins`` of a ``pad_to``-point FFT of each windowed segment."""
     seg = x.unfold(-1, nfft, hop) * win  # (N, T, nfft)
-    n = torch.arange(nfft, dtype=torch.int64, device=x.device)
-    k = torch.tensor(list(bins), dtype=torch.int64, device=x.device)
-    # exact phase index (n k mod pad_to) in integers, then the angle in float64
-    ang = (torch.remainder(n[:, None] * k[None, :], pad_to).to(torch.float64) * (-2.0 * math.pi / pad_to))
-    cos, sin = torch.cos(ang).to(x.dtype), torch.sin(ang).to(x.dtype)
+    cos, sin = (b.to(device=x.device, dtype=x.dtype) for b in _dft_basis(nfft, pad_to, bins.start, bins.stop))
     spec = torch.complex(seg @ cos, seg @ sin)  # (N, T, K)
     return spec.transpose(1, 2)
 
