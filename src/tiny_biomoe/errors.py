@@ -16,6 +16,8 @@ __all__ = [
     "DatasetError",
     "ConfigError",
     "MissingDependencyError",
+    "OutputError",
+    "LimitError",
 ]
 
 
@@ -49,6 +51,16 @@ class ConfigError(TinyBioMoEError, ValueError):
 
 class MissingDependencyError(TinyBioMoEError, ImportError):
     """An optional dependency is needed for this feature but not installed."""
+
+
+class OutputError(TinyBioMoEError, OSError):
+    """An output cannot be written where asked: missing or non-writable folder, an existing file or
+    folder that would be replaced without ``--force``, a full disk."""
+
+
+class LimitError(TinyBioMoEError, ValueError):
+    """A request would need more work or memory than the configured bound (the message names the
+    limit and how to raise it), or an input file claims more than it may hold (a zip or YAML bomb)."""
 
 
 def require(module: str, extra: str, feature: str):
