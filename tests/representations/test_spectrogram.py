@@ -170,3 +170,9 @@ def test_band_fills_the_image_and_bad_bands_are_input_errors():
         render(_x(1000), "spectrogram_psd", FS, modality="eda", pad_to=100)
     with pytest.raises(InputError, match="frequency >= 0"):
         render(_x(1000), "spectrogram_psd", FS, modality="eda", fmin=-1.0)
+    with pytest.raises(InputError, match="more than 8192"):
+        render(_x(1000), "spectrogram_psd", FS, modality="eda", pad_to=10**6)
+    with pytest.raises(InputError, match="whole number"):
+        render(_x(1000), "spectrogram_psd", FS, modality="eda", pad_to=1000.5)
+    p = get_kind("spectrogram_psd").params(FS, 1000, "eda", fmax=np.float32(0.5), pad_to=np.int64(8000))
+    assert (p.fmax, p.pad_to) == (0.5, 8000)

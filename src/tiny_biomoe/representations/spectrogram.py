@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
+import numbers
 import warnings
 from dataclasses import dataclass
 
@@ -44,6 +45,8 @@ __all__ = [
 
 #: matplotlib's ``specgram`` defaults, the paper preset.
 PAPER_NFFT, PAPER_NOVERLAP = 256, 128
+#: At most this many frequency bins in the band (an explicit huge ``pad_to`` would only cost memory).
+_MAX_BINS = 8192
 
 
 @dataclass(frozen=True)
@@ -88,11 +91,11 @@ class SpectrogramParams:
             raise InputError(f"dynamic_range_db must be positive, got {self.dynamic_range_db}")
         for name in ("fmin", "fmax"):
             v = getattr(self, name)
-            if v is not None and not (isinstance(v, (int, float)) and math.isfinite(v) and v >= 0):
+            if v is not None and (isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v) or v < 0):
                 raise InputError(f"{name} must be a frequency >= 0 Hz, got {v!r}")
         if self.fmin is not None and self.fmax is not None and not self.fmax > self.fmin:
             raise InputError(f"need fmax > fmin, got fmin={self.fmin} Hz, fmax={self.fmax} Hz")
-        if self.pad_to is not None and (isinstance(self.pad_to, bool) or not isinstance(self.pad_to, int)):
+        if self.pad_to is not None and (isinstance(self.pad_to, bool) or not isinstance(self.pad_to, numbers.Integral)):
             raise InputError(f"pad_to must be a whole number of samples, got {self.pad_to!r}")
 
 
@@ -140,10 +143,16 @@ def _resolve(p: SpectrogramParams, fs: float, n: int, m: ModalityDefaults | None
         pad_to = nfft
     else:  # about one bin per image row inside the band, never fewer bins than the segment gives
         pad_to = max(nfft, int(math.floor((p.size - 1) * fs / (fmax - fmin))))
-    if len(band_bins(fs, pad_to, fmin, fmax)) < 2:
+    n_bins = len(band_bins(fs, pad_to, fmin, fmax))
+    if n_bins < 2:
         raise InputError(
             f"the band {fmin:g}-{fmax:g} Hz holds fewer than 2 FFT bins with pad_to={pad_to}; "
             "widen the band or raise pad_to"
+        )
+    if n_bins > _MAX_BINS:
+        raise InputError(
+            f"pad_to={pad_to} puts {n_bins} FFT bins in {fmin:g}-{fmax:g} Hz (more than {_MAX_BINS}); "
+            "lower pad_to or leave it out (the default gives about one bin per image row)"
         )
     return dataclasses.replace(
         p, nfft=nfft, noverlap=noverlap, segment_s=nfft / fs, overlap=noverlap / nfft,
