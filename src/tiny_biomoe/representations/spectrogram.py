@@ -133,7 +133,7 @@ def _resolve(p: SpectrogramParams, fs: float, n: int, m: ModalityDefaults | None
     if not fmax > fmin:
         raise InputError(
             f"the spectrogram band {fmin:g}-{fmax:g} Hz is empty at {fs:g} Hz (Nyquist {nyq:g} Hz); "
-            "lower fmin or resample the recording to a higher rate"
+            "choose fmin below fmax (and below Nyquist) or resample the recording to a higher rate"
         )
     if p.pad_to is not None:
         pad_to = int(p.pad_to)
