@@ -145,8 +145,8 @@ def test_idle_heads_are_not_updated(shard_root, tmp_path):
     sizes = [1, 1]  # uniform strategy: the draw does not depend on sizes
     drawn = MultiTaskSampler(sizes, task_probabilities(sizes, "uniform"), 2, seed=cfg.train.seed).task_of(0)
     names = [t.name for t in cfg.tasks]
-    torch.manual_seed(cfg.train.seed)
-    init = MultiTaskModel(TinyBioMoE(), {"bvp_cls": 3, "eda_reg": 1}, uncertainty=True)
+    init = engine_mod.build_model(cfg, {"bvp_cls": 3, "eda_reg": 1})
+    assert isinstance(init, MultiTaskModel)
     idle, used = names[1 - drawn], names[drawn]
     torch.testing.assert_close(res.heads[idle].weight.detach(), init.heads[idle].weight, rtol=0, atol=0)
     assert not torch.equal(res.heads[used].weight.detach(), init.heads[used].weight)
@@ -214,8 +214,9 @@ def test_two_process_ddp_identical_replicas_and_exact_resume(shard_root, tmp_pat
     # stopped after step 1 and resumed by the same two processes: the same weights on each rank
     _assert_same(r0, torch.load(tmp_path / "rank0-resumed.pt", weights_only=True))
     _assert_same(r1, torch.load(tmp_path / "rank1-resumed.pt", weights_only=True))
-    torch.manual_seed(d["train"]["seed"])
-    init = TinyBioMoE().state_dict()
+    from tiny_biomoe.model.init import random_model
+
+    init = random_model(d["train"]["seed"]).state_dict()
     assert any(not torch.equal(init[k], r0[f"backbone.{k}"]) for k in init)  # it did train
     ckpt = latest_checkpoint(tmp_path / "ddp")
     assert ckpt.name == "step-00000003"
@@ -287,3 +288,43 @@ def test_bf16_autocast_steps_train_and_stay_finite(shard_root, tmp_path):
     fp32 = pretrain(_cfg(shard_root, tmp_path / "fp32", steps=2), resume="never")
     a, b = _params(res), _params(fp32)
     assert max(float((a[k] - b[k]).abs().max()) for k in a if a[k].is_floating_point()) > 0.0
+
+
+def test_pretraining_starts_from_the_original_init_and_uses_no_weight_decay(shard_root):
+    from tiny_biomoe.model.init import random_model, zero_init_batchnorms
+
+    cfg = _cfg(shard_root, shard_root / "unused")
+    model = engine_mod.build_model(cfg, {"bvp_cls": 3, "eda_reg": 1})
+    want = random_model(cfg.train.seed).state_dict()
+    got = model.backbone.state_dict()
+    assert all(torch.equal(got[k], want[k]) for k in want)
+    first_zero = zero_init_batchnorms(model.backbone.enc2)[0]
+    assert torch.count_nonzero(got[f"enc2.{first_zero}.weight"]) == 0
+    again = engine_mod.build_model(cfg, {"bvp_cls": 3, "eda_reg": 1})  # the same on every process and run
+    assert all(torch.equal(a, b) for a, b in zip(model.state_dict().values(), again.state_dict().values()))
+    opt, _ = engine_mod.build_optimizer(model, cfg)
+    by_id = {id(p): n for n, p in model.backbone.named_parameters()}
+    decay, no_decay = ({by_id[id(p)] for p in g["params"]} for g in opt.param_groups[:2])
+    assert no_decay == model.backbone.no_weight_decay() and opt.param_groups[1]["weight_decay"] == 0.0
+    assert decay == set(by_id.values()) - no_decay and opt.param_groups[0]["weight_decay"] == cfg.optim.weight_decay
+    assert "ln_img.weight" in no_decay and "enc2.blocks1.0.mixer.m.attn.attention_biases" in no_decay
+
+
+def test_pretrain_restores_threads_and_global_rng(shard_root, tmp_path):
+    import random as pyrandom
+
+    old_threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        torch.manual_seed(123)
+        np.random.seed(7)
+        pyrandom.seed(9)
+        before = (torch.get_rng_state(), np.random.get_state(), pyrandom.getstate())
+        pretrain(_cfg(shard_root, tmp_path / "st", steps=1, num_threads=1), resume="never")
+        assert torch.get_num_threads() == 2
+        assert torch.equal(torch.get_rng_state(), before[0])
+        after_np = np.random.get_state()
+        assert after_np[0] == before[1][0] and np.array_equal(after_np[1], before[1][1]) and after_np[2:] == before[1][2:]
+        assert pyrandom.getstate() == before[2]
+    finally:
+        torch.set_num_threads(old_threads)

@@ -27,7 +27,7 @@ import time
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -38,12 +38,14 @@ from .._device import resolve_device
 from .._io import atomic_path, atomic_write_text
 from ..errors import CheckpointError, ConfigError, require
 from ..model import TinyBioMoE
+from ..model.init import random_model
 from ..representations import render, render_info
 from .config import PretrainConfig, TaskConfig, config_to_dict
 from .sampler import MultiTaskSampler, task_probabilities
 from .shards import ShardedTask, open_task
 
-__all__ = ["MultiTaskModel", "PretrainResult", "pretrain", "cosine_with_warmup", "latest_checkpoint", "CKPT_FORMAT"]
+__all__ = ["MultiTaskModel", "PretrainResult", "pretrain", "build_model", "build_optimizer", "process_state",
+           "cosine_with_warmup", "latest_checkpoint", "CKPT_FORMAT"]
 
 CKPT_FORMAT = 1
 
@@ -346,6 +348,183 @@ class PretrainResult:
     rank: int = 0
 
 
+# ----------------------------------------------------------------------------- process state
+@contextlib.contextmanager
+def process_state(num_threads: int | None = None) -> Iterator[None]:
+    """Set torch's intra-op thread count (if given) for the block; on exit restore it and the global
+    torch (CPU and CUDA), NumPy and Python RNG states, whatever the block seeded or drew."""
+    threads = torch.get_num_threads()
+    torch_state = torch.get_rng_state()
+    np_state = np.random.get_state()
+    py_state = random.getstate()
+    cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
+    cuda_states = torch.cuda.get_rng_state_all() if cuda else None
+    try:
+        if num_threads:
+            torch.set_num_threads(int(num_threads))
+        yield
+    finally:
+        torch.set_num_threads(threads)
+        torch.set_rng_state(torch_state)
+        np.random.set_state(np_state)
+        random.setstate(py_state)
+        if cuda_states is not None:
+            torch.cuda.set_rng_state_all(cuda_states)
+
+
+# ----------------------------------------------------------------------------- model set-up
+def _open_tasks(cfg: PretrainConfig) -> tuple[list[ShardedTask], dict[str, tuple[float, float]]]:
+    """Open every task's shards, check its render parameters, compute regression target statistics."""
+    data = [open_task(cfg, t) for t in cfg.tasks]
+    for i, (t, st) in enumerate(zip(cfg.tasks, data)):  # fail before training on bad render_params
+        for k in t.representations:
+            try:
+                render_info(k, st.sampling_rate, int(st.index["window_samples"]), t.modality, **t.render_params)
+            except Exception as exc:  # noqa: BLE001 - reported as a config problem with its cause
+                raise ConfigError(f"tasks[{i}].render_params {t.render_params} do not fit kind {k!r}: {exc}") from exc
+    reg_stats = {}
+    for t, st in zip(cfg.tasks, data):
+        if t.target == "regression":
+            yv = st.labels[st.train_indices].astype(np.float64)
+            reg_stats[t.name] = (float(yv.mean()), float(yv.std()) or 1.0)
+    return data, reg_stats
+
+
+def build_model(cfg: PretrainConfig, outputs: dict[str, int]) -> MultiTaskModel:
+    """The initial multi-task model, identical on every process and for every run of the same config.
+
+    ``train.init: random`` starts the backbone from the authors' initialisation
+    (:func:`tiny_biomoe.model.init.random_model`, seed ``train.seed``); otherwise it loads those
+    weights. Heads: truncated normal (std 0.02), bias 0, from a generator seeded with ``train.seed + 1``;
+    log-variances 0. Nothing global is drawn from or changed.
+    """
+    tr = cfg.train
+    backbone = random_model(int(tr.seed)) if tr.init == "random" else TinyBioMoE.from_pretrained(tr.init)
+    with torch.random.fork_rng(devices=[]):  # nn.Linear's constructor draws from the global RNG
+        model = MultiTaskModel(backbone, outputs, uncertainty=cfg.loss.weighting == "uncertainty")
+    g = torch.Generator().manual_seed(int(tr.seed) + 1)
+    with torch.no_grad():
+        for head in model.heads.values():
+            nn.init.trunc_normal_(head.weight, std=0.02, generator=g)
+            nn.init.zeros_(head.bias)
+    return model
+
+
+def build_optimizer(model: MultiTaskModel, cfg: PretrainConfig) -> tuple[torch.optim.Optimizer, Any]:
+    """AdamW and its warm-up + cosine schedule. Parameter groups: the backbone's decayed weights,
+    its :meth:`~tiny_biomoe.TinyBioMoE.no_weight_decay` parameters (attention-bias tables, norms,
+    biases; no decay), the heads (``optim.head_lr_scale``) and the log-variances (no decay)."""
+    o, tr = cfg.optim, cfg.train
+    skip = model.backbone.no_weight_decay() if hasattr(model.backbone, "no_weight_decay") else set()
+    decay, no_decay = [], []
+    for n, p in model.backbone.named_parameters():
+        (no_decay if n in skip else decay).append(p)
+    groups = [
+        {"params": decay, "weight_decay": o.weight_decay},
+        {"params": no_decay, "weight_decay": 0.0},
+        {"params": list(model.heads.parameters()), "weight_decay": o.weight_decay, "lr": o.lr * o.head_lr_scale},
+    ]
+    if len(model.log_vars):
+        groups.append({"params": list(model.log_vars.parameters()), "weight_decay": 0.0})
+    optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))  # type: ignore[arg-type]
+    scheduler = torch.optim.lr_scheduler.LambdaLR(
+        optimizer, cosine_with_warmup(tr.steps, cfg.schedule.warmup_steps, cfg.schedule.min_lr_ratio)
+    )
+    return optimizer, scheduler
+
+
+def _seed_process(seed: int, rank: int) -> None:
+    """Per-process streams for anything random during training (none in the network today); the
+    caller's states come back when :func:`process_state` exits."""
+    s = seed * 1000 + rank + 1
+    torch.manual_seed(s)
+    np.random.seed(s % 2**32)
+    random.seed(s)
+
+
+# ----------------------------------------------------------------------------- checkpointing
+@dataclass
+class _Trainer:
+    """Everything a step changes, and what a checkpoint holds."""
+
+    model: MultiTaskModel
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    scaler: Any
+    sampler: MultiTaskSampler
+    names: list[str]
+    acc: torch.Tensor
+    step: int = 0
+
+    def main_state(self, world: int) -> dict[str, Any]:
+        return {"format": CKPT_FORMAT, "step": self.step, "tasks": self.names, "world_size": world,
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+                "sampler": self.sampler.state_dict()}
+
+
+def _find_resume(resume: Any, out: Path) -> Path | None:
+    """The checkpoint folder to resume from (``"auto"``, ``"never"`` or a folder), or ``None``."""
+    if str(resume) == "auto":
+        return latest_checkpoint(out)
+    if str(resume) == "never":
+        if latest_checkpoint(out) is not None:
+            raise ConfigError(f"{str(out)!r} already holds checkpoints; use --resume auto to continue, or another --output")
+        return None
+    ckpt = Path(resume)
+    if not (ckpt / "state.pt").is_file():
+        raise CheckpointError(f"{str(ckpt)!r} is not a checkpoint folder (no state.pt); pass e.g. {out}/checkpoints/step-00000100")
+    return ckpt
+
+
+def _restore(ckpt: Path, tr: _Trainer, d: _Dist) -> None:
+    """Load a checkpoint into ``tr`` (model, optimizer, schedule, scaler, sampler, step) and this
+    process's RNG streams and unlogged metrics, when the process count is unchanged."""
+    main = _load(ckpt / "state.pt")
+    if main.get("format") != CKPT_FORMAT or main.get("tasks") != tr.names:
+        raise CheckpointError(f"checkpoint {str(ckpt)!r} was made for tasks {main.get('tasks')}, this config has {tr.names}")
+    tr.model.load_state_dict(main["model"])
+    tr.optimizer.load_state_dict(main["optimizer"])
+    tr.scheduler.load_state_dict(main["scheduler"])
+    if main.get("scaler"):
+        tr.scaler.load_state_dict(main["scaler"])
+    tr.sampler.load_state_dict(main["sampler"])
+    tr.step = int(main["step"])
+    rank_file = ckpt / f"rank-{d.rank:05d}.pt"
+    if rank_file.is_file() and int(main.get("world_size", 1)) == d.world:
+        rs = _load(rank_file)
+        _set_rng_state(rs["rng"], d.device)
+        tr.acc = rs["acc"].to(torch.float64)
+    else:
+        warnings.warn(f"resuming {ckpt} with a different number of processes ({main.get('world_size')} -> {d.world}): "
+                      "the data order continues, but RNG streams restart from the seed", stacklevel=3)
+
+
+def _checkpoint(tr: _Trainer, out: Path, d: _Dist, keep: int) -> Path:
+    main = tr.main_state(d.world) if d.rank == 0 else None
+    return _save_checkpoint(out / "checkpoints", tr.step, d, main, {"rng": _rng_state(d.device), "acc": tr.acc.clone()}, keep)
+
+
+# ----------------------------------------------------------------------------- run files + console
+def _write_run_files(out: Path, cfg: PretrainConfig, data: list[ShardedTask], probs: Any, d: _Dist, start_step: int) -> None:
+    """Rank 0: ``config.json``, ``data_summary.json`` and (with ``train.progress``) a summary on stdout."""
+    if d.rank != 0:
+        return
+    tr = cfg.train
+    out.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out / "config.json", json.dumps(config_to_dict(cfg), indent=1, default=str))
+    summary = [{"task": t.name, "target": t.target, "classes": st.classes, "train_windows": int(len(st.train_indices)),
+                "val_windows": int(len(st.val_indices)), "probability": float(p), "representations": t.representations}
+               for t, st, p in zip(cfg.tasks, data, probs)]
+    atomic_write_text(out / "data_summary.json", json.dumps(summary, indent=1))
+    if tr.progress:
+        for r in summary:
+            print(f"task {r['task']}: {r['train_windows']} train / {r['val_windows']} val windows, "
+                  f"p={r['probability']:.3f}, {r['target']}{' ' + str(r['classes']) if r['classes'] else ''}")
+        print(f"{d.world} process(es) on {d.device}, global batch {tr.batch_size * d.world * tr.grad_accum} windows, "
+              f"{tr.steps} steps, precision {tr.precision}" + (f", resuming at step {start_step}" if start_step else ""))
+
+
 # ----------------------------------------------------------------------------- main loop
 def pretrain(
     cfg: PretrainConfig,
@@ -367,16 +546,17 @@ def pretrain(
 
     Under ``torchrun`` (``WORLD_SIZE > 1``) each process trains one replica with DDP; the
     process group is created here unless it already exists, and destroyed at the end if created here.
+    ``train.num_threads`` and the seeds apply during the run only: the caller's thread count and
+    global RNG states are restored on return (see :func:`process_state`).
     """
     tr = cfg.train
-    if tr.num_threads:
-        torch.set_num_threads(int(tr.num_threads))
-    d = _setup_distributed(cfg)
-    try:
-        return _pretrain(cfg, d, resume, stop_at_step, Path(output_dir) if output_dir else cfg.resolve(tr.output_dir))
-    finally:
-        if d.created and dist.is_initialized():
-            dist.destroy_process_group()
+    with process_state(tr.num_threads):
+        d = _setup_distributed(cfg)
+        try:
+            return _pretrain(cfg, d, resume, stop_at_step, Path(output_dir) if output_dir else cfg.resolve(tr.output_dir))
+        finally:
+            if d.created and dist.is_initialized():
+                dist.destroy_process_group()
 
 
 def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | None, out: Path) -> PretrainResult:
@@ -384,181 +564,35 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
     device = d.device
     if tr.precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise ConfigError("train.precision: bf16 is not supported on this GPU; use fp16 or fp32")
-    data = [open_task(cfg, t) for t in cfg.tasks]
-    for i, (t, st) in enumerate(zip(cfg.tasks, data)):  # fail before training on bad render_params
-        for k in t.representations:
-            try:
-                render_info(k, st.sampling_rate, int(st.index["window_samples"]), t.modality, **t.render_params)
-            except Exception as exc:  # noqa: BLE001 - reported as a config problem with its cause
-                raise ConfigError(f"tasks[{i}].render_params {t.render_params} do not fit kind {k!r}: {exc}") from exc
+    data, reg_stats = _open_tasks(cfg)
     names = [t.name for t in cfg.tasks]
-    targets = [t.target for t in cfg.tasks]
-    reg_stats = {}
-    for t, st in zip(cfg.tasks, data):
-        if t.target == "regression":
-            yv = st.labels[st.train_indices].astype(np.float64)
-            reg_stats[t.name] = (float(yv.mean()), float(yv.std()) or 1.0)
     sizes = [len(st.train_indices) for st in data]
     probs = task_probabilities(sizes, cfg.sampling.strategy, cfg.sampling.temperature)
     sampler = MultiTaskSampler(sizes, probs, tr.batch_size, [len(t.representations) for t in cfg.tasks],
                                seed=tr.seed, rank=d.rank, world_size=d.world)
-
     # identical initial weights on every process (DDP also broadcasts rank 0's at construction)
-    torch.manual_seed(tr.seed)
-    if tr.init == "random":
-        backbone = TinyBioMoE()
-    else:
-        backbone = TinyBioMoE.from_pretrained(tr.init)
-    model = MultiTaskModel(backbone, {t.name: st.num_outputs for t, st in zip(cfg.tasks, data)},
-                           uncertainty=cfg.loss.weighting == "uncertainty").to(device)
+    model = build_model(cfg, {t.name: st.num_outputs for t, st in zip(cfg.tasks, data)}).to(device)
     model.train()
-    # per-process streams for anything random during training (none in the network today)
-    torch.manual_seed(tr.seed * 1000 + d.rank + 1)
-    np.random.seed((tr.seed * 1000 + d.rank + 1) % 2**32)
-    random.seed(tr.seed * 1000 + d.rank + 1)
-
-    decay, no_decay = [], []
-    for n, p in model.backbone.named_parameters():
-        (decay if p.ndim >= 2 else no_decay).append(p)
-    o = cfg.optim
-    groups = [
-        {"params": decay, "weight_decay": o.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-        {"params": list(model.heads.parameters()), "weight_decay": o.weight_decay, "lr": o.lr * o.head_lr_scale},
-    ]
-    if len(model.log_vars):
-        groups.append({"params": list(model.log_vars.parameters()), "weight_decay": 0.0})
-    optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))  # type: ignore[arg-type]
-    scheduler = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, cosine_with_warmup(tr.steps, cfg.schedule.warmup_steps, cfg.schedule.min_lr_ratio)
-    )
+    _seed_process(int(tr.seed), d.rank)
+    optimizer, scheduler = build_optimizer(model, cfg)
     scaler = torch.amp.GradScaler(device.type, enabled=tr.precision == "fp16")
-    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tr.precision)
-    acc = torch.zeros((len(names), 4), dtype=torch.float64)
-
-    # ---------------------------------------------------------------- resume
-    ckpt_root = out / "checkpoints"
-    start_step = 0
-    ckpt: Path | None = None
-    if str(resume) == "auto":
-        ckpt = latest_checkpoint(out)
-    elif str(resume) == "never":
-        if latest_checkpoint(out) is not None:
-            raise ConfigError(f"{str(out)!r} already holds checkpoints; use --resume auto to continue, or another --output")
-    else:
-        ckpt = Path(resume)
-        if not (ckpt / "state.pt").is_file():
-            raise CheckpointError(f"{str(ckpt)!r} is not a checkpoint folder (no state.pt); pass e.g. {out}/checkpoints/step-00000100")
+    trainer = _Trainer(model, optimizer, scheduler, scaler, sampler, names,
+                       torch.zeros((len(names), 4), dtype=torch.float64))
+    ckpt = _find_resume(resume, out)
     if ckpt is not None:
-        main = _load(ckpt / "state.pt")
-        if main.get("format") != CKPT_FORMAT or main.get("tasks") != names:
-            raise CheckpointError(f"checkpoint {str(ckpt)!r} was made for tasks {main.get('tasks')}, this config has {names}")
-        model.load_state_dict(main["model"])
-        optimizer.load_state_dict(main["optimizer"])
-        scheduler.load_state_dict(main["scheduler"])
-        if main.get("scaler"):
-            scaler.load_state_dict(main["scaler"])
-        sampler.load_state_dict(main["sampler"])
-        start_step = int(main["step"])
-        rank_file = ckpt / f"rank-{d.rank:05d}.pt"
-        if rank_file.is_file() and int(main.get("world_size", 1)) == d.world:
-            rs = _load(rank_file)
-            _set_rng_state(rs["rng"], device)
-            acc = rs["acc"].to(torch.float64)
-        else:
-            warnings.warn(f"resuming {ckpt} with a different number of processes ({main.get('world_size')} -> {d.world}): "
-                          "the data order continues, but RNG streams restart from the seed", stacklevel=2)
+        _restore(ckpt, trainer, d)
+    start_step = trainer.step
 
     ddp: nn.Module = model
     if d.enabled:
         ddp = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-
     logger = _Logger(out, start_step, tr.tensorboard, active=d.rank == 0)
-    if d.rank == 0:
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "config.json", json.dumps(config_to_dict(cfg), indent=1, default=str))
-        summary = [{"task": t.name, "target": t.target, "classes": st.classes, "train_windows": int(len(st.train_indices)),
-                    "val_windows": int(len(st.val_indices)), "probability": float(p), "representations": t.representations}
-                   for t, st, p in zip(cfg.tasks, data, probs)]
-        atomic_write_text(out / "data_summary.json", json.dumps(summary, indent=1))
-        if tr.progress:
-            for r in summary:
-                print(f"task {r['task']}: {r['train_windows']} train / {r['val_windows']} val windows, "
-                      f"p={r['probability']:.3f}, {r['target']}{' ' + str(r['classes']) if r['classes'] else ''}")
-            print(f"{d.world} process(es) on {device}, global batch {tr.batch_size * d.world * tr.grad_accum} windows, "
-                  f"{tr.steps} steps, precision {tr.precision}" + (f", resuming at step {start_step}" if start_step else ""))
+    _write_run_files(out, cfg, data, probs, d, start_step)
     from tqdm.auto import tqdm
 
     bar = tqdm(total=tr.steps, initial=start_step, desc="pretrain", unit="step", disable=not (tr.progress and d.rank == 0))
-    t0 = time.time()
-    last_rows: list[dict[str, Any]] = []
-    step = start_step
-    stopped = False
-
-    def checkpoint() -> Path:
-        main = None
-        if d.rank == 0:
-            main = {"format": CKPT_FORMAT, "step": step, "tasks": names, "world_size": d.world,
-                    "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(), "scaler": scaler.state_dict(),
-                    "sampler": sampler.state_dict()}
-        return _save_checkpoint(ckpt_root, step, d, main, {"rng": _rng_state(device), "acc": acc.clone()}, tr.keep_checkpoints)
-
-    last_ckpt: Path | None = ckpt
     try:
-        while step < tr.steps:
-            used: set[str] = set()
-            for micro in range(tr.grad_accum):
-                draw = sampler.next()
-                task, st = cfg.tasks[draw.task], data[draw.task]
-                used.add(task.name)
-                x, y = st.get(st.train_indices[draw.positions])
-                images, y = _images_for(x, y, draw.kinds, task, st, device)
-                sync = contextlib.nullcontext() if (micro == tr.grad_accum - 1 or not d.enabled) else ddp.no_sync()  # type: ignore[operator]
-                with sync:
-                    loss, metric, zero = _forward_loss(ddp, images, y, task, reg_stats, amp_dtype)
-                    lv = model.log_vars[task.name] if len(model.log_vars) else None
-                    total = (weighted_loss(loss, task, cfg.loss.weighting, lv) + zero) / tr.grad_accum
-                    with warnings.catch_warnings():  # DDP's stride hint for size-1 dims of depthwise kernels: harmless
-                        warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
-                        scaler.scale(total).backward()
-                acc[draw.task] += torch.tensor([float(loss.detach()), len(y), float(metric), 1.0], dtype=torch.float64)
-            # idle heads got exact-zero gradients: drop them so AdamW leaves those heads alone
-            for name in names:
-                if name not in used:
-                    for p in model.heads[name].parameters():
-                        p.grad = None
-                    if name in model.log_vars:
-                        model.log_vars[name].grad = None
-            if o.grad_clip:
-                scaler.unscale_(optimizer)
-                nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], o.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            optimizer.zero_grad(set_to_none=True)
-            lr = optimizer.param_groups[0]["lr"]
-            with warnings.catch_warnings():  # fp16: GradScaler skips steps with inf gradients, which is expected
-                warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
-                scheduler.step()
-            step += 1
-            bar.update(1)
-            if step % tr.log_every == 0 or step == tr.steps:
-                tot = _all_reduce(acc.clone().to(device), d).cpu()
-                last_rows = _rows(step, "train", names, targets, tot, lr, t0)
-                logger.log(last_rows)
-                if last_rows:
-                    bar.set_postfix_str(" ".join(f"{r['task']}:{r['loss']:.3f}" for r in last_rows))
-                acc.zero_()
-            if tr.eval_every and (step % tr.eval_every == 0 or step == tr.steps):
-                _sync_buffers(model, d)
-                rows = _evaluate(model, cfg, data, reg_stats, d, step, lr, t0, amp_dtype)
-                logger.log(rows)
-            if stop_at_step is not None and step >= stop_at_step and step < tr.steps:
-                last_ckpt = checkpoint()
-                stopped = True
-                break
-            if (tr.ckpt_every and step % tr.ckpt_every == 0) or step == tr.steps:
-                last_ckpt = checkpoint()
+        last_ckpt, last_rows, stopped = _train_loop(trainer, ddp, cfg, data, reg_stats, d, out, logger, bar, stop_at_step, ckpt)
     finally:
         bar.close()
         logger.close()
@@ -568,9 +602,74 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
     if not stopped:
         export_dir = out / "model"
         if d.rank == 0:
-            export(model, cfg, data, reg_stats, export_dir, step=step, world_size=d.world)
+            export(model, cfg, data, reg_stats, export_dir, step=trainer.step, world_size=d.world)
         d.barrier()
-    return PretrainResult(out, step, model.backbone, model.heads, export_dir, last_ckpt, last_rows, stopped, d.rank)
+    return PretrainResult(out, trainer.step, model.backbone, model.heads, export_dir, last_ckpt, last_rows, stopped, d.rank)
+
+
+def _train_loop(tr_: _Trainer, ddp: nn.Module, cfg: PretrainConfig, data: list[ShardedTask], reg_stats: dict, d: _Dist,
+                out: Path, logger: _Logger, bar: Any, stop_at_step: int | None,
+                last_ckpt: Path | None) -> tuple[Path | None, list[dict[str, Any]], bool]:
+    """Optimizer steps until ``train.steps`` (or ``stop_at_step``): returns (last checkpoint, last rows, stopped)."""
+    tr, o = cfg.train, cfg.optim
+    model, optimizer, scaler = tr_.model, tr_.optimizer, tr_.scaler
+    names = tr_.names
+    targets = [t.target for t in cfg.tasks]
+    amp_dtype = {"bf16": torch.bfloat16, "fp16": torch.float16}.get(tr.precision)
+    t0 = time.time()
+    last_rows: list[dict[str, Any]] = []
+    while tr_.step < tr.steps:
+        used: set[str] = set()
+        for micro in range(tr.grad_accum):
+            draw = tr_.sampler.next()
+            task, st = cfg.tasks[draw.task], data[draw.task]
+            used.add(task.name)
+            x, y = st.get(st.train_indices[draw.positions])
+            images, y = _images_for(x, y, draw.kinds, task, st, d.device)
+            sync = contextlib.nullcontext() if (micro == tr.grad_accum - 1 or not d.enabled) else ddp.no_sync()  # type: ignore[operator]
+            with sync:
+                loss, metric, zero = _forward_loss(ddp, images, y, task, reg_stats, amp_dtype)
+                lv = model.log_vars[task.name] if len(model.log_vars) else None
+                total = (weighted_loss(loss, task, cfg.loss.weighting, lv) + zero) / tr.grad_accum
+                with warnings.catch_warnings():  # DDP's stride hint for size-1 dims of depthwise kernels: harmless
+                    warnings.filterwarnings("ignore", message="Grad strides do not match bucket view strides")
+                    scaler.scale(total).backward()
+            tr_.acc[draw.task] += torch.tensor([float(loss.detach()), len(y), float(metric), 1.0], dtype=torch.float64)
+        # idle heads got exact-zero gradients: drop them so AdamW leaves those heads alone
+        for name in names:
+            if name not in used:
+                for p in model.heads[name].parameters():
+                    p.grad = None
+                if name in model.log_vars:
+                    model.log_vars[name].grad = None
+        if o.grad_clip:
+            scaler.unscale_(optimizer)
+            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.grad is not None], o.grad_clip)
+        scaler.step(optimizer)
+        scaler.update()
+        optimizer.zero_grad(set_to_none=True)
+        lr = optimizer.param_groups[0]["lr"]
+        with warnings.catch_warnings():  # fp16: GradScaler skips steps with inf gradients, which is expected
+            warnings.filterwarnings("ignore", message="Detected call of `lr_scheduler.step()`")
+            tr_.scheduler.step()
+        tr_.step += 1
+        step = tr_.step
+        bar.update(1)
+        if step % tr.log_every == 0 or step == tr.steps:
+            tot = _all_reduce(tr_.acc.clone().to(d.device), d).cpu()
+            last_rows = _rows(step, "train", names, targets, tot, lr, t0)
+            logger.log(last_rows)
+            if last_rows:
+                bar.set_postfix_str(" ".join(f"{r['task']}:{r['loss']:.3f}" for r in last_rows))
+            tr_.acc.zero_()
+        if tr.eval_every and (step % tr.eval_every == 0 or step == tr.steps):
+            _sync_buffers(model, d)
+            logger.log(_evaluate(model, cfg, data, reg_stats, d, step, lr, t0, amp_dtype))
+        if stop_at_step is not None and step >= stop_at_step and step < tr.steps:
+            return _checkpoint(tr_, out, d, tr.keep_checkpoints), last_rows, True
+        if (tr.ckpt_every and step % tr.ckpt_every == 0) or step == tr.steps:
+            last_ckpt = _checkpoint(tr_, out, d, tr.keep_checkpoints)
+    return last_ckpt, last_rows, False
 
 
 @torch.no_grad()
