@@ -103,7 +103,7 @@ def test_the_measure_sees_the_flat_band_above_the_filter_edge():
 def test_default_spectrograms_fill_at_least_80_percent_of_rows_on_generated_recordings(modality):
     m = get_modality(modality)
     rate = getattr(m, "model_rate", None) or FALLBACK_MODEL_RATE.get(m.name)
-    for fs in (64, 250, 1000):
+    for fs in (64, 100, 250, 1000):
         x = simulate_recording(modality, duration_s=2 * m.window_s, sampling_rate=fs, seed=fs)
         w = signal_windows(x, fs, m, target_rate=rate)
         for kind in SPECTROGRAMS:
