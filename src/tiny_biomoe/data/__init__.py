@@ -1,8 +1,9 @@
-"""Pain datasets: adapters (AI4PAIN 2025, BioVid part A, manifest CSV), synthetic data, embedding cache."""
+"""Pain datasets: adapters (AI4PAIN 2025/2026, BioVid part A, manifest CSV), synthetic data, embedding cache."""
 
 from .cache import EmbeddingCache, default_cache_dir
 from .dataset import DatasetWarning, PainDataset, Trial
-from .folders import AI4PAIN_CLASSES, BIOVID_CLASSES, load_ai4pain, load_biovid
+from .ai4pain import AI4PAIN_2026_CLASSES, AI4PAIN_CLASSES, load_ai4pain
+from .biovid import BIOVID_CLASSES, load_biovid
 from .load import DATASETS, load_dataset
 from .manifest import load_manifest
 from .events import cut_trials, dataset_from_events, events_from_stim, read_events
@@ -13,6 +14,7 @@ __all__ = [
     "PainDataset",
     "DatasetWarning",
     "AI4PAIN_CLASSES",
+    "AI4PAIN_2026_CLASSES",
     "BIOVID_CLASSES",
     "load_ai4pain",
     "load_biovid",

@@ -31,6 +31,8 @@ class Trial:
 
     ``label`` is ``None`` only for partitions whose labels were never released (AI4PAIN test).
     ``partition`` is the dataset's own split (``'train'``, ``'validation'``, ``'test'``) or ``None``.
+    ``info`` says how the adapter made the trial (e.g. AI4PAIN: the column it was cut from, its
+    state and the start/end in seconds within that column).
     """
 
     subject: str
@@ -40,6 +42,7 @@ class Trial:
     sampling_rates: dict[str, float]
     partition: str | None = None
     source: str = ""
+    info: dict = field(default_factory=dict)
 
     def duration(self, modality: str) -> float:
         """Length of one modality's signal in seconds."""
@@ -48,12 +51,19 @@ class Trial:
 
 @dataclass
 class PainDataset:
-    """A list of trials with the class order (index = integer label) and a stable dataset id."""
+    """A list of trials with the class order (index = integer label) and a stable dataset id.
+
+    ``info`` records how the adapter built the trials (AI4PAIN: edition, segment construction, REST
+    variant; BioVid: time unit). ``window_s`` is the window the trials call for (the length of the
+    dataset's trials, e.g. 5.5 s for BioVid); ``None`` leaves the choice to the modality defaults.
+    """
 
     name: str
     trials: list[Trial]
     classes: list[str]
     notes: list[str] = field(default_factory=list)
+    info: dict = field(default_factory=dict)
+    window_s: float | None = None
 
     def __post_init__(self) -> None:
         if not self.trials:
@@ -107,7 +117,7 @@ class PainDataset:
                 DatasetWarning,
                 stacklevel=2,
             )
-        return PainDataset(self.name, keep, list(self.classes), list(self.notes))
+        return PainDataset(self.name, keep, list(self.classes), list(self.notes), dict(self.info), self.window_s)
 
     def select(self, modalities: Sequence[str]) -> "PainDataset":
         """Trials that have all ``modalities``; the others are left out with a warning saying how many."""
@@ -126,8 +136,15 @@ class PainDataset:
                 stacklevel=2,
             )
         trials = [Trial(t.subject, t.trial, t.label, {m: t.signals[m] for m in modalities},
-                        {m: t.sampling_rates[m] for m in modalities}, t.partition, t.source) for t in keep]
-        return PainDataset(self.name, trials, list(self.classes), list(self.notes))
+                        {m: t.sampling_rates[m] for m in modalities}, t.partition, t.source, dict(t.info)) for t in keep]
+        return PainDataset(self.name, trials, list(self.classes), list(self.notes), dict(self.info), self.window_s)
+
+    def in_partition(self, name: str) -> "PainDataset":
+        """The trials of one of the dataset's own partitions (e.g. ``'test'``); DatasetError if it has none."""
+        keep = [t for t in self.trials if t.partition == name]
+        if not keep:
+            raise DatasetError(f"{self.name}: no trials in partition {name!r}; partitions found: {self.partitions or 'none'}")
+        return PainDataset(self.name, keep, list(self.classes), list(self.notes), dict(self.info), self.window_s)
 
     def labels_array(self) -> np.ndarray:
         """Integer labels (index into ``classes``); -1 for unlabelled trials."""
@@ -171,15 +188,29 @@ class PainDataset:
                 "sampling_rates_hz": rates,
             }
         per_subject = Counter(t.subject for t in self.trials)
+        # segment durations per partition and class (first modality; adapters cut all modalities alike)
+        seg: dict[str, dict[str, dict[str, float]]] = {}
+        if self.modalities:
+            m0 = self.modalities[0]
+            by: dict[tuple[str, str], list[float]] = defaultdict(list)
+            for t in self.trials:
+                if m0 in t.signals:
+                    by[(t.partition or "all", t.label if t.label is not None else "(unlabelled)")].append(t.duration(m0))
+            for (p, c), v in by.items():
+                a = np.asarray(v)
+                seg.setdefault(p, {})[c] = {"min": float(a.min()), "median": float(np.median(a)), "max": float(a.max())}
         return {
             "name": self.name,
             "participants": len(self.subjects),
             "trials": len(self.trials),
             "classes": list(self.classes),
             "trials_per_class": dict(Counter(t.label if t.label is not None else "(unlabelled)" for t in self.trials)),
-            "partitions": {p: {"participants": len(subj_part[p]), "trials_per_class": dict(c)} for p, c in per_part.items()},
+            "partitions": {p: {"participants": len(subj_part[p]), "trials_per_class": dict(c),
+                               "duration_s_per_class": seg.get(p, {})} for p, c in per_part.items()},
             "trials_per_subject": {"min": min(per_subject.values()), "max": max(per_subject.values())},
             "modalities": mods,
+            "window_s": self.window_s,
+            "construction": dict(self.info),
             "notes": list(self.notes),
         }
 
@@ -190,6 +221,10 @@ class PainDataset:
         for p, d in s["partitions"].items():
             counts = ", ".join(f"{k}={v}" for k, v in d["trials_per_class"].items())
             lines.append(f"  partition {p}: {d['participants']} participants; trials per class: {counts}")
+            durs = "; ".join(f"{k} {v['min']:.2f}/{v['median']:.2f}/{v['max']:.2f} s"
+                             for k, v in d.get("duration_s_per_class", {}).items())
+            if durs:
+                lines.append(f"    segment durations (min/median/max): {durs}")
         lines.append(f"  trials per participant: {s['trials_per_subject']['min']}..{s['trials_per_subject']['max']}")
         for m, d in s["modalities"].items():
             du = d["duration_s"]
@@ -197,6 +232,10 @@ class PainDataset:
                 f"  {m}: {d['trials']} trials, duration {du['min']:.2f}/{du['median']:.2f}/{du['max']:.2f} s (min/median/max), "
                 f"rate {', '.join(f'{r:g}' for r in d['sampling_rates_hz'])} Hz"
             )
+        if s["window_s"] is not None:
+            lines.append(f"  window: {s['window_s']:g} s (the trials' length; --window-s overrides)")
+        for k, v in s["construction"].items():
+            lines.append(f"  {k}: {v}")
         for n in s["notes"]:
             lines.append(f"  note: {n}")
         return "\n".join(lines)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..errors import ConfigError
 from .dataset import PainDataset
@@ -11,6 +11,8 @@ from .dataset import PainDataset
 __all__ = ["load_dataset", "DATASETS"]
 
 DATASETS = ("ai4pain", "biovid", "manifest", "synthetic")
+#: adapter options that only AI4PAIN takes (``load_dataset(..., edition=..., rest=...)``)
+AI4PAIN_OPTIONS = ("edition", "rest", "segment_s", "baseline_segments", "rest_periods")
 
 
 def load_dataset(
@@ -22,25 +24,37 @@ def load_dataset(
     classes: Sequence[str] | None = None,
     sampling_rate: float | None = None,
     seed: int = 0,
+    **options: Any,
 ) -> PainDataset:
     """Load ``'ai4pain'`` / ``'biovid'`` (folder ``root``), ``'manifest'`` (CSV ``manifest``) or
     ``'synthetic'`` (generated from ``seed``; ``root`` unused). ``None`` arguments keep each adapter's defaults.
-    ``classes`` applies to ``'biovid'`` and ``'manifest'`` only (a ConfigError elsewhere, never ignored)."""
+    ``classes`` applies to ``'biovid'`` and ``'manifest'`` only (a ConfigError elsewhere, never ignored).
+    ``options`` are AI4PAIN's segment construction (``edition``, ``rest``, ``segment_s``,
+    ``baseline_segments``, ``rest_periods``; see :func:`~tiny_biomoe.data.load_ai4pain`); given for
+    another dataset they are a ConfigError."""
+    options = {k: v for k, v in options.items() if v is not None}
+    bad = sorted(set(options) - set(AI4PAIN_OPTIONS))
+    if bad:
+        raise ConfigError(f"unknown dataset options {bad}; known: {list(AI4PAIN_OPTIONS)}")
+    if options and name != "ai4pain":
+        raise ConfigError(f"{', '.join(sorted(options))} apply to --dataset ai4pain only, not {name}; drop them")
     if classes and name in ("ai4pain", "synthetic"):
-        raise ConfigError(f"--classes is not supported for {name} (its classes are fixed: No_Pain, Low_Pain, High_Pain); "
-                          "drop --classes, or describe the trials you want in a manifest (--dataset manifest)")
+        raise ConfigError(f"--classes is not supported for {name} (its classes are fixed by the data: AI4PAIN 2025 "
+                          "No_Pain/Low_Pain/High_Pain, 2026 No_Pain/Arm_Pain/Hand_Pain); drop --classes, or describe the "
+                          "trials you want in a manifest (--dataset manifest)")
     if name == "ai4pain":
-        from .folders import load_ai4pain
+        from .ai4pain import load_ai4pain
 
         if root is None:
-            raise ConfigError("--root is needed for ai4pain: the folder holding train/ validation/ test/")
-        kw = {"sampling_rate": sampling_rate} if sampling_rate else {}
-        return load_ai4pain(root, modalities=modalities, **kw)
+            raise ConfigError("--root is needed for ai4pain: the folder holding train/ validation/ test/ "
+                              "(or the folder the zip unpacked to)")
+        kw: dict[str, Any] = {"sampling_rate": sampling_rate} if sampling_rate else {}
+        return load_ai4pain(root, modalities=modalities, **kw, **options)
     if name == "biovid":
-        from .folders import load_biovid
+        from .biovid import load_biovid
 
         if root is None:
-            raise ConfigError("--root is needed for biovid: the folder with the per-trial biosignal CSV files")
+            raise ConfigError("--root is needed for biovid: the database folder or its biosignals_filtered/ folder")
         kw = {"sampling_rate": sampling_rate} if sampling_rate else {}
         if classes:
             kw["classes"] = tuple(classes)

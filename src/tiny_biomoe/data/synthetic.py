@@ -21,17 +21,17 @@ four modalities costs ~5 ms to generate.
 
 from __future__ import annotations
 
-
 import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Sequence
 
 import numpy as np
 
 from .._io import atomic_path
 from ..errors import ConfigError, DatasetError
 from .dataset import PainDataset, Trial
-from .folders import AI4PAIN_CLASSES
+from .ai4pain import AI4PAIN_CLASSES
 
 __all__ = ["SyntheticPainConfig", "make_synthetic_pain", "write_ai4pain_layout", "SYNTHETIC_MODALITIES"]
 
@@ -168,27 +168,69 @@ def make_synthetic_pain(config: SyntheticPainConfig | None = None, **overrides) 
     return PainDataset(f"synthetic(seed={cfg.seed})", trials, list(AI4PAIN_CLASSES), notes)
 
 
-def write_ai4pain_layout(dataset: PainDataset, root: str | Path) -> Path:
-    """Write ``dataset`` as an AI4PAIN-like folder that :func:`~tiny_biomoe.data.load_ai4pain` reads back.
+#: modality -> folder name of the distributed AI4PAIN layout
+AI4PAIN_FOLDER_NAMES = {"EDA": "Eda", "BVP": "Bvp", "RESP": "Resp", "SpO2": "SpO2"}
+_STATE_OF = {"No_Pain": "Baseline", "Low_Pain": "LOW", "High_Pain": "HIGH"}
 
-    Layout: ``root/<partition>/<subject>_<label>_<trial>.csv`` with columns ``time`` (s) and one per
-    modality; trials without a partition go to ``train``. Each file is written atomically.
+
+def write_ai4pain_layout(
+    dataset: PainDataset,
+    root: str | Path,
+    *,
+    blind_partitions: Sequence[str] = ("test",),
+    wrapper: str | None = None,
+) -> Path:
+    """Write ``dataset`` in the AI4PAIN 2025 layout as the challenge distributes it; returns the folder
+    that holds the partitions (``root``, or ``root/wrapper``).
+
+    Layout: ``<partition>/{Bvp,Eda,Resp,SpO2}/<subject>.csv`` (trials without a partition go to
+    ``train``), no time column, one column per segment, padded with empty cells to the longest:
+    the subject's No_Pain trials concatenated into one ``<subject>_Baseline_1`` column, each
+    Low_Pain/High_Pain trial one ``<subject>_LOW_<k>``/``<subject>_HIGH_<k>`` column (in trial
+    order). In ``blind_partitions`` (and for unlabelled trials) every trial is one blinded column
+    ``<subject>_<k>``. :func:`~tiny_biomoe.data.load_ai4pain` reads it back; with trials of
+    ``segment_s`` seconds (10 s) and at most ``baseline_segments`` (6) No_Pain trials per subject it
+    gives back exactly the same trials. Every file is written atomically.
     """
-    root = Path(root)
+    import pandas as pd
+
+    base = Path(root) / wrapper if wrapper else Path(root)
     mods = dataset.modalities
+    unknown = [m for m in mods if m not in AI4PAIN_FOLDER_NAMES]
+    if unknown:
+        raise DatasetError(f"the AI4PAIN layout has folders for {list(AI4PAIN_FOLDER_NAMES)} only, not {unknown}; "
+                           "select those modalities first (dataset.select([...]))")
+    blind = {b.lower() for b in blind_partitions}
+    groups: dict[tuple[str, str], list[Trial]] = {}
     for tr in dataset.trials:
-        part = tr.partition or "train"
         if set(tr.signals) != set(mods) or len({float(tr.sampling_rates[m]) for m in mods}) != 1:
-            raise DatasetError(f"trial {tr.subject}/{tr.trial}: the AI4PAIN layout (one table per trial) needs every "
-                               f"modality {mods} at one sampling rate; got {dict(tr.sampling_rates)}")
-        fs = tr.sampling_rates[mods[0]]
-        n = min(len(tr.signals[m]) for m in mods)
-        cols = [np.arange(n) / fs] + [tr.signals[m][:n] for m in mods]
-        data = np.column_stack(cols)
-        label = tr.label if tr.label is not None else ""
-        name = f"{tr.subject}_{label}_{tr.trial}.csv" if label else f"{tr.subject}_{tr.trial}.csv"
-        with atomic_path(root / part / name) as tmp:
-            np.savetxt(tmp, data, delimiter=",", header=",".join(["time", *mods]), comments="", fmt="%.6g")
-    return root
-
-
+            raise DatasetError(f"trial {tr.subject}/{tr.trial}: the AI4PAIN layout needs every modality {mods} at one "
+                               f"sampling rate; got {dict(tr.sampling_rates)}")
+        if tr.label is not None and tr.label not in _STATE_OF:
+            raise DatasetError(f"trial {tr.subject}/{tr.trial}: label {tr.label!r} has no AI4PAIN 2025 state "
+                               f"(known: {list(_STATE_OF)})")
+        groups.setdefault((tr.partition or "train", tr.subject), []).append(tr)
+    for (part, subj), trs in groups.items():
+        blinded = part.lower() in blind
+        for m in mods:
+            cols: dict[str, np.ndarray] = {}
+            k: dict[str, int] = {}
+            base_parts = []
+            for tr in trs:
+                n = min(len(tr.signals[mm]) for mm in mods)  # one segment, one length in every modality
+                x = np.asarray(tr.signals[m][:n], dtype=np.float64)
+                if blinded or tr.label is None:
+                    k["blind"] = k.get("blind", 0) + 1
+                    cols[f"{subj}_{k['blind']}"] = x
+                elif tr.label == "No_Pain":
+                    base_parts.append(x)
+                else:
+                    st = _STATE_OF[tr.label]
+                    k[st] = k.get(st, 0) + 1
+                    cols[f"{subj}_{st}_{k[st]}"] = x
+            if base_parts:
+                cols = {f"{subj}_Baseline_1": np.concatenate(base_parts), **cols}
+            df = pd.DataFrame({c: pd.Series(v) for c, v in cols.items()})  # shorter columns: empty cells
+            with atomic_path(base / part / AI4PAIN_FOLDER_NAMES[m] / f"{subj}.csv") as tmp:
+                df.to_csv(tmp, index=False, na_rep="", float_format="%.9g")
+    return base

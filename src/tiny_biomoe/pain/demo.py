@@ -1,7 +1,8 @@
 """``biomoe demo``: the whole pain pipeline on the built-in synthetic dataset, in a few minutes on a CPU.
 
-Steps: generate synthetic AI4PAIN-like data -> write it in the AI4PAIN folder layout and read it
-back with the real adapter -> load the model (official weights if found; otherwise a seeded
+Steps: generate synthetic AI4PAIN-like data -> write it in the AI4PAIN 2025 layout as distributed
+(``<partition>/<Modality>/<subject>.csv``, one column per segment) and read it back with the real
+adapter -> load the model (official weights if found; otherwise a seeded
 random-init model, announced loudly) -> render + embed (cached) -> fusion experiments under
 subject-wise k-fold -> report folder. Numbers on synthetic data say nothing about real patients.
 """
@@ -18,7 +19,7 @@ from typing import Callable
 
 from ..data.cache import EmbeddingCache
 from ..data.dataset import PainDataset
-from ..data.folders import load_ai4pain
+from ..data.ai4pain import load_ai4pain
 from ..data.synthetic import SyntheticPainConfig, make_synthetic_pain, write_ai4pain_layout
 from .heads import HeadConfig
 from .pipeline import PipelineConfig, evaluate
@@ -80,12 +81,13 @@ def run_demo(
     log("tiny-biomoe demo: synthetic pain data (numbers say NOTHING about real patients)")
     syn = make_synthetic_pain(cfg.synthetic)
     with tempfile.TemporaryDirectory(prefix="biomoe-demo-data-") as tmp:
-        write_ai4pain_layout(syn, tmp)
+        write_ai4pain_layout(syn, tmp, blind_partitions=())  # the demo keeps the test labels to evaluate on them
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the synthetic layout has no unlabelled test partition
+            warnings.simplefilter("ignore")  # the synthetic baseline is shorter than six 10 s segments
             parts = ("train", "validation", "test") if cfg.synthetic.partitions else ("train",)
-            ds = load_ai4pain(tmp, partitions=parts, modalities=cfg.pipeline.modalities)
-    ds = PainDataset(syn.name, ds.trials, ds.classes, list(syn.notes))
+            ds = load_ai4pain(tmp, partitions=parts, modalities=cfg.pipeline.modalities,
+                              baseline_segments=cfg.synthetic.trials_per_class, segment_s=cfg.synthetic.duration_s)
+    ds = PainDataset(syn.name, ds.trials, ds.classes, list(syn.notes), ds.info, ds.window_s)
     log(ds.summary_text())
 
     model, winfo = load_weights(weights, device, True, seed, log, hint=WEIGHTS_HELP)

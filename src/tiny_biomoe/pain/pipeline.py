@@ -126,7 +126,7 @@ def trial_windows(
         raise DatasetError(f"{len(dataset.trials) - len(trials)} trials lack {modality}; use dataset.select([...]) first")
     rates = Counter(float(t.sampling_rates[modality]) for t in trials)
     fs = rates.most_common(1)[0][0]
-    win_s = _modality_window_s(modality, window_s)
+    win_s = _modality_window_s(modality, window_s if window_s is not None else dataset.window_s)  # adapter's trial length
     n = int(round(win_s * fs))
     out = np.empty((len(trials), n), np.float32)
     padded = resampled = 0

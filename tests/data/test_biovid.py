@@ -1,0 +1,102 @@
+"""BioVid part A from the database's own folder: biosignals_filtered/<subject>/<subject>-<class>-<nr>_bio.csv."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tiny_biomoe.data import DatasetWarning, load_biovid
+from tiny_biomoe.data.biovid import detect_time_unit
+from tiny_biomoe.data.load import load_dataset
+from tiny_biomoe.errors import DatasetError
+from tiny_biomoe.pain.pipeline import trial_windows
+
+N = 2816  # 5.5 s at 512 Hz
+
+
+def _write_trial(path, rng, *, time_factor=1e6, offset=0.0, facial=False, n=N):
+    """Tab-separated as distributed; the time column in whole microseconds (rounded, as in the files)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    cols = {"time": np.round(offset + np.arange(n) * time_factor / 512).astype(np.int64 if time_factor >= 1e6 else float),
+            "gsr": rng.normal(size=n), "ecg": rng.normal(size=n), "emg_trapezius": rng.normal(size=n)}
+    if facial:
+        cols |= {"emg_corrugator": rng.normal(size=n), "emg_zygomaticus": rng.normal(size=n)}
+    pd.DataFrame(cols).to_csv(path, sep="\t", index=False)
+    return cols
+
+
+@pytest.fixture
+def biovid(tmp_path):
+    rng = np.random.default_rng(0)
+    base = tmp_path / "PartA" / "biosignals_filtered"
+    written = {}
+    for i, subj in enumerate(("071309_w_21", "080314_w_25")):
+        for cls in ("BL1", "PA1", "PA4"):
+            for k in (1, 2):
+                p = base / subj / f"{subj}-{cls}-{k:03d}_bio.csv"
+                written[(subj, f"{cls}-{k:03d}")] = _write_trial(p, rng, offset=1.234e9 * i, facial=(i == 1))
+    return tmp_path, base, written
+
+
+def test_biovid_as_distributed(biovid):
+    root, base, written = biovid
+    ds = load_biovid(root / "PartA")  # the database folder: biosignals_filtered/ is found
+    assert ds.classes == ["BL1", "PA1", "PA2", "PA3", "PA4"]
+    assert len(ds.trials) == 12 and ds.modalities == ["EDA", "ECG", "EMG"]
+    assert ds.info["time_unit"] == {"us": 12}  # detected from the time column, not assumed
+    assert all(r == 512.0 for t in ds.trials for r in t.sampling_rates.values())
+    for t in ds.trials:
+        w = written[(t.subject, t.trial)]
+        np.testing.assert_allclose(t.signals["EDA"], w["gsr"])
+        np.testing.assert_allclose(t.signals["EMG"], w["emg_trapezius"])
+    assert ds.window_s == 5.5
+    s = ds.summary()
+    assert s["trials_per_class"] == {"BL1": 4, "PA1": 4, "PA4": 4}
+    assert s["partitions"]["all"]["duration_s_per_class"]["PA4"] == {"min": 5.5, "median": 5.5, "max": 5.5}
+    assert "emg_corrugator" in ds.info["also_in_files"] and "window: 5.5 s" in ds.summary_text()
+    # the windows follow the 5.5 s trial: nothing is padded
+    w, fs, info = trial_windows(ds.select(["ECG"]), "ECG")
+    assert w.shape == (12, N) and fs == 512.0 and info["padded"] == 0 and info["window_s"] == 5.5
+    assert len(load_biovid(base).trials) == 12  # biosignals_filtered/ itself
+    with pytest.warns(DatasetWarning, match="left out by the class selection"):
+        binary = load_biovid(root, classes=("BL1", "PA4"))
+    assert {t.label for t in binary.trials} == {"BL1", "PA4"} and len(binary.trials) == 8
+    with pytest.warns(DatasetWarning, match="6 files have none of the columns"):  # the release without facial EMG
+        facial = load_biovid(root, modalities=["EMG_corrugator", "EMG_zygomaticus"])
+    assert len(facial.trials) == 6 and facial.modalities == ["EMG_corrugator", "EMG_zygomaticus"]
+    with pytest.raises(DatasetError, match="unknown"):
+        load_biovid(root, classes=("BL1", "PA9"))
+
+
+def test_time_unit_detection():
+    t = np.arange(2816)
+    for factor, unit in ((1.0, "s"), (1e3, "ms"), (1e6, "us"), (1e9, "ns")):
+        u, fs = detect_time_unit(np.round(5 + t * factor / 512, 6), 512.0)
+        assert u == unit and fs == pytest.approx(512.0, rel=1e-6)
+    u, fs = detect_time_unit(np.round(t * 1e6 / 256), 512.0)  # a file at 256 Hz is found to be 256 Hz
+    assert u == "us" and fs == pytest.approx(256.0)
+    with pytest.raises(DatasetError, match="not strictly increasing"):
+        detect_time_unit(np.array([0.0, 2.0, 1.0, 3.0]))
+
+
+def test_biovid_millisecond_time_no_time_column_and_errors(tmp_path):
+    rng = np.random.default_rng(1)
+    _write_trial(tmp_path / "s1" / "s1-BL1-001_bio.csv", rng, time_factor=1e3)
+    _write_trial(tmp_path / "s1" / "s1-PA4-001_bio.csv", rng, time_factor=1e3)
+    ds = load_biovid(tmp_path)
+    assert ds.info["time_unit"] == {"ms": 2} and ds.trials[0].sampling_rates["ECG"] == 512.0
+    # no time column: the nominal rate
+    pd.DataFrame({"gsr": rng.normal(size=N)}).to_csv(tmp_path / "s1" / "s1-PA1-001_bio.csv", sep="\t", index=False)
+    with pytest.warns(DatasetWarning, match="columns missing"):
+        ds = load_biovid(tmp_path, sampling_rate=512.0)
+    assert len(ds.trials) == 3
+    # a shorter trial: the window follows it (never padded), with a warning
+    _write_trial(tmp_path / "s1" / "s1-PA2-001_bio.csv", rng, n=2700)
+    with pytest.warns(DatasetWarning, match="shortest trial"):
+        ds = load_biovid(tmp_path)
+    assert ds.window_s == 5.27
+    with pytest.raises(DatasetError, match="no files under"):
+        load_biovid(tmp_path / "s1", file_pattern=r"^(?P<subject>x)-(?P<label>BL1)-(?P<trial>\d+)\.csv$")
+    with pytest.raises(DatasetError, match="does not exist"):
+        load_dataset("biovid", root=tmp_path / "nope")
