@@ -23,6 +23,7 @@ import warnings
 
 import numpy as np
 
+from tiny_biomoe._io import atomic_path
 from tiny_biomoe.representations import list_kinds
 from tiny_biomoe.representations.informative import informative_share
 from tiny_biomoe.signals.modalities import get_modality, list_modalities
@@ -103,8 +104,8 @@ def main(argv: list[str] | None = None) -> int:
     for r in failed:
         print(f"  missed: {r['modality']} at {r['recorded_hz']} Hz, {r['kind']}: worst window {r['rows_min']:.1%}")
     if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(table, fh, indent=1)
+        with atomic_path(args.json) as tmp:
+            tmp.write_text(json.dumps(table, indent=1))
     return 0 if not failed else 1
 
 
