@@ -83,3 +83,55 @@ def test_pipeline_never_trains_on_test_subjects(monkeypatch, protocol):
     assert len(seen_train) == len(folds)
     for tr, f in zip(seen_train, folds):
         assert tr and not tr & set(f["test_subjects"])
+
+
+def test_split_trains_on_train_and_reports_on_validation_only():
+    # As the AI4PAIN challenge: even with labelled test samples, split reports on validation only.
+    g = np.array(["a", "a", "b", "c", "c", "d", "d"])
+    p = np.array(["train", "train", "train", "validation", "validation", "test", "test"])
+    folds = make_folds("split", g, p)
+    assert [f.name for f in folds] == ["validation"]
+    assert folds[0].train.tolist() == [0, 1, 2] and folds[0].test.tolist() == [3, 4]
+    # a participant in both train and validation: the partitions are broken, a DatasetError (not a leak)
+    g2 = np.array(["a", "a", "b", "b", "c"])
+    p2 = np.array(["train", "train", "train", "validation", "validation"])
+    with pytest.raises(DatasetError, match=r"subjects \['b'\] are in both 'train' and 'validation'"):
+        make_folds("split", g2, p2)
+    with pytest.raises(DatasetError, match="no labelled samples in the reporting partitions"):
+        make_folds("split", g, np.array(["train"] * 5 + ["test"] * 2))
+    assert [f.name for f in make_folds("split", g, p, test_partitions=("validation", "test"))] == ["validation", "test"]
+
+
+def test_split_on_an_ai4pain_folder_trains_on_train_subjects_only(monkeypatch, tmp_path):
+    # The distributed layout -> dataset partitions -> folds: the head sees exactly the train participants.
+    import warnings
+
+    from tiny_biomoe.data import load_ai4pain, make_synthetic_pain, write_ai4pain_layout
+    from tiny_biomoe.data.dataset import PainDataset
+
+    syn = make_synthetic_pain(n_subjects=5, trials_per_class=1, seed=1, partitions=(0.6, 0.2, 0.2))
+    write_ai4pain_layout(syn, tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = load_ai4pain(tmp_path, modalities=["EDA"])
+    parts = {t.subject: t.partition for t in syn.trials}
+    lab = ds.labelled()
+    assert isinstance(lab, PainDataset) and "test" not in lab.partitions  # blinded test: never in a fold
+    rng = np.random.default_rng(0)
+    table = EmbeddingTable({("EDA", "waveform"): rng.normal(size=(len(lab.trials), 8)).astype(np.float32)},
+                           lab.labels_array(), lab.groups_array(), lab.partitions_array(),
+                           [t.trial for t in lab.trials], lab.classes)
+    seen = []
+    real = pipeline.train_head
+
+    def spy(x, yy, n, cfg, groups=None):
+        seen.append(set(np.asarray(groups).tolist()))
+        return real(x, yy, n, cfg, groups=groups)
+
+    monkeypatch.setattr(pipeline, "train_head", spy)
+    cfg = PipelineConfig(protocol="split")
+    cfg.head.max_epochs = 2
+    res = evaluate_embeddings(table, cfg)
+    assert [f["name"] for f in res["folds"]] == ["validation"]
+    assert seen == [{s for s, p in parts.items() if p == "train"}]
+    assert res["experiments"][0]["folds"][0]["test_subjects"] == sorted(s for s, p in parts.items() if p == "validation")

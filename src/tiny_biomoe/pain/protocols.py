@@ -1,6 +1,8 @@
 """Subject-wise evaluation protocols: no subject ever appears in both training and test data.
 
-* ``split``: the dataset's own partitions (AI4PAIN: train -> validation and, if labelled, test);
+* ``split``: the dataset's own partitions, as the AI4PAIN challenge uses them: train on ``train``,
+  report on ``validation`` (the test labels were never released; ``biomoe predict --partition test``
+  writes the submission instead);
 * ``loso``: leave-one-subject-out (:class:`sklearn.model_selection.LeaveOneGroupOut`);
 * ``kfold``: k folds of whole subjects (:class:`sklearn.model_selection.GroupKFold`).
 """
@@ -44,14 +46,16 @@ def make_folds(
     *,
     n_folds: int = 5,
     train_partition: str = "train",
-    test_partitions: Sequence[str] = ("validation", "test"),
+    test_partitions: Sequence[str] = ("validation",),
     labelled: np.ndarray | None = None,
 ) -> list[Fold]:
     """The folds of ``protocol`` over samples with subject ids ``groups``.
 
-    ``partitions`` (per sample; ``''`` = none) is needed for ``split``; each test partition with
-    labelled samples gives one fold. ``labelled`` (bool per sample) excludes unlabelled samples from
-    every fold. Every fold is checked to be subject-disjoint.
+    ``partitions`` (per sample; ``''`` = none) is needed for ``split``: the model is trained on
+    ``train_partition`` and each of ``test_partitions`` with labelled samples gives one fold (default:
+    ``validation`` only, the challenge's reporting set). A subject found in both the training and a
+    test partition is a DatasetError (the partitions must be subject-disjoint). ``labelled`` (bool
+    per sample) excludes unlabelled samples from every fold. Every fold is checked to be subject-disjoint.
     """
     g = np.asarray(groups)
     idx = np.arange(g.size)
@@ -67,9 +71,15 @@ def make_folds(
         for tp in test_partitions:
             te = idx[(p == tp) & lab]
             if te.size:
+                shared = sorted(set(g[tr].tolist()) & set(g[te].tolist()))
+                if shared:
+                    raise DatasetError(f"protocol 'split': subjects {shared[:5]} are in both {train_partition!r} and {tp!r}; "
+                                       "the partitions must hold different participants (fix the folders, or use loso/kfold)")
                 folds.append(Fold(tp, tr, te))
         if not folds:
-            raise DatasetError(f"protocol 'split': no labelled samples in test partitions {list(test_partitions)}")
+            raise DatasetError(f"protocol 'split': no labelled samples in the reporting partitions {list(test_partitions)} "
+                               f"(found {sorted(set(p.tolist()) - {''})}); the split protocol trains on {train_partition!r} "
+                               "and reports on these")
     elif protocol in ("loso", "kfold"):
         sel = idx[lab]
         gs = g[sel]
