@@ -98,7 +98,9 @@ def load_model_for_head(
         else:
             weights = "tiny-biomoe"
     model, info = load_model(weights, device=device, fallback="error")
-    if info.sha256 != sha or sha is None:
+    rec_tensors = rec.get("tensors_sha256")
+    same = (sha is not None and info.sha256 == sha) or (rec_tensors is not None and info.tensors_sha256 == rec_tensors)
+    if not same:  # the tensors hash also matches a re-saved copy of the same weights
         msg = (f"the weights {info.source} (sha256 {info.sha256}) are not those the head was trained on "
                f"({src or 'unknown'}, sha256 {sha}); its embeddings would differ and the predictions would be "
                "meaningless. Pass the training weights with --weights, or --allow-weights-mismatch to go on anyway")
