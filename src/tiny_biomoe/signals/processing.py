@@ -44,6 +44,8 @@ def check_sampling_rate(sampling_rate: Any) -> float:
     """Return ``sampling_rate`` as a float, or raise SignalError if it is missing or absurd."""
     if sampling_rate is None:
         raise SignalError("no sampling rate given; pass sampling_rate= (Hz) or --fs, or a time column")
+    if isinstance(sampling_rate, (bool, np.bool_)):  # True would pass as 1 Hz
+        raise SignalError(f"sampling rate must be a number in Hz, not the bool {sampling_rate!r}")
     try:
         fs = float(sampling_rate)
     except (TypeError, ValueError) as exc:
