@@ -30,9 +30,10 @@ from .heads import Head, load_head
 if TYPE_CHECKING:
     import pandas as pd
 
+    from ..data.dataset import PainDataset
     from ..model.moe import TinyBioMoE
 
-__all__ = ["predict", "write_predictions", "load_model_for_head"]
+__all__ = ["predict", "predict_dataset", "write_predictions", "write_submission", "load_model_for_head"]
 
 SignalLike = Any  # path, 1-D/2-D array, Recording or mapping name -> 1-D array
 
@@ -252,3 +253,73 @@ def write_predictions(df: "pd.DataFrame", path: str | os.PathLike) -> Path:
     with atomic_path(path) as tmp:
         df.to_csv(tmp, index=False, sep="\t" if path.suffix.lower() == ".tsv" else ",", float_format="%.6g")
     return path
+
+
+_CONSTRUCTION_KEYS = ("edition", "construction", "rest", "sampling_rate_hz")
+
+
+def predict_dataset(
+    head: "str | os.PathLike | tuple[Head, dict]",
+    dataset: "PainDataset",
+    *,
+    partition: str | None = "test",
+    weights: "str | os.PathLike | None" = None,
+    device: str = "auto",
+    allow_weights_mismatch: bool = False,
+    batch_size: int = 32,
+    log: Callable[[str], None] | None = None,
+) -> "pd.DataFrame":
+    """Classify every trial (segment) of one partition of a dataset, e.g. the AI4PAIN test set.
+
+    Each trial goes through exactly the steps of :func:`predict` (the head's modalities, rate,
+    filters, window, kinds, fusion). Returns one row per segment with columns ``subject, segment``
+    (the trial id: the column name as distributed, ``#j`` for the j-th piece of a cut baseline),
+    ``partition``, ``label`` (the known label; empty for blinded segments), ``predicted``,
+    ``p_<class>...``; :func:`write_submission` writes it. ``partition=None``: all trials.
+    """
+    from ..signals.readers import Recording
+
+    _, meta, head_dir = _head_and_meta(head)
+    where = str(head_dir) if head_dir is not None else "head"
+    inputs, _, classes = _check_meta(meta, where)
+    ds = dataset.in_partition(partition) if partition else dataset
+    mods = list(dict.fromkeys(m for m, _ in inputs))
+    lacking = [m for m in mods if m not in ds.modalities]
+    if lacking:
+        raise InputError(f"the head uses modalities {mods} but the dataset {ds.name} lacks {lacking} "
+                         f"(it has {ds.modalities}); load them too (--modalities)")
+    if list(ds.classes) != list(classes):
+        raise InputError(f"the head predicts the classes {classes} but the dataset {ds.name} has {ds.classes}; "
+                         "use a head trained on this dataset (edition)")
+    then = (meta.get("dataset") or {}).get("construction") or {}
+    diff = {k: (then.get(k), ds.info.get(k)) for k in _CONSTRUCTION_KEYS if k in then and then.get(k) != ds.info.get(k)}
+    if diff:
+        warnings.warn(f"the dataset's segments are not built as the head's training segments were: "
+                      + "; ".join(f"{k}: trained on {a!r}, now {b!r}" for k, (a, b) in diff.items())
+                      + ". Pass the same adapter options as for training", stacklevel=2)
+    ds = ds.select(mods)
+    recs = [Recording({m: t.signals[m] for m in mods}, {m: float(t.sampling_rates[m]) for m in mods},
+                      f"{t.subject}/{t.trial}") for t in ds.trials]
+    df = predict(head, recs, weights=weights, device=device, allow_weights_mismatch=allow_weights_mismatch,
+                 batch_size=batch_size, names=[f"{t.subject}/{t.trial}" for t in ds.trials], log=log)
+    if len(df) != len(ds.trials):  # one centred window per trial: never more rows than segments
+        raise CheckpointError(f"{where}: got {len(df)} predictions for {len(ds.trials)} segments")
+    import pandas as pd
+
+    out = pd.DataFrame({"subject": [t.subject for t in ds.trials], "segment": [t.trial for t in ds.trials],
+                        "partition": [t.partition or "" for t in ds.trials],
+                        "label": [t.label or "" for t in ds.trials], "predicted": df["predicted"].tolist()})
+    for c in classes:
+        out[f"p_{c}"] = df[f"p_{c}"].to_numpy()
+    out.attrs.update(df.attrs)
+    return out
+
+
+def write_submission(df: "pd.DataFrame", path: str | os.PathLike, *, probabilities: bool = False) -> Path:
+    """Write :func:`predict_dataset`'s table as a submission: ``subject, segment, predicted`` (and the
+    ``p_<class>`` columns with ``probabilities``), one row per segment, atomically (.csv or .tsv)."""
+    cols = ["subject", "segment", "predicted"] + ([c for c in df.columns if c.startswith("p_")] if probabilities else [])
+    missing = [c for c in cols if c not in df.columns]
+    if missing:
+        raise InputError(f"a submission needs the columns {cols} of predict_dataset(); {missing} are missing")
+    return write_predictions(df[cols], path)

@@ -19,7 +19,121 @@ from typing import Any, Mapping
 
 import numpy as np
 
-__all__ = ["write_report", "weights_banner"]
+__all__ = ["write_report", "weights_banner", "PUBLISHED_AI4PAIN_2025", "published_comparison"]
+
+#: Published results on AI4PAIN 2025 (3 classes), train -> validation and the organisers' blinded test set.
+#: NOT OURS: figures as their authors report them (accuracy %, macro-F1 where given), for comparison only.
+PUBLISHED_AI4PAIN_2025: dict[str, Any] = {
+    "dataset": "AI4PAIN 2025, 3 classes (No_Pain, Low_Pain, High_Pain); trained on train, reported on validation; "
+               "test = the organisers' blinded test set",
+    "metric": "accuracy (%)",
+    "sources": [
+        {"name": "Organisers' baseline",
+         "citation": "AI4PAIN 2025 Grand Challenge, organisers' baseline paper (Gaussian-kernel SVM on simple statistics "
+                     "of the raw, unfiltered signals)",
+         "results": [
+             {"modalities": ["EDA"], "validation": 45.60, "test": 38.50},
+             {"modalities": ["BVP"], "validation": 56.25, "test": 45.69},
+             {"modalities": ["RESP"], "validation": 49.07, "test": 45.68},
+             {"modalities": ["SpO2"], "validation": 37.26, "test": 36.78},
+             {"modalities": ["EDA", "BVP", "RESP", "SpO2"], "validation": 52.77, "test": 52.30},
+         ]},
+        {"name": "Tazin et al.",
+         "citation": "Tazin et al., ICMI '25 Companion (AI4PAIN 2025 challenge paper; XGBoost on hand-crafted features)",
+         "results": [
+             {"modalities": ["EDA"], "validation": 73.0, "test": 57.76},
+             {"modalities": ["BVP"], "validation": 68.0, "test": 62.93},
+             {"modalities": ["EDA", "BVP"], "validation": 80.0, "test": 60.92},
+             {"modalities": ["EDA", "BVP", "RESP"], "validation": 80.0, "test": 62.07},
+             {"modalities": ["EDA", "BVP", "RESP", "SpO2"], "validation": 79.0, "test": 60.92},
+         ]},
+        {"name": "Javierre del Rio et al. (challenge winners)",
+         "citation": "Javierre del Rio et al., ICMI '25 Companion (AI4PAIN 2025 challenge paper; physiology-guided ensemble)",
+         "results": [
+             {"modalities": None, "validation": 84.0, "validation_macro_f1": 0.84, "test": 70.0},
+         ]},
+    ],
+}
+_MOD_ORDER = ["EDA", "BVP", "RESP", "SpO2"]
+
+
+def _modset(mods: Any) -> str:
+    if mods is None:
+        return "their final model"
+    ms = sorted(set(mods), key=lambda m: _MOD_ORDER.index(m) if m in _MOD_ORDER else len(_MOD_ORDER))
+    return "all four" if len(ms) == 4 and set(ms) == set(_MOD_ORDER) else "+".join(ms)
+
+
+def published_comparison(results: Mapping[str, Any]) -> dict | None:
+    """Our validation accuracies beside the published AI4PAIN 2025 figures on the same split, or ``None``
+    when the results are not AI4PAIN 2025 under the ``split`` protocol.
+
+    Rows: one per modality set (ours: the best experiment whose inputs use exactly those modalities)
+    plus ``best of ours`` (any experiment). Every published number is labelled ``published`` with its
+    source; ours are labelled ``ours``.
+    """
+    ds = results.get("dataset", {}) or {}
+    edition = str((ds.get("construction") or {}).get("edition", "AI4PAIN 2025"))
+    if ds.get("name") != "ai4pain" or "2026" in edition or results.get("protocol") != "split":
+        return None
+    ours: dict[str, tuple[float, float, str]] = {}
+    best: tuple[float, float, str] | None = None
+    for e in results.get("experiments", []):
+        fold = next((f for f in e.get("folds", []) if f.get("fold") == "validation"), None)
+        if fold is None:
+            continue
+        key = _modset([m for m, _ in e.get("inputs", [])])
+        cand = (100 * float(fold["accuracy"]), float(fold["macro_f1"]), str(e["name"]))
+        if key not in ours or cand[0] > ours[key][0]:
+            ours[key] = cand
+        if best is None or cand[0] > best[0]:
+            best = cand
+    if best is None:
+        return None
+    rows: dict[str, dict] = {}
+    for src in PUBLISHED_AI4PAIN_2025["sources"]:
+        for r in src["results"]:
+            key = _modset(r["modalities"]) if r["modalities"] is not None else "best of ours"
+            row = rows.setdefault(key, {"modalities": key, "published": []})
+            row["published"].append({"source": src["name"], "validation": r["validation"], "test": r.get("test"),
+                                     "validation_macro_f1": r.get("validation_macro_f1")})
+    for key, (acc, f1, name) in ours.items():
+        rows.setdefault(key, {"modalities": key, "published": []})["ours"] = {"validation": acc, "validation_macro_f1": f1,
+                                                                              "experiment": name}
+    rows["best of ours"]["ours"] = {"validation": best[0], "validation_macro_f1": best[1], "experiment": best[2]}
+    order = [k for k in ("EDA", "BVP", "RESP", "SpO2", "EDA+BVP", "EDA+BVP+RESP", "all four") if k in rows]
+    order += [k for k in rows if k not in order and k != "best of ours"] + ["best of ours"]
+    return {"label": "PUBLISHED figures (not ours) beside OUR validation accuracy, same split (train -> validation)",
+            "metric": "accuracy %", "sources": [{"name": s["name"], "citation": s["citation"]}
+                                                for s in PUBLISHED_AI4PAIN_2025["sources"]],
+            "rows": [rows[k] for k in order],
+            "note": "Published numbers are copied from their papers, not reproduced here. Our test accuracy is not "
+                    "available: the test labels were never released (biomoe predict --partition test writes a submission)."}
+
+
+def _published_md(cmp: Mapping[str, Any]) -> list[str]:
+    srcs = [s["name"] for s in cmp["sources"]]
+    md = ["## Published results on the same split (NOT ours) beside ours", "",
+          f"{cmp['label']}. Published cells: validation / test accuracy %.", "",
+          "| modalities | ours: validation accuracy (experiment) | " + " | ".join(f"published: {s}" for s in srcs) + " |",
+          "|" + " --- |" * (2 + len(srcs))]
+    for r in cmp["rows"]:
+        o = r.get("ours")
+        ours = f"**{o['validation']:.1f}** ({o['experiment']})" if o else "not run"
+        cells = []
+        for s in srcs:
+            p = next((p for p in r["published"] if p["source"] == s), None)
+            if p is None:
+                cells.append("")
+                continue
+            c = f"{p['validation']:.2f} / {p['test']:.2f}" if p.get("test") is not None else f"{p['validation']:.2f} / n/a"
+            if p.get("validation_macro_f1") is not None:
+                c += f" (macro-F1 {p['validation_macro_f1']:.2f})"
+            cells.append(c)
+        md.append(f"| {r['modalities']} | {ours} | " + " | ".join(cells) + " |")
+    md += ["", "Sources (published, not ours):", ""] + [f"* {s['name']}: {s['citation']}" for s in cmp["sources"]]
+    md += ["", cmp["note"], ""]
+    return md
 
 
 def weights_banner(weights: Mapping[str, Any] | None) -> str:
@@ -185,6 +299,9 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: 
         ex_paths.append((label, p))
     ex_title = ("Example representations (one trial per class)" if any(isinstance(v, Mapping) for v in examples.values())
                 else "Example representations (first trial)")
+    published = published_comparison(res)
+    if published is not None:
+        res = {**res, "published_comparison": published}
     (d / "results.json").write_text(json.dumps(res, indent=1, default=_json_default))
     (d / "config.json").write_text(json.dumps(res.get("config", {}), indent=2, default=_json_default))
 
@@ -217,6 +334,8 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: 
         a = e["aggregate"]
         rec = " | ".join(_fmt(a["recall"].get(c)) for c in classes)
         md.append(f"| {e['name']} | {e['level']} | {e['method']} | {e['dim']} | {_fmt(a['accuracy'])} | {_fmt(a['macro_f1'])} | {rec} |")
+    if published is not None:
+        md += [""] + _published_md(published)
     md += ["", "## Confusion matrices (summed over folds)", ""]
     md += [f"![{e['name']}](images/{p.name})" for e, p in zip(exps, cms)]
     if ex_paths:
@@ -262,6 +381,7 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: 
            "experiment, mean ± std across folds, coloured by fusion level; dashed: chance</figcaption></figure>"] if exps else []),
         "<h2>Results (mean ± std across folds, %)</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in hdr) + "</tr>",
         *rows, "</table>",
+        *([_published_html(published)] if published is not None else []),
         "<h2>Confusion matrices (summed over folds)</h2>",
         *[f"<figure><img src='{uri(p)}' alt='{esc(e['name'])}'></figure>" for e, p in zip(exps, cms)],
     ]
@@ -276,6 +396,26 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: 
         parts.append(f"<h2>{esc(h)}</h2><pre>{esc(json.dumps(obj, indent=1, default=_json_default))}</pre>")
     parts.append("</body></html>")
     (d / "report.html").write_text("\n".join(parts), encoding="utf-8")
+
+
+def _published_html(cmp: Mapping[str, Any]) -> str:
+    """The published-results section of the HTML report (the Markdown table, as HTML)."""
+    esc = html.escape
+    srcs = [s["name"] for s in cmp["sources"]]
+    out = ["<h2>Published results on the same split (NOT ours) beside ours</h2>", f"<p>{esc(cmp['label'])}. Published "
+           "cells: validation / test accuracy %.</p><table><tr><th>modalities</th><th>ours: validation accuracy</th>"
+           + "".join(f"<th>published: {esc(s)}</th>" for s in srcs) + "</tr>"]
+    for r in cmp["rows"]:
+        o = r.get("ours")
+        cells = [r["modalities"], f"{o['validation']:.1f} ({o['experiment']})" if o else "not run"]
+        for s in srcs:
+            p = next((p for p in r["published"] if p["source"] == s), None)
+            cells.append("" if p is None else f"{p['validation']:.2f} / " + (f"{p['test']:.2f}" if p.get("test") is not None
+                                                                          else "n/a"))
+        out.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
+    out.append("</table><ul>" + "".join(f"<li>{esc(s['name'])}: {esc(s['citation'])}</li>" for s in cmp["sources"])
+               + f"</ul><p>{esc(cmp['note'])}</p>")
+    return "".join(out)
 
 
 def _json_default(o: Any) -> Any:
