@@ -8,8 +8,12 @@ are printed as one clear message and give exit code 2; nothing is left half-writ
 from __future__ import annotations
 
 import argparse
+import json
+import logging
+import math
 import sys
-from typing import Callable, Sequence
+import warnings
+from typing import Any, Callable, Sequence
 
 from .errors import TinyBioMoEError
 
@@ -110,8 +114,10 @@ def _run_embed(args: argparse.Namespace) -> int:
         device=args.device, preprocess=not args.no_preprocess, max_windows=args.max_windows,
         progress=not args.no_progress, target_rate=args.resample,
     )
-    print(f"wrote {len(res)} windows x {len(res.kinds)} kinds ({', '.join(res.kinds)}) of "
-          f"{res.metadata['embed_dim']}-D embeddings to {path}")
+    _emit(args, f"wrote {len(res)} windows x {len(res.kinds)} kinds ({', '.join(res.kinds)}) of "
+          f"{res.metadata['embed_dim']}-D embeddings to {path}",
+          {"output": str(path), "windows": len(res), "kinds": list(res.kinds), "embed_dim": res.metadata["embed_dim"],
+           "starts_s": [float(x) for x in res.starts], "sampling_rate": res.metadata.get("sampling_rate")})
     return 0
 
 
@@ -266,9 +272,10 @@ def _run_demo(args: argparse.Namespace) -> int:
 def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("evaluate", help="subject-wise evaluation of heads on embeddings, with fusion; writes a report")
     _add_pain_data_args(p)
-    p.add_argument("--protocol", choices=["split", "loso", "kfold"], default="loso",
+    p.add_argument("--protocol", choices=["split", "loso", "kfold"], default=None,
                    help="split: the dataset's own partitions (train on train, report on validation, as the AI4PAIN "
-                   "challenge); loso: leave-one-subject-out; kfold: k folds of subjects")
+                   "challenge); loso: leave-one-subject-out; kfold: k folds of subjects (default: kfold, as "
+                   "PipelineConfig in Python)")
     p.add_argument("--folds", type=int, default=5, help="k for --protocol kfold")
     p.add_argument("--levels", nargs="+", default=["single", "representations", "modalities"],
                    choices=["single", "representations", "modalities"], help="fusion levels to run")
@@ -285,12 +292,13 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from .pain.run import run_evaluation
 
-    ds, cfg = _pain_setup(args, protocol=args.protocol, n_folds=args.folds, fusion_levels=list(args.levels),
-                          fusion_methods=list(args.fusion))
+    proto = {} if args.protocol is None else {"protocol": args.protocol}  # one default: PipelineConfig's
+    ds, cfg = _pain_setup(args, n_folds=args.folds, fusion_levels=list(args.levels),
+                          fusion_methods=list(args.fusion), **proto)
     folder = run_evaluation(ds, cfg, args.out, weights=args.weights, device=args.device, allow_random=args.allow_random_weights,
                             cache_dir=args.cache_dir, use_cache=not args.no_cache, finetune_config=_finetune_config(args),
                             finetune_on=args.finetune_on)
-    print(f"report: {folder.resolve()}")
+    _emit(args, f"report: {folder.resolve()}", _report_summary(folder))
     return 0
 
 
@@ -427,7 +435,8 @@ def _run_export(args: argparse.Namespace) -> int:
 def _add_bench(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("bench", help="measure inference, rendering and end-to-end throughput")
     p.add_argument("--quick", action="store_true", help="a tiny run (seconds) to check that everything works")
-    p.add_argument("--json", default=None, help="also write the results to this JSON file")
+    p.add_argument("--json", nargs="?", const="-", default=None, metavar="FILE",
+                   help="also write the results to this JSON file; --json alone prints them as JSON instead of text")
     p.add_argument("--threads", type=int, default=2, help="torch / onnxruntime threads (default 2)")
     p.add_argument("--weights", default=None, help="checkpoint to time (default: seeded random weights; speed is the same)")
     p.add_argument("--forms", default=None, help="comma-separated model forms, e.g. eager,fast,onnx (default: all)")
@@ -444,7 +453,11 @@ def _run_bench(args: argparse.Namespace) -> int:
     if args.sections:
         over["sections"] = tuple(f.strip() for f in args.sections.split(",") if f.strip())
     cfg = BenchConfig.quick_config(**over) if args.quick else BenchConfig(**over)
-    report = run_benchmarks(cfg, json_path=args.json)
+    to_stdout = args.json == "-"
+    report = run_benchmarks(cfg, json_path=None if to_stdout else args.json)
+    if to_stdout:
+        print(json.dumps(report, indent=2, default=str))
+        return 0
     print(format_report(report))
     if args.json:
         print(f"wrote {args.json}")
@@ -468,34 +481,235 @@ _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
 ]
 
 
+# ----------------------------------------------------------------------------- conventions of every command
+_LOG = logging.getLogger("tiny_biomoe")
+
+
+class _HelpFormatter(argparse.HelpFormatter):
+    """Show every option's default in ``--help`` (unless its help text already states it)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if "default" in text.lower() or not action.option_strings:
+            return text
+        if action.default in (None, False, argparse.SUPPRESS) or isinstance(action, argparse._HelpAction):
+            return text
+        return f"{text} (default: %(default)s)" if text else "(default: %(default)s)"
+
+
+class _Parser(argparse.ArgumentParser):
+    """Every (sub-)parser shows defaults in its help."""
+
+    def __init__(self, *a: Any, **k: Any) -> None:
+        k.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*a, **k)
+
+
+#: command -> (attribute, "file"/"dir", allowed suffixes): outputs checked before any work (see _check_outputs)
+_OUTPUTS: dict[str, tuple[str, str, tuple[str, ...] | None]] = {
+    "render": ("output", "dir", None),
+    "embed": ("output", "file", (".npz", ".parquet")),
+    "demo": ("out", "dir", None),
+    "evaluate": ("out", "dir", None),
+    "train": ("out", "dir", None),
+    "predict": ("output", "file", (".csv", ".tsv")),
+    "export": ("output", "file", (".onnx",)),
+    "bench": ("json", "file", (".json",)),
+}
+#: commands that print a summary and take --json for a machine-readable one
+_JSON_COMMANDS = ("embed", "evaluate", "inspect")
+
+_SECONDS = {"min": 0, "min_inclusive": False, "max": 7 * 86400}
+#: options in Hz, checked by the signals' own plausibility check
+_RATES = ("fs", "sampling_rate", "resample")
+#: option dest -> bounds (see tiny_biomoe._validate.check_number); every float option must also be finite
+_BOUNDS: dict[str, dict[str, Any]] = {
+    "window": _SECONDS, "window_s": _SECONDS, "stride": _SECONDS, "segment_s": _SECONDS,
+    "max_windows": {"min": 1, "max": 1_000_000}, "batch_size": {"min": 1, "max": 4096},
+    "seed": {"min": 0, "max": 2**32 - 1}, "lr": {"min": 0, "min_inclusive": False, "max": 10.0},
+    "folds": {"min": 2, "max": 10_000}, "finetune_steps": {"min": 0, "max": 10_000_000},
+    "threads": {"min": 1, "max": 1024}, "workers": {"min": 1, "max": 1024}, "stop_at_step": {"min": 1},
+    "baseline_segments": {"min": 1, "max": 10_000}, "rest_periods": {"min": 1, "max": 10_000},
+}
+
+
+def _emit(args: argparse.Namespace, text: str, data: dict) -> None:
+    """Print the command's summary: ``text``, or ``data`` as one JSON object with ``--json``."""
+    if getattr(args, "json", None) is True:
+        print(json.dumps(data, indent=2, sort_keys=True, default=str))
+    else:
+        print(text)
+
+
+def _report_summary(folder: Any) -> dict:
+    """Machine-readable summary of a report folder (its results.json, without the per-fold details)."""
+    from pathlib import Path
+
+    out: dict[str, Any] = {"report": str(Path(folder).resolve())}
+    try:
+        res = json.loads((Path(folder) / "results.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return out
+    out["protocol"] = res.get("protocol")
+    out["classes"] = res.get("classes")
+    out["experiments"] = [{"name": e.get("name"), "level": e.get("level"), "aggregate": e.get("aggregate")}
+                          for e in res.get("experiments", [])]
+    return out
+
+
+def _add_conventions(p: argparse.ArgumentParser, top: bool) -> None:
+    """-q/-v/--debug on the main parser and (without defaults, so either place works) on each command."""
+    d = {} if top else {"default": argparse.SUPPRESS}
+    p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr", **d)
+    p.add_argument("-v", "--verbose", action="count", help="more detail on stderr (-vv: debug)",
+                   **({"default": 0} if top else d))
+    p.add_argument("--debug", action="store_true", help="show the full traceback of an error", **d)
+
+
+def _option_names(parser: argparse.ArgumentParser, command: str) -> dict[str, str]:
+    """dest -> the option's long name, for messages."""
+    for a in parser._actions:
+        if isinstance(a, argparse._SubParsersAction) and command in a.choices:
+            return {x.dest: max(x.option_strings, key=len) for x in a.choices[command]._actions if x.option_strings}
+    return {}
+
+
+def _check_args(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """Numbers of every command: finite, in range (before any work)."""
+    from ._validate import check_number
+    from .errors import InputError
+
+    names = _option_names(parser, args.command)
+    for dest, value in vars(args).items():
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            continue
+        opt = names.get(dest, dest)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise InputError(f"{opt} must be a finite number, got {value!r}")
+        if dest in _BOUNDS:
+            check_number(value, opt, integer=isinstance(value, int), **_BOUNDS[dest])
+        elif dest in _RATES:
+            from .signals.processing import check_sampling_rate
+
+            check_sampling_rate(value)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """Where the command writes must be usable, and an existing output is replaced only with --force."""
+    from ._io import check_output
+
+    spec = _OUTPUTS.get(args.command)
+    if spec is None:
+        return
+    attr, kind, suffixes = spec
+    value = getattr(args, attr, None)
+    if args.command == "bench" and value in (None, "-"):
+        return
+    if args.command == "embed" and value is None:
+        from .embed import default_output_path
+
+        value = args.output = str(default_output_path(args.input))
+    option = {"output": "-o/--output", "out": "--out", "json": "--json"}[attr]
+    force = bool(getattr(args, "force", False))
+    path = check_output(value, kind=kind, force=force, suffixes=suffixes, option=option)
+    if args.command == "export" and getattr(args, "quantize", None) == "int8":
+        check_output(path.with_name(f"{path.stem}.int8.onnx"), force=force, option="--quantize (int8 file)")
+
+
+def _setup_logging(args: argparse.Namespace) -> Callable[[], None]:
+    """Log to stderr at the chosen level (-q: warnings; default: info; -v: debug); warnings on one line.
+    Returns a function that undoes it (main may run many times in one process)."""
+    level = logging.WARNING if getattr(args, "quiet", False) else (
+        logging.DEBUG if getattr(args, "verbose", 0) else logging.INFO)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    prev = (_LOG.level, _LOG.propagate, warnings.formatwarning)
+    _LOG.addHandler(handler)
+    _LOG.setLevel(level)
+    _LOG.propagate = False
+
+    def one_line(message, category, filename, lineno, line=None):  # no Python source lines
+        return f"warning: {message} ({category.__name__})\n"
+
+    warnings.formatwarning = one_line
+
+    def undo() -> None:
+        _LOG.removeHandler(handler)
+        _LOG.setLevel(prev[0])
+        _LOG.propagate = prev[1]
+        warnings.formatwarning = prev[2]
+
+    return undo
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the ``biomoe`` argument parser with all sub-commands."""
     from ._version import __version__
 
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="biomoe",
         description="Tiny-BioMoE: biosignals -> images -> 192-D embeddings -> pain recognition.",
+        epilog="Exit codes: 0 done, 2 bad input or environment (one line on stderr; --debug shows the "
+        "traceback), 1 internal error (a bug: please report it).",
     )
     parser.add_argument("--version", action="version", version=f"tiny-biomoe {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    _add_conventions(parser, top=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
     sub.required = True
     for add in _SECTIONS:
         add(sub)
+    for name, p in sub.choices.items():
+        _add_conventions(p, top=False)
+        if name in _OUTPUTS and "--force" not in p._option_string_actions:
+            p.add_argument("--force", action="store_true",
+                           help="replace an existing output (never done without it, even for our own outputs)")
+        if name in _JSON_COMMANDS and "--json" not in p._option_string_actions:
+            p.add_argument("--json", action="store_true", help="print the summary as one JSON object on stdout")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run the CLI; return the process exit code (0 ok, 2 bad input)."""
+    """Run the CLI; return the process exit code (0 ok, 2 bad input or environment, 1 internal error).
+
+    Every error of ours is printed as one line without a traceback (``--debug`` shows it); outputs are
+    checked before any work, and nothing is left half-written.
+    """
     parser = build_parser()
     args = parser.parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
+    undo = _setup_logging(args)
+    cmd = f"biomoe {args.command}"
     try:
+        _check_args(parser, args)
+        _check_outputs(args)
         return int(args.func(args) or 0)
     except TinyBioMoEError as exc:
-        print(f"biomoe {args.command}: error: {exc}", file=sys.stderr)
+        if debug:
+            raise
+        print(f"{cmd}: error: {exc}", file=sys.stderr)
+        return 2
+    except MemoryError:
+        if debug:
+            raise
+        print(f"{cmd}: error: out of memory; ask for less (fewer windows with --max-windows, a larger --stride, a "
+              "smaller --batch-size)", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the machine's, not ours: one line, no traceback
+        if debug:
+            raise
+        print(f"{cmd}: system error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:  # pragma: no cover
         print("interrupted", file=sys.stderr)
         return 130
+    except Exception as exc:  # a bug: say so, traceback only with --debug
+        if debug:
+            raise
+        print(f"{cmd}: internal error: {type(exc).__name__}: {exc}\n{cmd}: this is a bug in tiny-biomoe; rerun with "
+              "--debug for the traceback and report it", file=sys.stderr)
+        return 1
+    finally:
+        undo()
 
 
 if __name__ == "__main__":  # pragma: no cover
