@@ -373,3 +373,18 @@ def test_config_that_is_not_json_or_not_utf8(reference_checkpoint, tmp_path):
         (folder / "config.json").write_bytes(content)
         with pytest.raises(CheckpointError, match="config.json"):
             TinyBioMoE.from_pretrained(folder)
+
+
+def test_stale_temporaries_of_killed_saves_are_removed(tmp_path):
+    import os
+    import time
+
+    stale, fresh = tmp_path / ".m.abc123.tmp", tmp_path / ".m.def456.tmp"
+    for p in (stale, fresh):
+        p.mkdir()
+        (p / "model.safetensors").write_bytes(b"partial")
+    old = time.time() - 2 * F.STALE_AFTER_S
+    os.utime(stale, (old, old))
+    TinyBioMoE().save_pretrained(tmp_path / "m")
+    assert not stale.exists() and fresh.exists()  # a fresh one may belong to a save still running
+    assert (tmp_path / "m" / "config.json").is_file()

@@ -129,6 +129,8 @@ def test_planned_stop_and_resume_and_export(shard_root, straight, tmp_path):
     assert [t["name"] for t in tasks] == ["bvp_cls", "eda_reg"]
     assert tasks[0]["representations"][0]["kind"] == "waveform" and tasks[0]["sampling_rate"] == 100.0
     assert (done.export_dir / "heads.safetensors").is_file()
+    assert "Own pretraining" in (done.export_dir / "README.md").read_text()
+    assert not [p for p in done.export_dir.parent.iterdir() if p.name.startswith(".")]  # no temporaries left
     from tiny_biomoe import load_model
 
     loaded, info = load_model(done.export_dir, device="cpu")  # what the pain pipeline calls with --weights

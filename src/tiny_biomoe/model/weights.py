@@ -146,6 +146,21 @@ def _not_found_message(locations: list[tuple[str, Path | None]], reason: str) ->
     )
 
 
+STALE_AFTER_S = 3600.0
+
+
+def _remove_stale(parent: Path, pattern: str, age_s: float = STALE_AFTER_S) -> None:
+    """Delete our own temporaries matching ``pattern`` in ``parent`` left by killed runs (older than ``age_s``)."""
+    import time
+
+    if not parent.is_dir():
+        return
+    for p in parent.glob(pattern):
+        with contextlib.suppress(OSError):
+            if time.time() - p.lstat().st_mtime > age_s:
+                shutil.rmtree(p) if p.is_dir() and not p.is_symlink() else p.unlink()
+
+
 def _download_record(dest: Path) -> Path:
     return dest.with_name(dest.name + DOWNLOAD_RECORD_SUFFIX)
 
@@ -153,6 +168,7 @@ def _download_record(dest: Path) -> Path:
 def _download(url: str, dest: Path, timeout: float, verify: Callable[[dict[str, torch.Tensor]], None] | None) -> None:
     """Download ``url`` to ``dest`` after checking that it loads (and passes ``verify``); record url + hash."""
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale(dest.parent, ".download.*.pth")
     fd, tmp = tempfile.mkstemp(prefix=".download.", suffix=".pth", dir=dest.parent)
     os.close(fd)
     tmp_path = Path(tmp)
@@ -620,6 +636,7 @@ def save_safetensors(model: torch.nn.Module, folder: str | os.PathLike, metadata
         CARD_NAME: model_card(cfg).encode("utf-8"),
         CONFIG_NAME: (json.dumps(cfg, indent=2, sort_keys=True) + "\n").encode("utf-8"),
     }
+    _remove_stale(folder.parent, f".{folder.name}.*.tmp")
     if not folder.exists():
         folder.parent.mkdir(parents=True, exist_ok=True)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))

@@ -697,7 +697,8 @@ def _evaluate(model: MultiTaskModel, cfg: PretrainConfig, data: list[ShardedTask
 def export(model: MultiTaskModel, cfg: PretrainConfig, data: list[ShardedTask], reg_stats: dict, folder: Path,
            *, step: int, world_size: int) -> Path:
     """Save the backbone with :meth:`TinyBioMoE.save_pretrained` (metadata: representations,
-    preprocessing and tasks) and the task heads as ``heads.safetensors`` beside it."""
+    preprocessing and tasks) and the task heads as ``heads.safetensors`` beside it, as one folder
+    that appears complete (built beside ``folder``, then renamed; a previous export is replaced)."""
     from safetensors.torch import save_file
 
     from ..signals import describe_preprocessing
@@ -716,8 +717,18 @@ def export(model: MultiTaskModel, cfg: PretrainConfig, data: list[ShardedTask], 
         "pretraining": {"steps": step, "world_size": world_size, "tasks": tasks, "config": config_to_dict(cfg)},
         "representations": sorted({k for t in cfg.tasks for k in t.representations}),
     }
-    path = model.backbone.save_pretrained(folder, metadata=json.loads(json.dumps(metadata, default=str)))
+    # the whole folder (backbone, config, card, heads) is built beside the target and renamed into
+    # place, so a run killed while exporting never leaves weights without their config or heads
+    folder = Path(folder)
+    tmp = folder.with_name(f".{folder.name}.export.tmp")
+    old = folder.with_name(f".{folder.name}.old.tmp")
+    for p in (tmp, old):
+        shutil.rmtree(p, ignore_errors=True)
+    model.backbone.save_pretrained(tmp, metadata=json.loads(json.dumps(metadata, default=str)))
     heads = {k: v.detach().cpu().contiguous() for k, v in model.heads.state_dict().items()}
-    with atomic_path(folder / "heads.safetensors") as tmp:
-        save_file(heads, str(tmp), metadata={"tasks": json.dumps([t["name"] for t in tasks])})
-    return Path(path)
+    save_file(heads, str(tmp / "heads.safetensors"), metadata={"tasks": json.dumps([t["name"] for t in tasks])})
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(tmp, folder)
+    shutil.rmtree(old, ignore_errors=True)
+    return folder
