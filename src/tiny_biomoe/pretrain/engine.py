@@ -351,14 +351,16 @@ class PretrainResult:
 # ----------------------------------------------------------------------------- process state
 @contextlib.contextmanager
 def process_state(num_threads: int | None = None) -> Iterator[None]:
-    """Set torch's intra-op thread count (if given) for the block; on exit restore it and the global
-    torch (CPU and CUDA), NumPy and Python RNG states, whatever the block seeded or drew."""
+    """Set torch's intra-op thread count (if given) for the block; on exit restore it, the global
+    torch (CPU and CUDA), NumPy and Python RNG states and the current CUDA device, whatever the
+    block seeded, drew or selected."""
     threads = torch.get_num_threads()
     torch_state = torch.get_rng_state()
     np_state = np.random.get_state()
     py_state = random.getstate()
     cuda = torch.cuda.is_available() and torch.cuda.is_initialized()
     cuda_states = torch.cuda.get_rng_state_all() if cuda else None
+    cuda_device = torch.cuda.current_device() if cuda else 0  # DDP set-up selects cuda:LOCAL_RANK
     try:
         if num_threads:
             torch.set_num_threads(int(num_threads))
@@ -370,6 +372,8 @@ def process_state(num_threads: int | None = None) -> Iterator[None]:
         random.setstate(py_state)
         if cuda_states is not None:
             torch.cuda.set_rng_state_all(cuda_states)
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            torch.cuda.set_device(cuda_device)
 
 
 # ----------------------------------------------------------------------------- model set-up
