@@ -199,3 +199,11 @@ def test_provenance_command_prints_both_hashes(reference_checkpoint, capsys):
     assert _sha(reference_checkpoint) in out and F.tensors_sha256(raw) in out
     with pytest.raises(CheckpointError):
         P._main([__file__])
+
+
+def test_finetune_refuses_a_module_that_is_not_tinybiomoe():
+    from tiny_biomoe import InputError
+    from tiny_biomoe.pain.heads import FineTuneConfig, finetune
+
+    with pytest.raises(InputError, match="must be a TinyBioMoE"):
+        finetune(torch.rand(2, 3, 224, 224), [0, 1], 2, torch.nn.Linear(3, 3), FineTuneConfig(steps=1), device="cpu")

@@ -304,7 +304,9 @@ def finetune(
 
             backbone = init_weights(TinyBioMoE(), seed=cfg.seed, init="original")  # the authors' init rules
         else:
-            backbone = copy.deepcopy(model)
+            from ..model.moe import check_model
+
+            backbone = copy.deepcopy(check_model(model))  # another nn.Module fails here, not deep inside
         net = FineTuner(backbone, n_classes, int(getattr(backbone, "embed_dim", 192))).to(dev)
         opt = torch.optim.AdamW(
             [{"params": net.backbone.parameters(), "lr": cfg.lr}, {"params": net.classifier.parameters(), "lr": cfg.head_lr}],
