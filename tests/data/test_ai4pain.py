@@ -303,3 +303,23 @@ def test_load_dataset_passes_the_options(ai4pain_2025):
     assert ds.info["rest"] == "last 5 s of 4 REST periods as No_Pain"
     with pytest.raises(ConfigError, match="apply to --dataset ai4pain only"):
         load_dataset("synthetic", rest="no_pain")
+
+
+def test_byte_order_mark_unnamed_index_and_inner_gaps(tmp_path):
+    # Files saved by spreadsheet tools: a byte-order mark, an index column, an empty cell inside a segment.
+    p = tmp_path / "train" / "Eda" / "7.csv"
+    p.parent.mkdir(parents=True)
+    base = np.arange(1200) / 10.0
+    low = np.arange(500) * 1.0
+    rows = ["\ufeff,7_Baseline,7_LOW_1"]
+    for i in range(1200):
+        b = "" if i == 33 else f"{base[i]:.1f}"
+        rows.append(f"{i},{b},{low[i]:.1f}" if i < 500 else f"{i},{b},")
+    p.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    with pytest.warns(DatasetWarning, match="1 empty or non-numeric cells inside segments were interpolated"):
+        ds = load_ai4pain(tmp_path, partitions=["train"], modalities=["EDA"], segment_s=2.0)
+    assert ds.info["counts"]["unnamed (index) columns ignored"] == 1
+    got = {t.trial: t.signals["EDA"] for t in ds.trials}
+    np.testing.assert_allclose(got["7_LOW_1"], low)  # trailing padding trimmed
+    np.testing.assert_allclose(got["7_Baseline#1"], base[:200])  # the gap at 3.3 s filled linearly
+    assert [got[f"7_Baseline#{j}"][0] for j in range(1, 7)] == [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]

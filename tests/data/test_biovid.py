@@ -100,3 +100,20 @@ def test_biovid_millisecond_time_no_time_column_and_errors(tmp_path):
         load_biovid(tmp_path / "s1", file_pattern=r"^(?P<subject>x)-(?P<label>BL1)-(?P<trial>\d+)\.csv$")
     with pytest.raises(DatasetError, match="does not exist"):
         load_dataset("biovid", root=tmp_path / "nope")
+
+
+def test_biovid_gaps_are_interpolated_and_counted(tmp_path):
+    rng = np.random.default_rng(3)
+    p = tmp_path / "biosignals_filtered" / "s2" / "s2-PA3-007_bio.csv"
+    cols = _write_trial(p, rng)
+    lines = p.read_text().splitlines()
+    f = lines[11].split("\t")
+    f[2] = ""  # one empty ecg cell (sample 10)
+    lines[11] = "\t".join(f)
+    p.write_text("\n".join(lines) + "\n")
+    with pytest.warns(DatasetWarning, match="1 empty or non-numeric values in 1 files were interpolated"):
+        ds = load_biovid(tmp_path)
+    ecg = ds.trials[0].signals["ECG"]
+    assert ecg[10] == pytest.approx((cols["ecg"][9] + cols["ecg"][11]) / 2)
+    np.testing.assert_allclose(np.delete(ecg, 10), np.delete(cols["ecg"], 10))
+    assert ds.trials[0].trial == "PA3-007" and ds.trials[0].label == "PA3"

@@ -105,7 +105,12 @@ def test_predict_writes_the_test_submission(folder, reference_checkpoint, refere
     val = pd.read_csv(tmp / "val.tsv", sep="\t")
     assert len(val) == 3 and [c for c in val.columns if c.startswith("p_")] == [f"p_{c}" for c in meta["classes"]]
     np.testing.assert_allclose(val.filter(like="p_").sum(axis=1), 1.0, atol=1e-5)
-    # recordings and --dataset together, or a head of other classes, are refused before any output
+    # segments built otherwise than for training: predicted, with a warning that says what differs
+    with pytest.warns(UserWarning, match="rest: trained on 'REST left out'"):
+        rc = main(["predict", "--head", str(tmp / "head"), "--dataset", "ai4pain", "--root", str(root), "--device", "cpu",
+                   "--rest", "no-pain", "-o", str(tmp / "other.csv")])
+    assert rc == 0
+    # recordings and --dataset together are refused before any output
     assert main(["predict", "--head", str(tmp / "head"), "x.csv", "--dataset", "ai4pain", "--root", str(root),
                  "-o", str(tmp / "no.csv")]) == 2
     assert "not both" in capsys.readouterr().err and not (tmp / "no.csv").exists()

@@ -167,7 +167,7 @@ def _read_csv(path: Path) -> pd.DataFrame:
 
 def _column(df: pd.DataFrame, col: str, path: Path, notes: Counter) -> np.ndarray:
     """One segment column: numeric, trailing padding (empty cells) trimmed, inner gaps interpolated."""
-    x = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+    x = np.array(pd.to_numeric(df[col], errors="coerce"), dtype=np.float64)  # a writable copy
     ok = np.isfinite(x)
     if not ok.any():
         raise DatasetError(f"AI4PAIN: {path}: column {col!r} holds no numbers; remove the column or fix the file")
@@ -184,6 +184,7 @@ def _read_session(path: Path, subject: str, where: str, notes: Counter) -> tuple
     df = _read_csv(path)
     segs: list[Segment] = []
     data: dict[str, np.ndarray] = {}
+    df.columns = [str(c).lstrip("\ufeff").strip() for c in df.columns]  # a byte-order mark is not part of the name
     for c in df.columns:
         if str(c).startswith("Unnamed:") or str(c) == "":
             notes["unnamed (index) columns ignored"] += 1
@@ -254,8 +255,9 @@ def _segment_trials(subject: str, part: str, segs: list[Segment], data: Mapping[
             # the one long baseline (2025): non-overlapping pieces
             pcs = _pieces(n, opt.baseline_segments, L)
             if len(pcs) < opt.baseline_segments:
+                size = f"{opt.segment_s:g} s" if opt.segment_s is not None else "one sample or more"
                 warn.append(f"{subject} ({part}): baseline {s.column!r} is {n / fs:.1f} s, {len(pcs)} segments of "
-                            f"{opt.segment_s:g} s fit (asked {opt.baseline_segments})")
+                            f"{size} fit (asked {opt.baseline_segments})")
             if not pcs:
                 continue
             for j, (a, b) in enumerate(pcs, 1):
@@ -366,7 +368,7 @@ def _is_session_folder(d: Path) -> bool:
             head = fh.readline()
     except OSError:
         return False
-    cols = [c.strip().strip('"') for c in re.split(r"[,;\t]", head) if c.strip()]
+    cols = [c.strip().strip('"') for c in re.split(r"[,;\t]", head.lstrip("\ufeff")) if c.strip()]
     def parses(c: str) -> bool:
         return bool(_LABELLED_RE.match(c) or _BLIND_RE.match(c))
     return bool(cols) and sum(parses(c) for c in cols) >= max(1, len(cols) // 2)

@@ -79,6 +79,19 @@ def detect_time_unit(t: np.ndarray, nominal: float | None = 512.0) -> tuple[str,
     return u, rates[u]
 
 
+def _signal(df: pd.DataFrame, col: str, path: Path, gaps: Counter) -> np.ndarray:
+    """A numeric signal column (a writable copy); gaps are interpolated and counted per file."""
+    x = np.array(pd.to_numeric(df[col], errors="coerce"), dtype=np.float64)
+    bad = ~np.isfinite(x)
+    if bad.all():
+        raise DatasetError(f"BioVid: {path}: column {col!r} holds no numbers")
+    if bad.any():
+        idx = np.arange(x.size)
+        x[bad] = np.interp(idx[bad], idx[~bad], x[~bad])
+        gaps[path.name] += int(bad.sum())
+    return x
+
+
 def load_biovid(
     root: str | Path,
     *,
@@ -133,6 +146,7 @@ def load_biovid(
     extra_seen: set[str] = set()
     off_rate: list[str] = []
     empty: list[str] = []
+    gaps: Counter = Counter()
     for path, g in matched:
         if "subject" not in g or "trial" not in g or "label" not in g:
             raise DatasetError(f"BioVid: file_pattern must have named groups subject, label and trial (file {path.name})")
@@ -169,7 +183,7 @@ def load_biovid(
             if col is None or col == tcol:
                 missing[mod] += 1
                 continue
-            sig[mod] = _files.signal_column(df, col, path)
+            sig[mod] = _signal(df, col, path, gaps)
         if not sig:
             empty.append(f"{path.name} (columns {list(df.columns)})")
             continue
@@ -187,6 +201,9 @@ def load_biovid(
                       + "; pass columns= if they are named differently", DatasetWarning, stacklevel=2)
     if left_out:
         warnings.warn(f"BioVid: left out by the class selection: {dict(left_out)} trials", DatasetWarning, stacklevel=2)
+    if gaps:
+        warnings.warn(f"BioVid: {sum(gaps.values())} empty or non-numeric values in {len(gaps)} files were interpolated "
+                      f"(e.g. {sorted(gaps)[:2]})", DatasetWarning, stacklevel=2)
     if off_rate:
         warnings.warn(f"BioVid: {len(off_rate)} files have a time column that gives a rate other than {sampling_rate:g} Hz "
                       f"(e.g. {off_rate[:3]}); their measured rate is used", DatasetWarning, stacklevel=2)

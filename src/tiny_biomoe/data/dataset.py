@@ -143,7 +143,8 @@ class PainDataset:
         """The trials of one of the dataset's own partitions (e.g. ``'test'``); DatasetError if it has none."""
         keep = [t for t in self.trials if t.partition == name]
         if not keep:
-            raise DatasetError(f"{self.name}: no trials in partition {name!r}; partitions found: {self.partitions or 'none'}")
+            raise DatasetError(f"{self.name}: no trials in partition {name!r}; partitions found: {self.partitions or 'none'} "
+                               "(CLI: --partition NAME, or --partition all for every trial)")
         return PainDataset(self.name, keep, list(self.classes), list(self.notes), dict(self.info), self.window_s)
 
     def labels_array(self) -> np.ndarray:

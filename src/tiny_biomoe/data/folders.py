@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import re
 import warnings
-from collections import Counter, defaultdict
+from collections import Counter
 from pathlib import Path
 from typing import Mapping, Sequence
 
 from ..errors import DatasetError
 from . import _files
-from .dataset import DatasetWarning, PainDataset, Trial
+from .dataset import DatasetWarning, Trial
 
 __all__ = ["load_trial_folder", "select_columns"]
 
