@@ -39,7 +39,7 @@ LIMITS: dict[str, float] = {
     "MAX_WINDOWS": 1_000_000,  # windows of one request
     "MAX_INPUT_BYTES": 16 * 2**30,  # one input file
     "MAX_UNCOMPRESSED_RATIO": 200.0,  # .npz members: uncompressed / compressed size
-    "MAX_YAML_ALIASES": 100,  # aliases (*name) in one YAML config
+    "MAX_YAML_NODES": 100_000,  # nodes of one YAML config with its aliases expanded
     "MAX_HEAD_DIM": 1 << 16,  # in_dim / hidden / n_classes of a saved head
 }
 

@@ -78,7 +78,7 @@ def test_predict_cli_matches_direct_embeddings(trained, reference_model, tmp_pat
     assert df["start_s"].tolist() == pytest.approx([s / 100.0, 7.5]) and df["end_s"].tolist() == pytest.approx([s / 100 + 10, 17.5])
 
     # sliding windows: 25 s, window 10 s, stride 5 s -> starts 0, 5, 10, 15
-    rc = main(["predict", "--head", str(trained / "head"), str(fb), "--stride", "5", "--device", "cpu", "-o", str(out)])
+    rc = main(["predict", "--head", str(trained / "head"), str(fb), "--stride", "5", "--device", "cpu", "-o", str(out), "--force"])
     assert rc == 0
     df = pd.read_csv(out)
     assert df["start_s"].tolist() == [0.0, 5.0, 10.0, 15.0] and df["window"].tolist() == [0, 1, 2, 3]

@@ -25,7 +25,8 @@ import torch
 from torch import nn
 
 from .._io import atomic_path, atomic_write_text
-from ..errors import CheckpointError, ConfigError
+from .._validate import check_bool, check_input_file, check_int, check_number, check_seed, limit
+from ..errors import CheckpointError, ConfigError, DatasetError, InputError
 from .protocols import inner_validation_split
 
 __all__ = ["HeadConfig", "Head", "train_head", "save_head", "load_head", "FineTuneConfig", "FineTuner", "finetune"]
@@ -53,10 +54,16 @@ class HeadConfig:
         """Raise :class:`ConfigError` for an unknown kind or out-of-range settings."""
         if self.kind not in ("mlp", "logreg"):
             raise ConfigError(f"head kind must be 'mlp' or 'logreg', not {self.kind!r}")
-        if not 0 < self.val_fraction < 1:
-            raise ConfigError("val_fraction must be in (0, 1)")
-        if self.max_epochs < 1 or self.patience < 1 or self.hidden < 1 or self.batch_size < 1:
-            raise ConfigError("max_epochs, patience, hidden and batch_size must be positive")
+        c = ConfigError
+        check_number(self.val_fraction, "HeadConfig.val_fraction", min=0, max=1, min_inclusive=False,
+                     max_inclusive=False, error=c)
+        for name in ("max_epochs", "patience", "hidden", "batch_size"):
+            check_int(getattr(self, name), f"HeadConfig.{name}", min=1, max=limit("MAX_HEAD_DIM") * 16, error=c)
+        check_number(self.lr, "HeadConfig.lr", min=0, min_inclusive=False, max=10.0, error=c)
+        check_number(self.weight_decay, "HeadConfig.weight_decay", min=0, error=c)
+        check_number(self.dropout, "HeadConfig.dropout", min=0, max=1, max_inclusive=False, error=c)
+        check_number(self.C, "HeadConfig.C", min=0, min_inclusive=False, error=c)
+        check_seed(self.seed, "HeadConfig.seed", error=c)
 
 
 class Head(nn.Module):
@@ -133,8 +140,16 @@ def train_head(
     y = np.asarray(y, dtype=np.int64)
     if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
         raise ConfigError(f"train_head needs x (N, D) and y (N,) with N >= 2, got {x.shape} and {y.shape}")
+    n_classes = check_int(n_classes, "n_classes", min=2, max=limit("MAX_HEAD_DIM"), error=ConfigError)
     if y.min() < 0 or y.max() >= n_classes:
-        raise ConfigError(f"labels must be in 0..{n_classes - 1}")
+        raise ConfigError(f"labels must be in 0..{n_classes - 1} (one per class), got {sorted(set(y.tolist()))[:10]}; "
+                           "check the label column and the class list (--classes)")
+    if np.unique(y).size < 2:
+        raise DatasetError(f"all {y.size} training samples have the same label ({int(y[0])}); a classifier needs at "
+                           "least two classes: check the labels, --classes, or the partitions used for training")
+    if not np.isfinite(x).all():
+        raise InputError(f"{int((~np.isfinite(x)).any(axis=1).sum())} of {len(x)} embeddings contain NaN or inf; "
+                         "check the signals (gaps) and the weights")
     if cfg.kind == "logreg":
         with _one_thread():
             return _train_logreg(x, y, n_classes, cfg)
@@ -179,7 +194,14 @@ def train_head(
         head.load_state_dict(best_state)
         head.eval()
     hist.update(best_epoch=best[1], epochs=len(hist["train_loss"]), n_fit=int(len(fit_idx)), n_val=int(len(val_idx)))
+    _check_finite_head(head, "training the head")
     return head, hist
+
+
+def _check_finite_head(head: nn.Module, what: str) -> None:
+    bad = [k for k, v in head.state_dict().items() if v.dtype.is_floating_point and not torch.isfinite(v).all()]
+    if bad:
+        raise ConfigError(f"{what} gave NaN/inf weights in {bad}; lower the learning rate or check the inputs")
 
 
 def _train_logreg(x: np.ndarray, y: np.ndarray, n_classes: int, cfg: HeadConfig) -> tuple[Head, dict]:
@@ -209,33 +231,112 @@ def save_head(head: Head, folder: str | os.PathLike, metadata: dict | None = Non
     """Write ``head.safetensors`` and ``head.json`` (architecture + ``metadata``) into ``folder`` atomically."""
     from safetensors.torch import save_file
 
+    import hashlib
+
     folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
+    _check_finite_head(head, "this head")
     state = {k: v.detach().contiguous().cpu() for k, v in head.state_dict().items()}
     with atomic_path(folder / "head.safetensors") as tmp:
         save_file(state, str(tmp))
-    doc = {"format": HEAD_FORMAT, "arch": head.arch(), "metadata": metadata or {}}
+        digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    # head.json last, naming the weights file it belongs to: a kill between the two files leaves a pair that
+    # load_head refuses instead of mixing a new head.safetensors with an old head.json
+    doc = {"format": HEAD_FORMAT, "arch": head.arch(), "weights_sha256": digest, "metadata": metadata or {}}
     atomic_write_text(folder / "head.json", json.dumps(doc, indent=2, default=str))
     return folder
 
 
+def _check_arch(arch: Any, where: str) -> dict:
+    """Architecture sizes from head.json: whole numbers in range (a giant in_dim would allocate gigabytes)."""
+    if not isinstance(arch, dict):
+        raise CheckpointError(f"{where}: head.json 'arch' must be a mapping, got {type(arch).__name__}")
+    top = limit("MAX_HEAD_DIM")
+    out = {}
+    try:
+        out["in_dim"] = check_int(arch["in_dim"], f"{where}: arch.in_dim", min=1, max=top, error=CheckpointError)
+        out["n_classes"] = check_int(arch["n_classes"], f"{where}: arch.n_classes", min=1, max=top, error=CheckpointError)
+        hid = arch["hidden"]
+        out["hidden"] = None if hid in (None, 0) else check_int(hid, f"{where}: arch.hidden", min=1, max=top,
+                                                                  error=CheckpointError)
+        out["dropout"] = check_number(arch.get("dropout", 0.0), f"{where}: arch.dropout", min=0, max=1,
+                                      max_inclusive=False, error=CheckpointError)
+    except KeyError as exc:
+        raise CheckpointError(f"{where}: head.json 'arch' lacks {exc}; save the head again with save_head") from None
+    return out
+
+
+def _check_head_meta(meta: Any, n_classes: int, where: str) -> dict:
+    """The recorded settings predict reuses must be sane: classes match the head, windows and rates are numbers."""
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{where}: head.json 'metadata' must be a mapping, got {type(meta).__name__}")
+    classes = meta.get("classes")
+    if classes is not None and (not isinstance(classes, list) or len(classes) != n_classes
+                                or not all(isinstance(c, str) for c in classes)):
+        raise CheckpointError(f"{where}: head.json lists classes {classes!r} but the head has {n_classes} outputs")
+    windows = meta.get("windows")
+    if isinstance(windows, dict):
+        for m, w in windows.items():
+            if not isinstance(w, dict):
+                continue
+            for key in ("sampling_rate", "window_s"):
+                if key in w:
+                    check_number(w[key], f"{where}: windows.{m}.{key}", min=0, min_inclusive=False, max=1e7,
+                                 error=CheckpointError)
+    return meta
+
+
 def load_head(folder: str | os.PathLike) -> tuple[Head, dict]:
-    """Load a head saved by :func:`save_head`; returns ``(head, metadata)``."""
-    from safetensors.torch import load_file
+    """Load a head saved by :func:`save_head`; returns ``(head, metadata)``.
+
+    Refused (:class:`CheckpointError`): missing or non-regular files, head.json that is not UTF-8 JSON, sizes
+    out of range (``in_dim`` etc. at most ``TINY_BIOMOE_MAX_HEAD_DIM``), recorded windows/rates that are not
+    positive numbers, a head.safetensors that is garbage, does not match head.json or holds NaN/inf.
+    """
+    import hashlib
 
     folder = Path(folder)
+    where = str(folder)
+    hint = "(head.json + head.safetensors, from `biomoe train` or save_head)"
     try:
-        doc = json.loads((folder / "head.json").read_text())
-        arch = doc["arch"]
-        head = Head(arch["in_dim"], arch["n_classes"], arch["hidden"], arch.get("dropout", 0.0))
-        state = load_file(str(folder / "head.safetensors"))
-    except (OSError, KeyError, TypeError, ValueError) as exc:
-        raise CheckpointError(f"{folder} does not hold a saved head (head.json + head.safetensors): {exc}") from exc
+        jpath = check_input_file(folder / "head.json", what="head file", error=CheckpointError)
+        wpath = check_input_file(folder / "head.safetensors", what="head weights", error=CheckpointError)
+        if jpath.stat().st_size > 64 * 2**20:
+            raise CheckpointError(f"{jpath}: {jpath.stat().st_size} bytes is far too large for a head.json")
+        raw = jpath.read_bytes()
+        wbytes = wpath.read_bytes()
+    except CheckpointError as exc:
+        raise CheckpointError(f"{where} does not hold a saved head {hint}: {exc}") from None
+    except OSError as exc:
+        raise CheckpointError(f"{where}: cannot read the head files: {exc.strerror or exc}") from None
+    try:
+        doc = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise CheckpointError(f"{where}/head.json is not UTF-8 text; it was not written by save_head") from None
+    except ValueError as exc:
+        raise CheckpointError(f"{where}/head.json is not valid JSON ({exc}); save the head again") from None
+    if not isinstance(doc, dict) or "arch" not in doc:
+        raise CheckpointError(f"{where}/head.json is not a head description (no 'arch'); save the head again")
+    arch = _check_arch(doc["arch"], where)
+    meta = _check_head_meta(doc.get("metadata", {}) or {}, arch["n_classes"], where)
+    want = doc.get("weights_sha256")
+    if want is not None and hashlib.sha256(wbytes).hexdigest() != want:
+        raise CheckpointError(f"{where}: head.safetensors is not the file head.json was saved with (an interrupted "
+                              "save or a copied file); train or copy the head again")
+    try:
+        from safetensors.torch import load as load_bytes
+
+        state = load_bytes(wbytes)
+    except Exception as exc:  # safetensors raises its own SafetensorError (and others) on garbage
+        raise CheckpointError(f"{where}/head.safetensors is not a readable safetensors file ({exc})") from None
+    head = Head(arch["in_dim"], arch["n_classes"], arch["hidden"], arch["dropout"])
     try:
         head.load_state_dict(state, strict=True)
     except RuntimeError as exc:
-        raise CheckpointError(f"{folder}: head weights do not match head.json: {exc}") from exc
-    return head.eval(), doc.get("metadata", {})
+        raise CheckpointError(f"{where}: head weights do not match head.json: {exc}") from exc
+    bad = [k for k, v in state.items() if v.dtype.is_floating_point and not torch.isfinite(v).all()]
+    if bad:
+        raise CheckpointError(f"{where}: head weights {bad} contain NaN or inf; train the head again")
+    return head.eval(), meta
 
 
 # ----------------------------------------------------------------------------- fine-tuning
@@ -254,6 +355,20 @@ class FineTuneConfig:
     batch_size: int = 16
     pretrained: bool = True
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self) -> None:
+        """Raise :class:`ConfigError` for non-finite or out-of-range settings."""
+        c = ConfigError
+        check_int(self.steps, "FineTuneConfig.steps", min=0, max=10_000_000, error=c)
+        check_number(self.lr, "FineTuneConfig.lr", min=0, min_inclusive=False, max=10.0, error=c)
+        check_number(self.head_lr, "FineTuneConfig.head_lr", min=0, min_inclusive=False, max=10.0, error=c)
+        check_number(self.weight_decay, "FineTuneConfig.weight_decay", min=0, error=c)
+        check_int(self.batch_size, "FineTuneConfig.batch_size", min=1, max=4096, error=c)
+        check_bool(self.pretrained, "FineTuneConfig.pretrained", error=c)
+        check_seed(self.seed, "FineTuneConfig.seed", error=c)
 
     def to_dict(self) -> dict:
         """The settings as a plain dict (stored with results and saved backbones)."""
@@ -329,4 +444,5 @@ def finetune(
             opt.step()
             losses.append(float(loss.detach()))
         net.eval()
+    _check_finite_head(net, "fine-tuning")
     return net, {"loss": losses, "config": cfg.to_dict()}

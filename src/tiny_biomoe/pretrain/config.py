@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
+import reprlib
 import types
 import typing
 from dataclasses import dataclass, field
@@ -234,6 +236,17 @@ class PretrainConfig:
 
 
 # ----------------------------------------------------------------------------- loading
+_short = reprlib.Repr()
+_short.maxlevel, _short.maxlist, _short.maxdict, _short.maxstring, _short.maxother = 2, 4, 4, 60, 60
+#: largest config file read (a pretraining config is a few KB)
+MAX_CONFIG_BYTES = 4 * 2**20
+
+
+def _r(value: Any) -> str:
+    """A short repr for messages (a YAML alias bomb's full repr would take minutes and gigabytes)."""
+    return _short.repr(value)
+
+
 def _type_name(tp: Any) -> str:
     return getattr(tp, "__name__", None) or str(tp).replace("typing.", "")
 
@@ -247,41 +260,47 @@ def _convert(value: Any, tp: Any, where: str) -> Any:
     if origin in (typing.Union, types.UnionType):
         if value is None and type(None) in args:
             return None
+        real = [a for a in args if a is not type(None)]
+        if len(real) == 1:  # X | None: X's own, more precise message
+            return _convert(value, real[0], where)
         for a in args:
             if a is type(None):
                 continue
             with contextlib.suppress(ConfigError):
                 return _convert(value, a, where)
-        raise ConfigError(f"{where}: expected {' or '.join(_type_name(a) for a in args)}, got {value!r}")
+        raise ConfigError(f"{where}: expected {' or '.join(_type_name(a) for a in args)}, got {_r(value)}")
     if origin is Literal:
         if value not in args:
-            raise ConfigError(f"{where}: {value!r} is not allowed; choose one of {list(args)}")
+            raise ConfigError(f"{where}: {_r(value)} is not allowed; choose one of {list(args)}")
         return value
     if origin is list:
         if not isinstance(value, (list, tuple)):
-            raise ConfigError(f"{where}: expected a list, got {value!r}")
+            raise ConfigError(f"{where}: expected a list, got {_r(value)}")
         return [_convert(v, args[0] if args else Any, f"{where}[{i}]") for i, v in enumerate(value)]
     if origin is dict:
         if not isinstance(value, dict):
-            raise ConfigError(f"{where}: expected a mapping, got {value!r}")
+            raise ConfigError(f"{where}: expected a mapping, got {_r(value)}")
         return dict(value)
     if dataclasses.is_dataclass(tp):
         return _from_dict(tp, value, where)
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{where}: expected a number, got {value!r}")
+            raise ConfigError(f"{where}: expected a number, got {_r(value)}")
+        if not math.isfinite(float(value)):
+            raise ConfigError(f"{where}: must be a finite number, got {value!r} (NaN/inf settings would train a "
+                              "model of NaN weights)")
         return float(value)
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{where}: expected an integer, got {value!r}")
+            raise ConfigError(f"{where}: expected an integer, got {_r(value)}")
         return value
     if tp is bool:
         if not isinstance(value, bool):
-            raise ConfigError(f"{where}: expected true or false, got {value!r}")
+            raise ConfigError(f"{where}: expected true or false, got {_r(value)}")
         return value
     if tp is str:
         if not isinstance(value, str):
-            raise ConfigError(f"{where}: expected a string, got {value!r}")
+            raise ConfigError(f"{where}: expected a string, got {_r(value)}")
         return value
     return value
 
@@ -290,7 +309,7 @@ def _from_dict(cls: Any, data: Any, where: str) -> Any:
     if isinstance(data, cls):
         return data
     if not isinstance(data, dict):
-        raise ConfigError(f"{where or 'config'}: expected a mapping of {cls.__name__} settings, got {data!r}")
+        raise ConfigError(f"{where or 'config'}: expected a mapping of {cls.__name__} settings, got {_r(data)}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     unknown = sorted(set(data) - set(fields))
@@ -362,12 +381,40 @@ def _validate(cfg: PretrainConfig) -> None:
         raise ConfigError(f"optim.lr: must be > 0, got {cfg.optim.lr}")
     if len(cfg.optim.betas) != 2:
         raise ConfigError(f"optim.betas: give two numbers, got {cfg.optim.betas}")
+    _check_ranges(cfg)
     if cfg.schedule.warmup_steps < 0 or cfg.schedule.warmup_steps > tr.steps:
         raise ConfigError(f"schedule.warmup_steps: must be in [0, train.steps={tr.steps}], got {cfg.schedule.warmup_steps}")
     if not 0.0 <= cfg.schedule.min_lr_ratio <= 1.0:
         raise ConfigError(f"schedule.min_lr_ratio: must be in [0, 1], got {cfg.schedule.min_lr_ratio}")
     if cfg.shards.recordings_per_shard < 1:
         raise ConfigError(f"shards.recordings_per_shard: must be >= 1, got {cfg.shards.recordings_per_shard}")
+
+
+def _check_ranges(cfg: PretrainConfig) -> None:
+    """Numbers that must be positive, bounded or in [0, 1) (finiteness is checked on conversion)."""
+    from .._validate import check_number, check_seed
+
+    def num(value: Any, where: str, **kw: Any) -> None:
+        if value is not None:
+            check_number(value, where, error=ConfigError, **kw)
+
+    o = cfg.optim
+    num(o.weight_decay, "optim.weight_decay", min=0)
+    num(o.head_lr_scale, "optim.head_lr_scale", min=0, min_inclusive=False)
+    num(o.grad_clip, "optim.grad_clip", min=0, min_inclusive=False, hint="use null to disable clipping")
+    for i, b in enumerate(o.betas):
+        num(b, f"optim.betas[{i}]", min=0, max=1, max_inclusive=False)
+    num(o.lr, "optim.lr", max=10.0)
+    tr = cfg.train
+    check_seed(tr.seed, "train.seed", error=ConfigError)
+    num(tr.num_threads, "train.num_threads", min=1, max=1024, integer=True)
+    for i, t in enumerate(cfg.tasks):
+        w = f"tasks[{i}]"
+        num(t.window.length_s, f"{w}.window.length_s", max=7 * 86400)
+        num(t.window.resample_hz, f"{w}.window.resample_hz", min=0, min_inclusive=False, max=1e6)
+        num(t.window.max_windows_per_recording, f"{w}.window.max_windows_per_recording", min=1, integer=True)
+        num(t.source.sampling_rate, f"{w}.source.sampling_rate", min=0, min_inclusive=False, max=1e6)
+        num(t.source.max_recordings, f"{w}.source.max_recordings", min=1, integer=True)
 
 
 def _check_names(cfg: PretrainConfig) -> None:
@@ -401,19 +448,21 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
     ``dotted.key=value`` strings (value parsed as YAML, list items by index: ``tasks.0.weight=2``).
 
     Relative paths inside the file are resolved against the current working directory
-    (recorded as ``base_dir``, so every process of a run agrees).
+    (recorded as ``base_dir``, so every process of a run agrees). The file must be UTF-8 YAML with few
+    aliases; every number must be finite (``.nan``/``.inf`` are refused).
     """
-    import yaml
-
     p = Path(path)
     if not p.is_file() and p.suffix == "" and len(p.parts) == 1 and (Path(__file__).with_name("configs") / f"{p}.yaml").is_file():
         p = packaged_config(str(p))  # a bare name such as "tiny" means a config shipped in the package
-    if not p.is_file():
+    if not p.exists():
         raise ConfigError(f"config file {str(p)!r} not found; give a YAML path or 'tiny' (the packaged example)")
-    try:
-        data = yaml.safe_load(p.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    from .._validate import check_input_file
+
+    check_input_file(p, what="config file", error=ConfigError)
+    if p.stat().st_size > MAX_CONFIG_BYTES:
+        raise ConfigError(f"{p}: {p.stat().st_size} bytes is far too large for a pretraining config "
+                          f"(at most {MAX_CONFIG_BYTES} bytes)")
+    data = _safe_yaml(p.read_bytes(), str(p))
     if data is None:
         raise ConfigError(f"{p}: the file is empty; it needs at least a 'tasks' list")
     for ov in overrides or []:
@@ -425,8 +474,6 @@ def load_config(path: str | os.PathLike, overrides: list[str] | None = None) -> 
 
 
 def _apply_override(data: dict, item: str) -> None:
-    import yaml
-
     if "=" not in item:
         raise ConfigError(f"override {item!r}: use key.sub=value, e.g. train.steps=100")
     key, raw = item.split("=", 1)
@@ -450,7 +497,64 @@ def _apply_override(data: dict, item: str) -> None:
         container, k = slot(node, part)
         node = container[k] if isinstance(container, list) else container.setdefault(k, {})
     container, k = slot(node, parts[-1])
-    container[k] = yaml.safe_load(raw)
+    container[k] = _safe_yaml(raw.encode("utf-8", "surrogateescape"), f"override {item!r}")
+
+
+def _safe_yaml(raw: bytes, where: str) -> Any:
+    """Parse YAML safely: UTF-8 only (a clear message for Latin-1 and other bytes), and at most
+    ``TINY_BIOMOE_MAX_YAML_NODES`` nodes once aliases are expanded (a few-KB alias bomb would otherwise take
+    minutes and gigabytes wherever the structure is walked); no recursive aliases."""
+    import yaml
+
+    from .._validate import limit
+
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise ConfigError(f"{where}: not UTF-8 text (byte 0x{raw[exc.start]:02x} on line {line}, e.g. Latin-1); "
+                          "save the file as UTF-8") from None
+    max_nodes = int(limit("MAX_YAML_NODES"))
+
+    def expanded_size(root: Any) -> int:
+        """Nodes of the document with every alias expanded, computed on the shared graph (no expansion)."""
+        memo: dict[int, int] = {}
+        busy: set[int] = set()
+
+        def size(node: Any) -> int:
+            key = id(node)
+            if key in memo:
+                return memo[key]
+            if key in busy:
+                raise ConfigError(f"{where}: a YAML alias refers to itself (a recursive structure); remove it")
+            busy.add(key)
+            if isinstance(node, yaml.SequenceNode):
+                n = 1 + sum(size(c) for c in node.value)
+            elif isinstance(node, yaml.MappingNode):
+                n = 1 + sum(size(k) + size(v) for k, v in node.value)
+            else:
+                n = 1
+            busy.discard(key)
+            memo[key] = n = min(n, max_nodes + 1)
+            return n
+
+        return size(root)
+
+    class _Loader(yaml.SafeLoader):
+        def compose_document(self) -> Any:
+            node = super().compose_document()
+            if node is not None and expanded_size(node) > max_nodes:
+                raise ConfigError(f"{where}: more than {max_nodes} YAML nodes once its aliases (*name) are expanded "
+                                  "(a YAML 'alias bomb'?); a pretraining config has a few hundred. Raise "
+                                  "TINY_BIOMOE_MAX_YAML_NODES if this is intended")
+            return node
+
+    try:
+        return yaml.load(text, Loader=_Loader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{where}: not valid YAML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{where}: YAML nested too deeply") from None
 
 
 def config_to_dict(cfg: Any) -> dict[str, Any]:
