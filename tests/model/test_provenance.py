@@ -112,6 +112,10 @@ def test_legacy_records_are_read():
     assert (old.kind, old.seed, old.init) == ("random-init", 12, "pytorch")
     assert P.WeightsInfo.from_dict({"source": "/nowhere/x.pth", "official": True, "sha256": "ab"}).kind == "in-memory"
     assert P.WeightsInfo.from_dict(None).kind == "in-memory"
+    # broken or hostile records never raise: unusable fields read as unknown
+    odd = P.WeightsInfo.from_dict({"kind": "random-init", "seed": "abc", "official": "yes", "sha256": 5, "details": 3})
+    assert (odd.seed, odd.official, odd.sha256, odd.details) == (None, False, None, {})
+    assert P.WeightsInfo.from_dict({"kind": "random-init", "seed": True}).seed is None
 
 
 def test_in_memory_model_is_described_as_such():

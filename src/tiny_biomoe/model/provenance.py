@@ -103,9 +103,25 @@ class WeightsInfo:
                 kind, seed, init = "random-init", _legacy_seed(src), "pytorch"
             else:
                 kind = "explicit-path" if src and Path(src).exists() else "in-memory"
-        return cls(source=src, official=bool(d.get("official")), sha256=d.get("sha256"), kind=str(kind),
-                   tensors_sha256=d.get("tensors_sha256"), seed=None if seed is None else int(seed),
-                   init=None if init is None else str(init), details=dict(d.get("details") or {}))
+        details = d.get("details")
+        return cls(source=src, official=d.get("official") is True, sha256=_str_or_none(d.get("sha256")), kind=str(kind),
+                   tensors_sha256=_str_or_none(d.get("tensors_sha256")), seed=_int_or_none(seed),
+                   init=_str_or_none(init), details=dict(details) if isinstance(details, Mapping) else {})
+
+
+def _str_or_none(v: Any) -> str | None:
+    return v if isinstance(v, str) else None
+
+
+def _int_or_none(v: Any) -> int | None:
+    """An int from a stored record (a hostile or broken file may hold anything), else ``None``."""
+    if isinstance(v, bool):
+        return None
+    if isinstance(v, int):
+        return v
+    if isinstance(v, str) and v.strip().lstrip("-").isdigit():
+        return int(v)
+    return None
 
 
 def _legacy_seed(source: str) -> int | None:
@@ -153,7 +169,7 @@ def describe_model(model: torch.nn.Module) -> WeightsInfo:
     else:  # a derived form (e.g. the fast path, batch norms folded): its tensors are not the file's
         now = origin.get("tensors_sha256") or _weights.tensors_sha256(model.state_dict())
     kind = str(origin.get("kind", "in-memory"))
-    if kind == "random-init":
+    if kind == "random-init" and _int_or_none(origin.get("seed")) is not None:
         rec = random_init_info(int(origin["seed"]), str(origin.get("init", "original")))
         if now == origin.get("tensors_sha256", now):
             return replace(rec, tensors_sha256=now)
