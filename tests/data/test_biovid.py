@@ -117,3 +117,21 @@ def test_biovid_gaps_are_interpolated_and_counted(tmp_path):
     assert ecg[10] == pytest.approx((cols["ecg"][9] + cols["ecg"][11]) / 2)
     np.testing.assert_allclose(np.delete(ecg, 10), np.delete(cols["ecg"], 10))
     assert ds.trials[0].trial == "PA3-007" and ds.trials[0].label == "PA3"
+
+
+@pytest.mark.usefixtures("one_torch_thread")
+def test_biovid_evaluate_cli_uses_5_5_s_windows(biovid, reference_checkpoint, tmp_path, capsys):
+    import json
+
+    from tiny_biomoe.cli import main
+
+    root, _, _ = biovid
+    rc = main(["evaluate", "--dataset", "biovid", "--root", str(root / "PartA"), "--classes", "BL1", "PA4",
+               "--modalities", "EDA", "--kinds", "waveform", "--levels", "single", "--head", "logreg", "--protocol", "loso",
+               "--no-cache", "--device", "cpu", "--weights", str(reference_checkpoint), "--out", str(tmp_path / "rep")])
+    assert rc == 0
+    assert "window: 5.5 s" in capsys.readouterr().out
+    res = json.loads((tmp_path / "rep" / "results.json").read_text())
+    w = res["windows"]["EDA"]
+    assert (w["window_s"], w["samples"], w["padded"]) == (5.5, N, 0)  # the trial, never padded to 10 s
+    assert "published_comparison" not in res and len(res["folds"]) == 2
