@@ -388,3 +388,16 @@ def test_stale_temporaries_of_killed_saves_are_removed(tmp_path):
     TinyBioMoE().save_pretrained(tmp_path / "m")
     assert not stale.exists() and fresh.exists()  # a fresh one may belong to a save still running
     assert (tmp_path / "m" / "config.json").is_file()
+
+
+def test_a_users_readme_in_an_existing_folder_is_not_replaced(tmp_path):
+    (tmp_path / "README.md").write_text("# my project\n")
+    model = TinyBioMoE()
+    model.save_pretrained(tmp_path)
+    assert (tmp_path / "README.md").read_text() == "# my project\n"
+    assert (tmp_path / "config.json").is_file() and (tmp_path / "model.safetensors").is_file()
+    (tmp_path / "README.md").unlink()
+    model.save_pretrained(tmp_path)  # no README there: the card is written, and replaced on the next save
+    assert (tmp_path / "README.md").read_text().startswith("---\nlibrary_name: tiny-biomoe")
+    model.save_pretrained(tmp_path, metadata={"finetune": {}})
+    assert "Fine-tuned" in (tmp_path / "README.md").read_text()

@@ -524,6 +524,9 @@ def _canonical_safetensors(state: dict[str, torch.Tensor], metadata: dict[str, s
     return struct.pack("<Q", len(text)) + text + raw[8 + n :]
 
 
+_CARD_START = b"---\nlibrary_name: tiny-biomoe\n"
+
+
 def model_card(config: Mapping[str, Any]) -> str:
     """The model card (``README.md``) of a saved folder, from its ``config.json`` contents.
 
@@ -604,8 +607,8 @@ def save_safetensors(model: torch.nn.Module, folder: str | os.PathLike, metadata
     Byte-reproducible: the same weights and metadata give identical files (canonical header, sorted
     JSON, no dates). ``config.json`` and the file's metadata hold the tensors' SHA-256, which
     :func:`load_checkpoint` checks. A new folder appears complete or not at all (written beside it,
-    then renamed); files in an existing folder are replaced one by one, weights first.
-    Refuses weights holding NaN or inf.
+    then renamed); files in an existing folder are replaced one by one, weights first (a
+    ``README.md`` there that is not our model card is left alone). Refuses weights holding NaN or inf.
     """
     from .._version import __version__
 
@@ -652,6 +655,9 @@ def save_safetensors(model: torch.nn.Module, folder: str | os.PathLike, metadata
                 raise
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
+    card = folder / CARD_NAME
+    if card.exists() and not card.read_bytes().startswith(_CARD_START):
+        del files[CARD_NAME]  # someone's own README.md in that folder: never replaced
     for name, data in files.items():
         with atomic_path(folder / name) as p:
             p.write_bytes(data)
