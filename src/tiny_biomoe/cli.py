@@ -30,6 +30,54 @@ def _add_device_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default="auto", help="'auto' (CUDA if available, else CPU), 'cpu', 'cuda', 'cuda:1', ...")
 
 
+def _add_runtime_args(p: argparse.ArgumentParser) -> None:
+    """--backend / --precision: the model's inference form (tiny_biomoe.model.runtime)."""
+    p.add_argument("--backend", choices=["torch", "onnx"], default=None,
+                   help="inference backend: torch (the fast form of the model) or onnx (ONNX Runtime, exported once "
+                   "per weights into the cache; needs tiny-biomoe[export]) (default: $TINY_BIOMOE_BACKEND, else torch)")
+    p.add_argument("--precision", choices=["fp32", "bf16", "fp16"], default=None,
+                   help="fp32, bf16 (CPUs with AVX-512 BF16/AMX, or CUDA; its error vs fp32 goes into the metadata) "
+                   "or fp16 (CUDA only) (default: $TINY_BIOMOE_PRECISION, else fp32)")
+
+
+def _thread_policy() -> None:
+    """Decide how idle OpenMP threads wait, before torch (and its OpenMP runtime) is loaded.
+
+    ``OMP_WAIT_POLICY=PASSIVE``: idle threads sleep instead of spinning. On an idle machine this
+    costs a few % (each parallel region wakes its threads); on a machine that other processes
+    share, spinning threads take the cores the others need and commands became 5-20x slower
+    (docs/performance.md). Set ``OMP_WAIT_POLICY`` yourself (e.g. ``ACTIVE``) to override.
+    """
+    import os
+
+    if "torch" not in sys.modules:  # once torch is loaded, the OpenMP runtime has read its settings
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+
+def _run_with_runtime(args: argparse.Namespace) -> int:
+    """Run the command with --backend/--precision as the defaults of every embedding it makes (restored
+    afterwards); with -v, log the time per stage (read, condition, render, model, write)."""
+    import contextlib
+
+    settings: Any = contextlib.nullcontext()
+    if getattr(args, "backend", None) is not None or getattr(args, "precision", None) is not None:
+        from .model.runtime import inference_settings
+
+        settings = inference_settings(backend=args.backend, precision=args.precision)
+    with settings:
+        if not getattr(args, "verbose", 0):
+            return int(args.func(args) or 0)
+        import time
+
+        from ._timing import format_stage_times, reset_stage_times
+
+        reset_stage_times()
+        t0 = time.perf_counter()
+        code = int(args.func(args) or 0)
+        _LOG.info(format_stage_times(time.perf_counter() - t0))
+        return code
+
+
 # ----------------------------------------------------------------------------- info (model)
 def _add_info(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("info", help="version, parameter count, device and where weights are looked for")
@@ -99,6 +147,7 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
                    help="resample to this rate after filtering (scipy resample_poly)")
     _add_weights_arg(p)
     _add_device_arg(p)
+    _add_runtime_args(p)
     p.add_argument("-o", "--output", default=None, help="output .npz or .parquet (default: "
                    "<input>.embeddings.npz beside the input)")
     p.set_defaults(func=_run_embed)
@@ -196,6 +245,7 @@ def _add_pain_data_args(p: argparse.ArgumentParser) -> None:
                    help="if the official weights are not found, continue with a seeded random-init model (labelled as such)")
     _add_weights_arg(p)
     _add_device_arg(p)
+    _add_runtime_args(p)
 
 
 def _add_ai4pain_args(p: argparse.ArgumentParser) -> None:
@@ -257,6 +307,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--no-cache", action="store_true", help="do not read or write the embedding cache")
     _add_weights_arg(p)
     _add_device_arg(p)
+    _add_runtime_args(p)
     p.set_defaults(func=_run_demo)
 
 
@@ -359,6 +410,7 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
                    help="use weights whose sha256 differs from the one the head was trained on (predictions unreliable)")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass")
     _add_device_arg(p)
+    _add_runtime_args(p)
     p.add_argument("-o", "--output", default="predictions.csv", help="output .csv or .tsv (written atomically)")
     p.set_defaults(func=_run_predict)
 
@@ -674,6 +726,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     Every error of ours is printed as one line without a traceback (``--debug`` shows it); outputs are
     checked before any work, and nothing is left half-written.
     """
+    _thread_policy()
     parser = build_parser()
     args = parser.parse_args(argv)
     debug = bool(getattr(args, "debug", False))
@@ -682,7 +735,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_args(parser, args)
         _check_outputs(args)
-        return int(args.func(args) or 0)
+        return _run_with_runtime(args)
     except TinyBioMoEError as exc:
         if debug:
             raise

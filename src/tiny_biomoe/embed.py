@@ -147,10 +147,10 @@ def _resolve_model(model: Any, device: "str | torch.device | None") -> tuple[tor
     object :func:`_describe_weights` works it out (hashing the file), only where it is recorded.
     """
     from ._device import resolve_device
-    from .model import load_model
+    from .model.runtime import load_model_cached
 
-    if model is None or isinstance(model, (str, os.PathLike)):
-        m, info = load_model("tiny-biomoe" if model is None else model, device=device)
+    if model is None or isinstance(model, (str, os.PathLike)):  # loaded once per process (same file, device)
+        m, info = load_model_cached("tiny-biomoe" if model is None else model, device=device)
         return m, info.as_dict()
     if not isinstance(model, torch.nn.Module):
         raise InputError("model must be a TinyBioMoE, a weights path/name, or None")
@@ -187,13 +187,18 @@ def embed_windows(
     device: "str | torch.device | None" = "auto",
     progress: bool = False,
     kind_params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> dict[str, np.ndarray]:
     """Embed windows ``(N, L)`` with each kind: returns kind -> ``(N, 192)`` float32 array.
 
     ``model``: a TinyBioMoE (used on its device when ``device="auto"``, moved otherwise), a weights
     path/name for :func:`tiny_biomoe.model.load_model`, or ``None`` for the official weights.
     Images are rendered batch by batch on the model's device; ``kind_params`` maps a kind to
-    parameter overrides.
+    parameter overrides. The model runs in its inference form (:func:`tiny_biomoe.model.runtime.get_embedder`:
+    ``backend`` ``"torch"``/``"onnx"``, ``precision`` ``"fp32"``/``"bf16"``; defaults from
+    :func:`~tiny_biomoe.model.runtime.current_settings`), built once per process.
     """
     fs = check_sampling_rate(sampling_rate)
     kinds = kind_list(kinds)
@@ -202,7 +207,13 @@ def embed_windows(
     kind_params = dict(kind_params or {})
     x = as_windows_tensor(windows, "cpu")
     net, _ = _resolve_model(model, device)
+    from ._timing import stage
+    from .model.runtime import get_embedder
+
+    embedder = get_embedder(net, backend=backend, precision=precision)
     dev = next(net.parameters()).device
+    if dev.type == "cuda":  # pinned host memory: asynchronous copies of the windows
+        x = x.pin_memory()
     n = x.shape[0]
     out: dict[str, np.ndarray] = {}
     with _progress(n * len(kinds), progress, "embedding") as bar, torch.inference_mode():
@@ -210,8 +221,10 @@ def embed_windows(
             params = dict(kind_params.get(k, {}))
             chunks = []
             for i in range(0, n, int(batch_size)):
-                img = render(x[i : i + int(batch_size)].to(dev), k, fs, modality, dev, **params)
-                chunks.append(net(img).float().cpu().numpy())
+                with stage("render"):
+                    img = render(x[i : i + int(batch_size)].to(dev, non_blocking=True), k, fs, modality, dev, **params)
+                with stage("model"):
+                    chunks.append(embedder(img).cpu().numpy())
                 bar.update(img.shape[0])
             out[k] = np.concatenate(chunks, axis=0).astype(np.float32, copy=False)
     return out
@@ -234,6 +247,9 @@ def embed_signal(
     column: "str | int | None" = None,
     max_missing: float = 0.5,
     target_rate: float | None = None,
+    *,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> EmbeddingResult:
     """Embed one channel: preprocess, cut into windows, render each kind, run the model.
 
@@ -249,6 +265,9 @@ def embed_signal(
         kind_params: per-kind parameter overrides, e.g. ``{"spectrogram_psd": {"preset": "paper"}}``.
         max_windows: keep only the first N windows.
         target_rate: resample (``scipy.signal.resample_poly``) to this rate in Hz after filtering.
+        backend: ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime; the export is cached by weights hash).
+        precision: ``"fp32"`` (default) or ``"bf16"`` (CPUs with AVX-512 BF16/AMX, CUDA; its error against
+            float32 is measured and stored in ``metadata["inference"]``). See :mod:`tiny_biomoe.model.runtime`.
     """
     m = get_modality(modality)
     source, channel = "<array>", None
@@ -266,14 +285,21 @@ def embed_signal(
         sampling_rate = rate if sampling_rate is None else sampling_rate
         signal = samples
     original_fs = check_sampling_rate(sampling_rate)
-    wins = signal_windows(signal, original_fs, m, window, stride, preprocess=preprocess, target_rate=target_rate,
-                          max_missing=max_missing, max_windows=max_windows)
+    from ._timing import stage
+
+    with stage("condition"):
+        wins = signal_windows(signal, original_fs, m, window, stride, preprocess=preprocess, target_rate=target_rate,
+                              max_missing=max_missing, max_windows=max_windows)
     fs = wins.sampling_rate
     kinds = kind_list(kinds)
     kind_params = dict(kind_params or {})
     kinds_meta = {k: render_info(k, fs, wins.data.shape[1], m, **kind_params.get(k, {})) for k in kinds}
     net, weights = _resolve_model(model, device)
-    emb = embed_windows(wins.data, fs, m, kinds, net, batch_size, "auto", progress, kind_params)
+    emb = embed_windows(wins.data, fs, m, kinds, net, batch_size, "auto", progress, kind_params,
+                        backend=backend, precision=precision)
+    from .model.runtime import get_embedder
+
+    inference = get_embedder(net, backend=backend, precision=precision).describe()  # the one just used
     weights = weights if weights is not None else _describe_weights(net)
     metadata = {
         "format_version": FORMAT_VERSION,
@@ -291,6 +317,7 @@ def embed_signal(
         "n_windows_dropped": wins.n_dropped,
         "kinds": kinds_meta,
         "weights": weights,
+        "inference": inference,
         "embed_dim": int(next(iter(emb.values())).shape[1]),
     }
     return EmbeddingResult(emb, wins.starts.astype(np.float64), metadata)
@@ -320,6 +347,8 @@ def embed_file(
     max_windows: int | None = None,
     progress: bool = False,
     target_rate: float | None = None,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> tuple[EmbeddingResult, Path]:
     """Read a signal file, embed one channel and save the result (``biomoe embed``); returns (result, path).
 
@@ -333,11 +362,17 @@ def embed_file(
         raise InputError(f"output {str(out)!r} must end in .npz or .parquet")
     if out.suffix.lower() == ".parquet":
         require("pyarrow", "io", "Writing embeddings as Parquet")
-    rec = read_signal(
-        input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column
-    )
+    from ._timing import stage
+
+    with stage("read"):
+        rec = read_signal(
+            input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column
+        )
     res = embed_signal(
         rec, None, modality, kinds=kinds, model=weights, window=window, stride=stride, batch_size=batch_size,
         device=device, preprocess=preprocess, progress=progress, max_windows=max_windows, target_rate=target_rate,
+        backend=backend, precision=precision,
     )
-    return res, res.save(out)
+    with stage("write"):
+        saved = res.save(out)
+    return res, saved

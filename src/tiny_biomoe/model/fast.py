@@ -345,6 +345,8 @@ class FastTinyBioMoE(nn.Module):
         self.spectral = spectral
         self.micro_batch = micro_batch
         self.bf16 = bf16
+        #: autocast dtype (bf16 when ``bf16``; the runtime sets float16 for CUDA fp16)
+        self.amp_dtype: torch.dtype | None = torch.bfloat16 if bf16 else None
         self.check_inputs = bool(getattr(model, "check_inputs", True))
         model = copy.deepcopy(model).eval()  # private copy: the caller's model is never touched
         self.pretrained_cfg: dict[str, Any] = dict(getattr(model, "pretrained_cfg", {}) or {})
@@ -378,8 +380,8 @@ class FastTinyBioMoE(nn.Module):
         parts = [images] if mb is None or images.shape[0] <= mb else list(images.split(mb))
         outs = []
         for part in parts:
-            if self.bf16:
-                with torch.autocast(device_type=part.device.type, dtype=torch.bfloat16):
+            if self.amp_dtype is not None:
+                with torch.autocast(device_type=part.device.type, dtype=self.amp_dtype):
                     z1, z2 = self._experts(part)
                 outs.append((z1.float(), z2.float()))
             else:

@@ -181,13 +181,16 @@ def embed_block(
     render_params: Mapping[str, Any] | None = None,
     batch_size: int = 32,
     device: str | torch.device = "auto",
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> np.ndarray:
     """Render ``windows`` as ``kind`` and embed them with ``model``: ``(N, 192)`` float32
-    (a thin call of :func:`tiny_biomoe.embed.embed_windows`)."""
+    (a thin call of :func:`tiny_biomoe.embed.embed_windows`; the model runs in its inference form,
+    ``backend``/``precision`` default to :func:`tiny_biomoe.model.runtime.current_settings`)."""
     from ..embed import embed_windows
 
     out = embed_windows(windows, sampling_rate, modality, [kind], model, batch_size=batch_size, device=device,
-                        kind_params={kind: dict(render_params or {})})
+                        kind_params={kind: dict(render_params or {})}, backend=backend, precision=precision)
     return np.asarray(out[kind], dtype=np.float32)
 
 
@@ -216,6 +219,10 @@ def extract_embeddings(
     ds = ds.select(mods)
     fn = embed_fn or embed_block
     wkey = _weights_key(weights_info)
+    from ..model.runtime import current_settings
+
+    if current_settings()["precision"] != "fp32":  # reduced-precision embeddings are cached apart from float32 ones
+        wkey = f"{wkey}+{current_settings()['precision']}"
     emb: dict[tuple[str, str], np.ndarray] = {}
     info: dict[str, Any] = {"windows": {}, "representations": {}, "weights": getattr(weights_info, "as_dict", lambda: weights_info)()}
     t0 = time.perf_counter()

@@ -155,6 +155,8 @@ def predict(
     batch_size: int = 32,
     names: Sequence[str] | None = None,
     log: Callable[[str], None] | None = None,
+    backend: str | None = None,
+    precision: str | None = None,
 ) -> "pd.DataFrame":
     """Classify new recordings with a saved head; one row per window (one per recording by default).
 
@@ -170,6 +172,7 @@ def predict(
             recordings are edge-padded); seconds: sliding windows of the training length.
         weights: backbone weights (default: those recorded in the head, see :func:`load_model_for_head`).
         allow_weights_mismatch: use weights whose sha256 differs from the recorded one (warns).
+        backend, precision: the model's inference form (:mod:`tiny_biomoe.model.runtime`; default torch, fp32).
 
     Returns a DataFrame with columns ``file, window, start_s, end_s, predicted, p_<class>...``.
     """
@@ -233,7 +236,8 @@ def predict(
         if now.get("version") != then.get("version") or now.get("params") != then.get("params"):
             raise CheckpointError(f"{where}: {m}/{k} now renders as {now.get('version')} {now.get('params')} but the head "
                                   f"was trained on {then.get('version')} {then.get('params')}; retrain the head")
-        emb[(m, k)] = embed_block(w, fs, m, k, model, render_params=rp, batch_size=batch_size, device=device)
+        emb[(m, k)] = embed_block(w, fs, m, k, model, render_params=rp, batch_size=batch_size, device=device,
+                                  backend=backend, precision=precision)
     proba = h.predict_proba(fuse(emb, inputs, method))
     win_s = float(meta["windows"][mods[0]]["window_s"])
     df = pd.DataFrame({"file": rows_file, "window": rows_idx, "start_s": rows_start,
