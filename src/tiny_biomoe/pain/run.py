@@ -208,10 +208,11 @@ def run_finetune(
     with torch.no_grad():
         head.net[0].weight.copy_(net.classifier.weight)
         head.net[0].bias.copy_(net.classifier.bias)
-    from ..model.weights import SAFETENSORS_NAME, file_sha256
+    from ..model.weights import SAFETENSORS_NAME, file_sha256, tensors_sha256
 
     save_head(head, out, {**meta, "fusion": {"name": f"{m}/{k}", "level": "single", "inputs": [[m, k]], "method": "none"},
-                          "weights": {"source": str((out / "backbone").resolve()), "official": False,
-                                      "sha256": file_sha256(out / "backbone" / SAFETENSORS_NAME)}})
+                          "weights": {"kind": "explicit-path", "source": str((out / "backbone").resolve()), "official": False,
+                                      "sha256": file_sha256(out / "backbone" / SAFETENSORS_NAME),
+                                      "tensors_sha256": tensors_sha256(net.backbone.state_dict())}})
     log(f"fine-tuned backbone and head saved to {out.resolve()} (final loss {meta['final_loss']})")
     return out
