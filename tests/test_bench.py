@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tiny_biomoe.bench import BenchConfig, matplotlib_render
+from tiny_biomoe._bench import BenchConfig, matplotlib_render
 from tiny_biomoe.cli import main
 
 
@@ -32,8 +32,11 @@ def test_quick_bench_writes_all_fields(tmp_path, capsys):
         assert r["ratio_torch_vs_matplotlib"] == pytest.approx(r["torch_images_per_s"] / r["matplotlib_images_per_s"])
     e2e = rep["end_to_end"]
     for name in ("eager", "fast"):
-        assert 0 < e2e[name]["render_s"] < e2e[name]["total_s"]
+        assert 0 < e2e[name]["render_s"] < e2e[name]["total_s"] and 0 < e2e[name]["model_s"] < e2e[name]["total_s"]
         assert 0 < e2e[name]["render_share"] < 1 and e2e[name]["images"] > 0
+        assert 0 < e2e[name]["outside_model_share"] < 1
+    assert e2e["eager"]["inference"]["form"].startswith("_AsGiven")  # the baseline really is the eager model
+    assert "FastTinyBioMoE" in e2e["fast"]["inference"]["form"]
     assert rep["peak_rss_mib"] > 0
 
 
@@ -53,3 +56,23 @@ def test_matplotlib_baseline_draws_224px_images():
         img = matplotlib_render(wins, kind, 250.0)
         assert img.shape == (2, 3, 224, 224) and img.min() >= 0 and img.max() <= 1
         assert img[0].std() > 0.01 and not np.allclose(img[0], img[1])  # something was drawn, per window
+
+
+def test_benchmarks_are_not_part_of_the_library():
+    """No library module imports unittest (torch itself does, so sys.modules cannot tell); the benchmark
+    module is private (``tiny_biomoe._bench``, imported by ``biomoe bench`` only)."""
+    import ast
+    import importlib.util
+    from pathlib import Path
+
+    import tiny_biomoe
+
+    root = Path(tiny_biomoe.__file__).parent
+    offenders = []
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
+                [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.relative_to(root)}: {n}" for n in names if n.split(".")[0] == "unittest"]
+    assert offenders == []
+    assert importlib.util.find_spec("tiny_biomoe.bench") is None

@@ -497,7 +497,7 @@ def _add_bench(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_bench(args: argparse.Namespace) -> int:
-    from .bench import BenchConfig, format_report, run_benchmarks
+    from ._bench import BenchConfig, format_report, run_benchmarks
 
     over: dict = {"threads": args.threads, "weights": args.weights}
     if args.forms:

@@ -1,5 +1,8 @@
 """Benchmarks of inference, rendering and the whole signal-to-embedding path (``biomoe bench``).
 
+Private: only the ``biomoe bench`` command (and ``benchmarks/``) import this module, lazily; it is
+not part of the library's API.
+
 Everything is measured in one process with a fixed number of threads (default 2). Forms that are
 compared are timed *interleaved* (one call of each form per round, several rounds, median per
 form), so that load from other processes on a shared machine hits all forms alike. Speed is
@@ -381,58 +384,76 @@ def bench_render(cfg: BenchConfig) -> dict[str, Any]:
 
 
 # ----------------------------------------------------------------------------- end to end
+class _AsGiven(torch.nn.Module):
+    """The eager model behind an interface the runtime uses as it is (no fast form): the baseline."""
+
+    embed_dim, img_size = 192, 224
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.model(images)
+
+
 def bench_end_to_end(cfg: BenchConfig, model: Any = None) -> dict[str, Any]:
-    """Signal -> embeddings with :func:`tiny_biomoe.embed.embed_signal`; share of time spent rendering.
+    """Signal -> embeddings with :func:`tiny_biomoe.embed.embed_signal`; time per stage.
 
-    Rendering time is measured by wrapping the ``render`` function that ``embed_signal`` calls.
-    Run with the plain model and with the fast float32 form.
+    The stages (condition, render, model) are the ones ``embed_signal`` itself times
+    (:mod:`tiny_biomoe._timing`). Run with the eager model (the baseline), the default form
+    (``precision="fp32"``) and, where the CPU has bf16 units, ``precision="bf16"``.
     """
-    from unittest import mock
-
     from . import embed as embed_mod
-    from .model.fast import optimize_for_inference
+    from ._timing import reset_stage_times, stage_times
+    from .model import runtime
+    from .model.fast import bf16_supported
 
     model = _load(cfg) if model is None else model
-    fs = 250.0
+    fs = 100.0
     rng = np.random.default_rng(cfg.seed)
     n = int(cfg.e2e_seconds * fs)
     t = np.arange(n) / fs
     signal = 5 + np.sin(2 * np.pi * 0.05 * t) + 0.2 * np.cumsum(rng.standard_normal(n)) / np.sqrt(n) + 0.05 * rng.standard_normal(n)
     kinds = ("waveform", "spectrogram_psd")
     out: dict[str, Any] = {"modality": "eda", "signal_s": cfg.e2e_seconds, "sampling_rate": fs, "kinds": list(kinds)}
-    real_render = embed_mod.render
-    forms = {"eager": model, "fast": optimize_for_inference(model)}
-    runs: dict[str, list[tuple[float, float, int | None]]] = {name: [] for name in forms}
+    forms: dict[str, tuple[Any, str]] = {"eager": (_AsGiven(model), "fp32"), "fast": (model, "fp32")}
+    if bf16_supported("cpu") and not cfg.quick:
+        forms["bf16"] = (model, "bf16")
+    runs: dict[str, list[tuple[float, dict[str, float], int]]] = {name: [] for name in forms}
     rounds = 1 if cfg.quick else 3  # interleaved repeats; the median run is reported
     with _threads(cfg.threads):
+        for name, (net, prec) in forms.items():  # build (and tune) each form before timing
+            embed_mod.embed_signal(signal[: int(60 * fs)], fs, "eda", kinds=kinds, model=net, device="cpu", precision=prec)
         for _ in range(rounds):
-            for name, net in forms.items():
-                spent = [0.0]
-
-                def timed_render(*a: Any, _spent: list = spent, **k: Any) -> torch.Tensor:
-                    t0 = time.perf_counter()
-                    try:
-                        return real_render(*a, **k)
-                    finally:
-                        _spent[0] += time.perf_counter() - t0
-
-                with mock.patch.object(embed_mod, "render", timed_render):
-                    t0 = time.perf_counter()
-                    res = embed_mod.embed_signal(signal, fs, "eda", kinds=kinds, model=net, batch_size=32, device="cpu")
-                    total = time.perf_counter() - t0
+            for name, (net, prec) in forms.items():
+                reset_stage_times()
+                t0 = time.perf_counter()
+                res = embed_mod.embed_signal(signal, fs, "eda", kinds=kinds, model=net, batch_size=32, device="cpu",
+                                             precision=prec)
+                total = time.perf_counter() - t0
                 n_img = sum(v.shape[0] for v in res.embeddings.values())
-                runs[name].append((total, spent[0], n_img))
+                runs[name].append((total, stage_times(), n_img))
+        inference = {name: runtime.get_embedder(net, precision=prec).describe() for name, (net, prec) in forms.items()}
     for name, rs in runs.items():
-        total, render_s, n_img = sorted(rs)[len(rs) // 2]
+        total, stages, n_img = sorted(rs, key=lambda r: r[0])[len(rs) // 2]
+        render_s, model_s = stages.get("render", 0.0), stages.get("model", 0.0)
         out[name] = {
             "total_s": total,
             "render_s": render_s,
             "render_share": render_s / total,
+            "model_s": model_s,
+            "outside_model_share": 1.0 - model_s / total,
+            "stages_s": stages,
             "images": n_img,
             "images_per_s": n_img / total,
             "rounds": len(rs),
             "all_total_s": [r[0] for r in rs],
+            "inference": inference[name],
         }
+    for name in out:
+        if isinstance(out[name], dict) and "total_s" in out[name]:
+            out[name]["speedup_vs_eager"] = out["eager"]["total_s"] / out[name]["total_s"]
     return out
 
 
@@ -500,11 +521,12 @@ def format_report(report: dict[str, Any]) -> str:
     e2e = report.get("end_to_end")
     if e2e:
         lines.append(f"end to end ({e2e['signal_s']:.0f} s of {e2e['modality']} at {e2e['sampling_rate']:.0f} Hz, kinds {', '.join(e2e['kinds'])}):")
-        for name in ("eager", "fast"):
+        for name in ("eager", "fast", "bf16"):
             r = e2e.get(name)
             if r:
                 ips = f"{r['images_per_s']:.1f} images/s, " if r.get("images_per_s") else ""
-                lines.append(f"  {name}: {r['total_s']:.2f} s, {ips}rendering {100 * r['render_share']:.1f}% of the time")
+                lines.append(f"  {name}: {r['total_s']:.2f} s, {ips}{r['speedup_vs_eager']:.2f}x eager, rendering "
+                             f"{100 * r['render_share']:.1f}%, outside the model {100 * r['outside_model_share']:.1f}% of the time")
     lines.append(f"peak RSS of the process: {report['peak_rss_mib']:.0f} MiB; wall time {report['wall_s']:.0f} s")
     busy = {k: v for k, v in report.get("load_average", {}).items() if max(v) > report["config"]["threads"] + 0.5}
     if busy:
@@ -556,12 +578,13 @@ def markdown_report(report: dict[str, Any]) -> str:
             f"End to end (`embed_signal`, {e2e['signal_s']:.0f} s of {e2e['modality']} at {e2e['sampling_rate']:.0f} Hz, "
             f"kinds {', '.join(e2e['kinds'])}, batch 32):\n"
         )
-        out.append("| model | total s | images/s | rendering s | rendering share |")
-        out.append("| --- | --- | --- | --- | --- |")
-        for name in ("eager", "fast"):
+        out.append("| model | total s | images/s | x eager | rendering s | rendering share | outside the model |")
+        out.append("| --- | --- | --- | --- | --- | --- | --- |")
+        for name in ("eager", "fast", "bf16"):
             r = e2e.get(name)
             if r:
-                out.append(f"| {name} | {r['total_s']:.2f} | {r['images_per_s']:.1f} | {r['render_s']:.2f} | {100 * r['render_share']:.1f}% |")
+                out.append(f"| {name} | {r['total_s']:.2f} | {r['images_per_s']:.1f} | {r['speedup_vs_eager']:.2f}x | "
+                           f"{r['render_s']:.2f} | {100 * r['render_share']:.1f}% | {100 * r['outside_model_share']:.1f}% |")
         out.append("")
     out.append(f"Peak RSS of the whole benchmark process: {report['peak_rss_mib']:.0f} MiB.")
     return "\n".join(out)
