@@ -27,7 +27,7 @@ import numpy as np
 from .errors import InputError, LimitError, TinyBioMoEError
 
 __all__ = ["check_bool", "check_number", "check_int", "check_float", "check_seed", "check_work", "check_input_file",
-           "limit", "LIMITS", "MAX_SEED"]
+           "check_npy_file", "check_npz_file", "check_wfdb_rate", "limit", "LIMITS", "MAX_SEED"]
 
 #: Largest seed accepted (numpy's and torch's generators take 0 .. 2**32 - 1 everywhere).
 MAX_SEED = 2**32 - 1
@@ -173,3 +173,116 @@ def check_input_file(path: str | os.PathLike, *, what: str = "input file",
                           "never end); copy the data into a file first")
     check_work(st.st_size, f"{what} {str(p)!r}", limit_name="MAX_INPUT_BYTES", error=error)
     return p
+
+
+# ----------------------------------------------------------------------------- file headers
+def _check_npy_header(fh: Any, payload: int, where: str, error: type[TinyBioMoEError]) -> None:
+    """Read a .npy header from ``fh`` and check dtype and size against ``payload`` bytes (what the file holds)."""
+    from numpy.lib import format as npf
+
+    try:
+        version = npf.read_magic(fh)
+        if version == (1, 0):
+            shape, fortran, dtype = npf.read_array_header_1_0(fh)
+        elif version == (2, 0):
+            shape, fortran, dtype = npf.read_array_header_2_0(fh)
+        else:  # 3.0 (UTF-8 field names): numpy's internal reader
+            from numpy.lib import _format_impl
+
+            shape, fortran, dtype = _format_impl._read_array_header(fh, version)
+    except (ValueError, EOFError, OSError, SyntaxError, ImportError, AttributeError) as exc:
+        raise _err(error, f"{where}: not a plain numeric .npy file ({exc or 'empty file'})") from None
+    if dtype.hasobject:
+        raise _err(error, f"{where}: not a plain numeric array: it holds Python objects, which are never loaded (they could run code); save a "
+                          "numeric array")
+    if dtype.kind == "c" or (dtype.names and any(dtype[n].kind == "c" for n in dtype.names)):
+        raise _err(error, f"{where}: complex values ({dtype}); pass the real part, the magnitude (np.abs) or the "
+                          "phase explicitly")
+    if dtype.names is None and dtype.kind not in "biuf":
+        raise _err(error, f"{where}: values of dtype {dtype} are not numbers; save a numeric array")
+    n = 1
+    for s in shape:
+        n *= int(s)
+    need = n * dtype.itemsize
+    check_work(need, f"{where}: an array of shape {tuple(shape)} ({dtype})", error=error)
+    if need > payload:
+        raise _err(error, f"{where}: the header claims shape {tuple(shape)} ({need} bytes) but the file holds "
+                          f"{payload}; the file is truncated or not a real .npy")
+
+
+def check_npy_file(path: str | os.PathLike, *, error: type[TinyBioMoEError] = InputError) -> None:
+    """Check a ``.npy`` file before loading: not empty, a real numeric dtype (no objects, strings or complex),
+    a size within :data:`LIMITS` that the file really holds (a header may claim terabytes)."""
+    p = check_input_file(path, error=error)
+    size = p.stat().st_size
+    if size == 0:
+        raise _err(error, f"{p}: the file is empty")
+    with open(p, "rb") as fh:
+        _check_npy_header(fh, size, str(p), error)
+        offset = fh.tell()
+    if offset > size:  # pragma: no cover - header reader would have failed
+        raise _err(error, f"{p}: truncated header")
+
+
+def check_npz_file(path: str | os.PathLike, *, error: type[TinyBioMoEError] = InputError) -> None:
+    """Check a ``.npz`` file before loading: a zip archive (a renamed .npy says so), members whose declared
+    sizes are bounded (total and compression ratio: a zip bomb is refused before decompressing) and whose
+    .npy headers pass the checks of :func:`check_npy_file`."""
+    import zipfile
+
+    p = check_input_file(path, error=error)
+    if p.stat().st_size == 0:
+        raise _err(error, f"{p}: the file is empty")
+    if not zipfile.is_zipfile(p):
+        with open(p, "rb") as fh:
+            magic = fh.read(6)
+        extra = "; it is a .npy file: rename it to .npy" if magic == b"\x93NUMPY" else ""
+        raise _err(error, f"{p}: not a plain numeric .npz file (not a zip archive){extra}")
+    try:
+        with zipfile.ZipFile(p) as zf:
+            members = zf.infolist()
+            total = sum(m.file_size for m in members)
+            check_work(total, f"{p}: its arrays uncompressed", error=error)
+            packed = sum(m.compress_size for m in members)
+            ratio = total / max(1, packed)
+            if total > 64 * 2**20 and ratio > limit("MAX_UNCOMPRESSED_RATIO"):
+                raise _err(error, f"{p}: expands {ratio:.0f}-fold to {total / 2**30:.3g} GiB (a zip bomb?); real "
+                                  f"signals compress far less (limit {limit('MAX_UNCOMPRESSED_RATIO'):g}x, "
+                                  "TINY_BIOMOE_MAX_UNCOMPRESSED_RATIO)")
+            for m in members:
+                if not m.filename.endswith(".npy"):
+                    continue
+                with zf.open(m) as fh:
+                    _check_npy_header(fh, m.file_size, f"{p}:{m.filename[:-4]}", error)
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, EOFError, NotImplementedError) as exc:
+        raise _err(error, f"{p}: not a plain numeric .npz file ({exc})") from None
+
+
+def check_wfdb_rate(header: str | os.PathLike, *, error: type[TinyBioMoEError] = InputError) -> float | None:
+    """The sampling rate written on a WFDB header's record line, checked (> 0, finite); ``None`` if absent.
+
+    (The wfdb package reads a negative rate as its default of 250 Hz, silently.)"""
+    p = check_input_file(header, what="WFDB header", error=error)
+    try:
+        with open(p, encoding="latin-1") as fh:
+            for line in fh:
+                line = line.strip()
+                if not line or line.startswith("#"):
+                    continue
+                parts = line.split()
+                break
+            else:
+                raise _err(error, f"{p}: the WFDB header has no record line")
+    except OSError as exc:
+        raise _err(error, f"{p}: cannot read the WFDB header ({exc.strerror or exc})") from None
+    if len(parts) < 3:
+        return None
+    field = parts[2].split("/")[0].split("(")[0]
+    try:
+        fs = float(field)
+    except ValueError:
+        raise _err(error, f"{p}: the WFDB header's sampling rate {parts[2]!r} is not a number") from None
+    if not math.isfinite(fs) or fs <= 0:
+        raise _err(error, f"{p}: the WFDB header's sampling rate is {parts[2]!r}; it must be a positive number of Hz "
+                          "(fix the header)")
+    return fs

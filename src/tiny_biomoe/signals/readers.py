@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .._validate import check_input_file, check_npy_file, check_npz_file, check_wfdb_rate
 from ..errors import SignalError, require
 from .modalities import MODALITY_ALIASES, get_modality
 from .processing import check_sampling_rate
@@ -204,6 +205,8 @@ def _array_channels(arr: np.ndarray, source: str, prefix: str = "ch") -> dict[st
     arr = np.asarray(arr)
     if arr.dtype.names:  # structured array: fields are channels
         return {n: np.asarray(arr[n], dtype=np.float64) for n in arr.dtype.names}
+    if np.iscomplexobj(arr):  # casting would silently drop the imaginary part
+        raise SignalError(f"{source}: complex values ({arr.dtype}); pass the real part, np.abs or np.angle explicitly")
     if not np.issubdtype(arr.dtype, np.number):
         raise SignalError(f"{source}: array of dtype {arr.dtype} is not numeric")
     if arr.ndim == 1:
@@ -218,6 +221,7 @@ def _array_channels(arr: np.ndarray, source: str, prefix: str = "ch") -> dict[st
 
 def _read_npz(path: Path, columns, sampling_rate, time_column) -> Recording:
     source = str(path)
+    check_npz_file(path, error=SignalError)  # a renamed .npy, a zip bomb, a header claiming terabytes
     try:
         with np.load(path, allow_pickle=False) as z:
             data = {k: z[k] for k in z.files}
@@ -264,6 +268,7 @@ def _read_wfdb(path: Path, columns, sampling_rate) -> Recording:
     wfdb = require("wfdb", "io", "Reading WFDB (PhysioNet) records")
     source = str(path)
     record_name = str(path.with_suffix("")) if path.suffix in (".hea", ".dat") else str(path)
+    check_wfdb_rate(Path(record_name + ".hea"), error=SignalError)  # wfdb reads fs=-100 as 250 Hz
     try:
         rec = wfdb.rdrecord(record_name)
     except Exception as exc:  # wfdb raises assorted types on bad headers
@@ -332,6 +337,8 @@ def read_signal(
         tc = time_column if time_column is None or time_column is False else time_column
         return as_recording(source, column=columns, sampling_rate=sampling_rate, time_column=tc)
     path = Path(source)
+    if path.exists() and not path.is_dir():  # before anything opens it: a FIFO would block forever
+        check_input_file(path, what="input file", error=SignalError)
     fmt = (format or path.suffix.lstrip(".")).lower()
     if fmt in ("hea", "dat"):
         fmt = "wfdb"
@@ -345,9 +352,10 @@ def read_signal(
         sep = {"csv": ",", "tsv": "\t"}.get(fmt)
         return _read_table(path, sep, columns, sampling_rate, time_column, tu)
     if fmt == "npy":
+        check_npy_file(path, error=SignalError)  # empty, complex, strings, a header claiming terabytes
         try:
             arr = np.load(path, allow_pickle=False)
-        except (ValueError, OSError) as exc:
+        except (ValueError, OSError, EOFError) as exc:
             raise SignalError(f"{path}: not a plain numeric .npy file ({exc})") from exc
         return _finish(_array_channels(arr, str(path)), None, sampling_rate, str(path), columns, {"format": "npy"})
     if fmt == "npz":
