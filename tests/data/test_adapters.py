@@ -156,9 +156,15 @@ def test_load_dataset_needs_root():
 
 
 def test_unreadable_inputs_give_dataset_errors(tmp_path):
-    # A time column of date strings (not seconds) and a .npy that is not a plain array are user errors, not tracebacks.
-    _csv(tmp_path / "train" / "S1_NP_1.csv", {"time": ["2020-01-01 00:00:00.00", "2020-01-01 00:00:00.01"], "EDA": [1.0, 2.0]})
-    with pytest.raises(DatasetError, match="time column 'time' holds no numbers"):
+    # A time column of date-times is read (10 ms steps: 100 Hz); one of words and a .npy that is not a plain
+    # array are user errors, not tracebacks.
+    _csv(tmp_path / "train" / "S1_NP_1.csv", {"time": ["2020-01-01 00:00:00.00", "2020-01-01 00:00:00.01",
+                                                       "2020-01-01 00:00:00.02"], "EDA": [1.0, 2.0, 3.0]})
+    with pytest.warns(DatasetWarning):
+        ds = load_ai4pain(tmp_path, partitions=["train"])
+    assert ds.trials[0].sampling_rates["EDA"] == pytest.approx(100.0)
+    _csv(tmp_path / "train" / "S1_NP_1.csv", {"time": ["start", "mid", "end"], "EDA": [1.0, 2.0, 3.0]})
+    with pytest.raises(DatasetError, match="time column 'time' holds neither numbers nor clock"):
         load_ai4pain(tmp_path, partitions=["train"])
     (tmp_path / "x.npy").write_bytes(b"not an array")
     (tmp_path / "m.csv").write_text("subject,label,file,modality,column,fs\nS1,a,x.npy,EDA,,10\n")

@@ -1,4 +1,7 @@
-"""Internal helpers shared by the folder adapters: find trial files, read tables, infer rates, map labels."""
+"""Internal helpers shared by the folder adapters: find trial files, read tables, infer rates, map labels.
+
+Tables and rates go through the package's one reader, :mod:`tiny_biomoe.signals.tables`.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DatasetError
+from ..signals import tables
 from .dataset import DatasetWarning
 
 TIME_NAMES = ("time", "timestamp", "times", "t", "time_s", "seconds")
@@ -23,7 +27,10 @@ def find_files(root: Path, pattern: re.Pattern, suffixes: Sequence[str] = (".csv
     matched: list[tuple[Path, dict]] = []
     unmatched: list[Path] = []
     for p in sorted(root.rglob("*")):
-        if not p.is_file() or p.suffix.lower() not in suffixes or p.name.startswith("."):
+        suf = p.suffix.lower()
+        if suf in (".gz", ".bz2", ".xz") and len(p.suffixes) > 1:
+            suf = p.suffixes[-2].lower()  # compressed text: rec.csv.gz
+        if not p.is_file() or suf not in suffixes or p.name.startswith("."):
             continue
         m = pattern.search(p.name)
         if m:
@@ -44,74 +51,69 @@ def warn_unmatched(unmatched: list[Path], pattern: re.Pattern, root: Path, what:
         )
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a CSV/TSV table, sniffing the separator from the header line (tab, semicolon or comma)."""
-    try:
-        with open(path, "r", encoding="utf-8", errors="replace") as fh:
-            head = fh.readline()
-        sep = "\t" if "\t" in head else (";" if ";" in head and "," not in head else ",")
-        df = pd.read_csv(path, sep=sep)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"cannot read {path}: {exc}; expected a CSV/TSV table with a header row") from exc
-    df.columns = [str(c).strip() for c in df.columns]
+def read_table(path: Path, *, header: "str | int | None" = "auto") -> pd.DataFrame:
+    """Read a text table (CSV/TSV/``;``/whitespace, comment lines, ``.gz``/``.bz2``, with or without a header row)
+    through the package's one table reader (:func:`tiny_biomoe.signals.tables.read_frame`).
+
+    ``df.attrs`` keeps what the layout showed (``header_rate``: a rate stated in the comment lines, ``has_header``).
+    """
+    df, meta = tables.read_frame(path, header=header, error=DatasetError)
+    df.attrs.update(meta)
     return df
 
 
 def find_column(df: pd.DataFrame, names: str | Sequence[str]) -> str | None:
     """The first column of ``df`` equal (case-insensitive) to one of ``names``; ``'*'``: the first non-time column."""
     if names == "*":
-        return next((c for c in df.columns if c.lower() not in TIME_NAMES), None)
+        return next((c for c in df.columns if not tables.is_time_name(c)[0]), None)
     if isinstance(names, str):
         names = [names]
-    lower = {c.lower(): c for c in df.columns}
+    lower = {str(c).lower(): c for c in df.columns}
     for n in names:
-        if n.lower() in lower:
-            return lower[n.lower()]
+        if str(n).lower() in lower:
+            return lower[str(n).lower()]
     return None
 
 
+def _warn(notes: list[str]) -> None:
+    for n in notes:
+        warnings.warn(n, DatasetWarning, stacklevel=4)
+
+
 def rate_from_time(t: np.ndarray, nominal: float | None, time_unit: str = "auto") -> float:
-    """Sampling rate from a time column. ``time_unit='auto'`` picks s/ms/us/ns, whichever gives a rate
-    closest (in log ratio) to ``nominal`` (or within 0.5..20000 Hz when ``nominal`` is None)."""
-    t = np.asarray(t, dtype=np.float64)
-    dt = np.diff(t[np.isfinite(t)])
-    dt = dt[dt > 0]
-    if dt.size == 0:
-        raise DatasetError("time column is constant or not increasing; fix the file or pass time_column=None and sampling_rate=")
-    med = float(np.median(dt))
-    if time_unit != "auto":
-        if time_unit not in _UNITS:
-            raise DatasetError(f"time_unit must be one of {sorted(_UNITS)} or 'auto', not {time_unit!r}")
-        return 1.0 / (med * _UNITS[time_unit])
-    cands = {u: 1.0 / (med * f) for u, f in _UNITS.items()}
-    if nominal:
-        return min(cands.values(), key=lambda r: abs(np.log(r / nominal)))
-    plausible = [r for r in cands.values() if 0.5 <= r <= 20000]
-    if not plausible:
-        raise DatasetError(f"cannot infer the sampling rate from the time column (median step {med}); pass sampling_rate=")
-    return plausible[0]
+    """Sampling rate from a numeric time column (the package's one rule, :mod:`tiny_biomoe.signals.tables`):
+    ``time_unit='auto'`` picks s/ms/us/ns, the one giving a rate closest to ``nominal`` (or a plausible one)."""
+    if time_unit != "auto" and time_unit not in _UNITS:
+        raise DatasetError(f"time_unit must be one of {sorted(_UNITS)} or 'auto', not {time_unit!r}")
+    notes: list[str] = []
+    sec, _, _ = tables.time_to_seconds(np.asarray(t, dtype=np.float64), unit=time_unit, nominal=nominal,
+                                       error=DatasetError, notes=notes)
+    fs = tables.rate_from_time(sec, error=DatasetError, notes=notes)
+    _warn(notes)
+    return fs
 
 
 def resolve_rate(df: pd.DataFrame, time_column: str | None, nominal: float | None, time_unit: str, path: Path) -> tuple[float, str | None]:
-    """(rate, used time column). The time column wins over ``nominal`` (with a warning if they disagree by >5 %)."""
+    """(rate, used time column) by the package's one precedence: a rate stated in the file's header, else the
+    time column's, else ``nominal`` (a disagreeing lower source is a DatasetWarning)."""
     col = None
     if time_column == "auto":
-        col = find_column(df, TIME_NAMES)
+        col = tables.find_time_column(df.columns)
     elif time_column:
         col = find_column(df, time_column)
         if col is None:
             raise DatasetError(f"{path}: time column {time_column!r} not found (columns: {list(df.columns)}); pass time_column=None")
-    if col is None:
-        if not nominal:
-            raise DatasetError(f"{path}: no time column and no sampling_rate given; pass sampling_rate=")
-        return float(nominal), None
-    t = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
-    if not np.isfinite(t).any():
-        raise DatasetError(f"{path}: time column {col!r} holds no numbers (e.g. {df[col].iloc[0]!r}); "
-                           "pass time_column=None and sampling_rate=")
-    fs = rate_from_time(t, nominal, time_unit)
-    if nominal and abs(fs / nominal - 1) > 0.05:
-        warnings.warn(f"{path}: the time column gives {fs:.3f} Hz but sampling_rate={nominal}; using {fs:.3f} Hz", DatasetWarning, stacklevel=3)
+    notes: list[str] = []
+    t_rate = None
+    if col is not None:
+        if time_unit != "auto" and time_unit not in (*_UNITS, "clock", "datetime"):
+            raise DatasetError(f"time_unit must be one of {sorted(_UNITS)} or 'auto', not {time_unit!r}")
+        sec, _, _ = tables.time_to_seconds(df[col], unit=time_unit, nominal=nominal or df.attrs.get("header_rate"),
+                                           name=col, source=str(path), error=DatasetError, notes=notes)
+        t_rate = tables.rate_from_time(sec, source=f"{path}: time column {col!r}", error=DatasetError, notes=notes)
+    fs, _ = tables.choose_rate(header=df.attrs.get("header_rate"), time=t_rate, given=nominal or None,
+                               source=str(path), notes=notes, error=DatasetError)
+    _warn(notes)
     return float(round(fs, 6)), col
 
 

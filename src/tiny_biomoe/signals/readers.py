@@ -20,15 +20,17 @@ from .._validate import check_input_file, check_npy_file, check_npz_file, check_
 from ..errors import SignalError, require
 from .modalities import MODALITY_ALIASES, get_modality
 from .processing import check_sampling_rate
+from .tables import TIME_UNITS, choose_rate, is_table_path, rate_from_time, read_table, resolve_column
 
-__all__ = ["Recording", "read_signal", "TIME_COLUMN_NAMES", "SUPPORTED_SUFFIXES"]
+__all__ = ["Recording", "read_signal", "detect_format", "FORMATS", "TIME_COLUMN_NAMES", "SUPPORTED_SUFFIXES"]
 
 #: Column names (case-insensitive) recognised as a time axis in seconds.
 TIME_COLUMN_NAMES = ("time", "t", "time_s", "seconds", "sec", "timestamp", "timestamp_s")
 #: Column names (case-insensitive) recognised as a time axis in milliseconds.
 TIME_COLUMN_NAMES_MS = ("time_ms", "timestamp_ms", "ms")
 #: File suffixes :func:`read_signal` understands.
-SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".npy", ".npz", ".edf", ".bdf", ".hea", ".dat")
+SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".bz2", ".npy", ".npz", ".edf", ".bdf", ".hea", ".dat", ".h5",
+                      ".hdf5", ".zip", ".xdf", ".xdfz", ".acq", ".fif")
 
 
 @dataclass
@@ -90,37 +92,16 @@ class Recording:
 
 
 def _resolve_column(column: "str | int", names: Sequence[str], source: str) -> str:
-    if isinstance(column, (int, np.integer)) or (isinstance(column, str) and column.strip().lstrip("-").isdigit()):
-        if isinstance(column, str) and column in names:
-            return column
-        i = int(column)
-        if not -len(names) <= i < len(names):
-            raise SignalError(f"{source}: column index {i} out of range; channels are {list(names)}")
-        return names[i]
-    if column in names:
-        return str(column)
-    low = {n.lower(): n for n in names}
-    if str(column).lower() in low:
-        return low[str(column).lower()]
-    raise SignalError(f"{source}: no column {column!r}; available: {list(names)}")
+    return resolve_column(column, names, source, SignalError)
 
 
 def _rate_from_time(t: np.ndarray, source: str) -> float:
-    t = np.asarray(t, dtype=np.float64)
-    t = t[np.isfinite(t)]
-    if t.size < 2:
-        raise SignalError(f"{source}: the time column has fewer than 2 values; pass the sampling rate instead")
-    dt = np.diff(t)
-    step = float(np.median(dt))
-    if step <= 0:
-        raise SignalError(f"{source}: the time column does not increase; pass the sampling rate (--fs) instead")
-    if np.max(np.abs(dt - step)) > 0.01 * step + 1e-12:
-        warnings.warn(f"{source}: time column is irregular; using its median step {step:g} s", stacklevel=3)
-        return 1.0 / step
-    # regular: average over the whole span, then drop float noise from the text representation
-    # of the times (e.g. 100.00000000000213 Hz -> 100 Hz); 10 significant digits is far finer
-    # than any time column's resolution.
-    return float(f"{(t.size - 1) / (t[-1] - t[0]):.10g}")
+    """Rate of a time axis in seconds (see :func:`tiny_biomoe.signals.tables.rate_from_time`); notes are warnings."""
+    notes: list[str] = []
+    fs = rate_from_time(np.asarray(t, dtype=np.float64), source=f"{source}: time column", notes=notes)
+    for n in notes:
+        warnings.warn(n, stacklevel=3)
+    return fs
 
 
 def _finish(
@@ -130,67 +111,33 @@ def _finish(
     source: str,
     columns: Sequence["str | int"] | None,
     info: dict[str, Any],
-    time_unit: float = 1.0,
+    header_rate: float | None = None,
 ) -> Recording:
+    """Channels + the package's rate precedence (header, time axis in seconds, given; see signals.tables)."""
     if columns is not None:
         names = list(signals)
         chosen = [_resolve_column(c, names, source) for c in columns]
         signals = {n: signals[n] for n in chosen}
-    if sampling_rate is not None:
-        fs = check_sampling_rate(sampling_rate)
-        info["sampling_rate_from"] = "given"
-        if time is not None:
-            ft = _rate_from_time(np.asarray(time) * time_unit, source)
-            if abs(ft - fs) > 0.01 * fs:
-                warnings.warn(
-                    f"{source}: given sampling rate {fs:g} Hz differs from the time column's {ft:g} Hz; "
-                    "using the given rate",
-                    stacklevel=3,
-                )
-    elif time is not None:
-        fs = check_sampling_rate(_rate_from_time(np.asarray(time) * time_unit, source))
-        info["sampling_rate_from"] = "time column"
-    else:
-        raise SignalError(f"{source}: no time column and no sampling rate; pass sampling_rate= (CLI: --fs HZ)")
+    notes: list[str] = []
+    t_rate = None
+    if time is not None:
+        t_rate = rate_from_time(np.asarray(time, dtype=np.float64), source=f"{source}: time", notes=notes)
+    given = check_sampling_rate(sampling_rate) if sampling_rate is not None else None
+    fs, where = choose_rate(header=header_rate, time=t_rate, given=given, source=source, notes=notes)
+    info["sampling_rate_from"] = where
+    for n in notes:
+        warnings.warn(n, stacklevel=3)
     if not signals:
         raise SignalError(f"{source}: no signal columns found")
     return Recording({k: np.asarray(v, dtype=np.float64) for k, v in signals.items()}, fs, source, info=info)
 
 
-def _read_table(path: Path, sep: str | None, columns, sampling_rate, time_column, time_unit) -> Recording:
-    import pandas as pd
-
-    source = str(path)
-    try:
-        head = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", nrows=5, header=None)
-    except Exception as exc:  # pandas raises many types for malformed text
-        raise SignalError(f"{source}: cannot read as a delimited table ({exc}); check the file format") from exc
-    first = head.iloc[0].astype(str).tolist() if len(head) else []
-    has_header = not all(_is_number(v) for v in first)
-    try:
-        df = pd.read_csv(path, sep=sep, engine="python" if sep is None else "c", header=0 if has_header else None)
-    except Exception as exc:
-        raise SignalError(f"{source}: cannot read as a delimited table ({exc})") from exc
-    df.columns = [str(c).strip() for c in df.columns]
-    if df.empty:
-        raise SignalError(f"{source}: the table has no rows")
-    tcol = None
-    if time_column is not None and time_column is not False:
-        tcol = _resolve_column(time_column, list(df.columns), source)
-    elif time_column is None and has_header:
-        tcol = next((c for c in df.columns if c.lower() in TIME_COLUMN_NAMES + TIME_COLUMN_NAMES_MS), None)
-        if tcol is not None and tcol.lower() in TIME_COLUMN_NAMES_MS:
-            time_unit = 1e-3
-    numeric = df.apply(pd.to_numeric, errors="coerce")
-    bad = [c for c in df.columns if c != tcol and numeric[c].isna().all() and not df[c].isna().all()]
-    signals = {c: numeric[c].to_numpy(np.float64) for c in df.columns if c != tcol and c not in bad}
-    if columns is not None:
-        for c in columns:
-            if str(c) in bad:
-                raise SignalError(f"{source}: column {c!r} is not numeric")
-    time = numeric[tcol].to_numpy(np.float64) if tcol is not None else None
-    info = {"format": "table", "time_column": tcol, "non_numeric_columns": bad}
-    return _finish(signals, time, sampling_rate, source, columns, info, time_unit)
+def _read_table(path: Path, sep: str | None, columns, sampling_rate, time_column, time_unit: str) -> Recording:
+    """Delimited text through the one table reader (:func:`tiny_biomoe.signals.tables.read_table`)."""
+    tab = read_table(path, columns=columns, sep=sep, sampling_rate=sampling_rate, time_column=time_column,
+                     time_unit=time_unit)
+    signals = {c: tab.frame[c].to_numpy(np.float64) for c in tab.frame.columns}
+    return Recording(signals, tab.sampling_rate, str(path), info=tab.info())
 
 
 def _is_number(s: str) -> bool:
@@ -227,11 +174,11 @@ def _read_npz(path: Path, columns, sampling_rate, time_column) -> Recording:
             data = {k: z[k] for k in z.files}
     except (ValueError, OSError, zipfile.BadZipFile) as exc:
         raise SignalError(f"{source}: not a plain numeric .npz file ({exc})") from exc
-    fs = sampling_rate
+    header_rate = None
     for key in ("sampling_rate", "fs", "sfreq"):
         if key in data and np.ndim(data[key]) == 0:
             val = float(data.pop(key))
-            fs = fs if fs is not None else val
+            header_rate = header_rate if header_rate is not None else val
     if time_column is False:
         tkey = None
     elif isinstance(time_column, str):
@@ -243,7 +190,7 @@ def _read_npz(path: Path, columns, sampling_rate, time_column) -> Recording:
     for k, v in data.items():
         chans = _array_channels(v, f"{source}:{k}", prefix=f"{k}_")
         signals.update({k: next(iter(chans.values()))} if len(chans) == 1 else chans)
-    return _finish(signals, time, fs, source, columns, {"format": "npz"})
+    return _finish(signals, time, sampling_rate, source, columns, {"format": "npz"}, header_rate=header_rate)
 
 
 def _read_edf(path: Path, columns, sampling_rate) -> Recording:
@@ -280,18 +227,103 @@ def _read_wfdb(path: Path, columns, sampling_rate) -> Recording:
     return _select(out, columns, sampling_rate)
 
 
-def _select(rec: Recording, columns, sampling_rate) -> Recording:
-    rec = dataclasses.replace(rec, info=dict(rec.info))  # a caller's Recording stays as it was
+def _select(rec: Recording, columns, sampling_rate, *, override: bool = False) -> Recording:
+    """Keep ``columns``; a given rate overrides only an in-memory Recording (``override``): for a file, the
+    header's rate wins and a disagreeing given rate is a warning (the package's one precedence)."""
+    rec = dataclasses.replace(rec, info=dict(rec.info), signals=dict(rec.signals),
+                              sampling_rate=dict(rec.sampling_rate) if isinstance(rec.sampling_rate, dict)
+                              else rec.sampling_rate, units=dict(rec.units))
     if columns is not None:
         chosen = [_resolve_column(c, rec.channels, rec.source) for c in columns]
         rec.signals = {n: rec.signals[n] for n in chosen}
+        rec.units = {n: u for n, u in rec.units.items() if n in chosen}
         if isinstance(rec.sampling_rate, dict):
             rec.sampling_rate = {n: rec.sampling_rate[n] for n in chosen}
     if sampling_rate is not None:
-        rec.sampling_rate = check_sampling_rate(sampling_rate)
-        rec.info["sampling_rate_from"] = "given (overrides header)"
-    elif isinstance(rec.sampling_rate, dict) and len(set(rec.sampling_rate.values())) == 1:
+        fs = check_sampling_rate(sampling_rate)
+        if override:
+            rec.sampling_rate = fs
+            rec.info["sampling_rate_from"] = "given"
+        else:
+            rates = set(rec.sampling_rate.values()) if isinstance(rec.sampling_rate, dict) else {rec.sampling_rate}
+            for r in rates:
+                choose_rate(header=float(r), given=fs, source=rec.source, notes=(notes := []))
+                for n in notes:
+                    warnings.warn(n, stacklevel=3)
+    if isinstance(rec.sampling_rate, dict) and len(set(rec.sampling_rate.values())) == 1:
         rec.sampling_rate = next(iter(rec.sampling_rate.values()))
+    return rec
+
+
+#: reader name -> (module, function); every function takes ``(path, **options)`` and returns a Recording
+_FORMAT_READERS = {
+    "opensignals": ("plux", "read_opensignals_text"),
+    "opensignals-h5": ("plux", "read_opensignals_h5"),
+    "empatica": ("empatica", "read_empatica"),
+    "bids": ("bids", "read_bids_physio"),
+    "xdf": ("xdf", "read_xdf"),
+    "acq": ("biopac", "read_acq"),
+    "fif": ("mne_io", "read_fif"),
+}
+#: formats :func:`read_signal` understands (``format=``)
+FORMATS = ("table", "npy", "npz", "edf", "wfdb", *_FORMAT_READERS)
+
+
+def detect_format(path: "str | os.PathLike") -> str:
+    """The format of ``path`` from its name and first bytes (one of :data:`FORMATS`); SignalError if unknown."""
+    path = Path(path)
+    name = path.name.lower()
+    if path.is_dir():
+        from .empatica import is_empatica_folder
+
+        if is_empatica_folder(path):
+            return "empatica"
+        raise SignalError(f"{path} is a folder; point at a file (or at an Empatica E4 session folder holding "
+                          "EDA.csv, BVP.csv, ...)")
+    suffix = path.suffix.lower()
+    if suffix in (".hea", ".dat") or (suffix == "" and path.with_suffix(".hea").exists()):
+        return "wfdb"
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(512)
+    except OSError as exc:
+        raise SignalError(f"cannot open {path}: {exc}") from exc
+    if name.endswith((".fif", ".fif.gz")):
+        return "fif"
+    if suffix in (".xdf", ".xdfz") or head[:4] == b"XDF:":
+        return "xdf"
+    if suffix == ".acq":
+        return "acq"
+    if suffix in (".h5", ".hdf5") or head[:8] == b"\x89HDF\r\n\x1a\n":
+        return "opensignals-h5"
+    if suffix == ".npy":
+        return "npy"
+    if suffix == ".npz":
+        return "npz"
+    if suffix in (".edf", ".bdf"):
+        return "edf"
+    if suffix == ".zip":
+        from .empatica import is_empatica_zip
+
+        return "empatica" if is_empatica_zip(path) else "table"
+    if name.endswith(("_physio.tsv.gz", "_physio.tsv")):
+        return "bids"
+    if is_table_path(path):
+        if head.lstrip().startswith(b"# OpenSignals"):
+            return "opensignals"
+        from .empatica import is_empatica_csv
+
+        if is_empatica_csv(path):
+            return "empatica"
+        return "table"
+    raise SignalError(
+        f"{path}: unknown file type {path.suffix!r}; supported: {', '.join(SUPPORTED_SUFFIXES)} "
+        "(or pass format=)"
+    )
+
+
+def _validate_loaded(rec: Recording) -> Recording:
+    """Checks every file reader's result passes through (a hook for input hardening)."""
     return rec
 
 
@@ -301,30 +333,38 @@ def read_signal(
     columns: "Sequence[str | int] | str | int | None" = None,
     sampling_rate: float | None = None,
     time_column: "str | int | bool | None" = None,
-    time_unit: str = "s",
+    time_unit: str = "auto",
     format: str | None = None,
+    convert: bool = True,
+    modality: str | None = None,
 ) -> Recording:
     """Read a recording from a file or an in-memory array.
 
     Args:
-        source: path to ``.csv``/``.tsv``/``.txt``, ``.npy``/``.npz``, ``.edf``/``.bdf``, a WFDB record
-            (``.hea``/``.dat`` or the record name); or a NumPy array ``(samples,)`` / ``(channels, samples)``,
-            a dict name -> 1-D array, or a :class:`Recording` (returned as is after selection).
+        source: a file: text table ``.csv``/``.tsv``/``.txt`` (also ``.gz``/``.bz2``), ``.npy``/``.npz``,
+            ``.edf``/``.bdf``, a WFDB record (``.hea``/``.dat`` or the record name), PLUX OpenSignals
+            ``.txt``/``.h5``, an Empatica E4 session (folder or ``.zip``, or one of its CSVs), BIDS
+            ``*_physio.tsv.gz`` (with its JSON sidecar), ``.xdf``, BIOPAC ``.acq``, MNE ``.fif``; or a NumPy
+            array ``(samples,)`` / ``(channels, samples)``, a dict name -> 1-D array, or a :class:`Recording`.
         columns: channels to keep, by name or 0-based index (of the non-time columns).
-        sampling_rate: Hz; required unless the file has a time column or a header with the rate.
-        time_column: name/index of a time column (seconds); ``None`` auto-detects names such as
-            ``time``/``timestamp`` (seconds) or ``time_ms``/``timestamp_ms`` (milliseconds);
-            ``False`` disables detection.
-        time_unit: unit of the time column: ``"s"`` or ``"ms"``.
-        format: force a format (``"csv"``, ``"tsv"``, ``"npy"``, ``"npz"``, ``"edf"``, ``"wfdb"``).
+        sampling_rate: Hz; used when the file states none (the file's header rate, then its time column,
+            come first; a disagreeing given rate is a warning, see :mod:`tiny_biomoe.signals.tables`).
+            For a :class:`Recording` or an array it is the rate.
+        time_column: name/index of a time column; ``None`` auto-detects names such as ``time``,
+            ``timestamp``, ``sec``, ``time_ms``; ``False`` disables detection.
+        time_unit: unit of the time column: ``"auto"`` (from its name or values), ``"s"``, ``"ms"``,
+            ``"us"``, ``"ns"``, ``"clock"`` or ``"datetime"``.
+        format: force a format (one of :data:`FORMATS`, or ``"csv"``/``"tsv"``).
+        convert: for PLUX files, convert raw ADC values to physical units where the sensor is known
+            (``info["converted"]`` says what was done).
+        modality: accepted for symmetry with :meth:`Recording.pick`; not used to read.
     """
     if isinstance(columns, (str, int)):
         columns = [columns]
-    if time_unit not in ("s", "ms"):
-        raise SignalError(f"time_unit must be 's' or 'ms', got {time_unit!r}")
-    tu = 1e-3 if time_unit == "ms" else 1.0
+    if time_unit not in ("auto", *TIME_UNITS, "clock", "datetime"):
+        raise SignalError(f"time_unit must be 'auto' or one of {[*TIME_UNITS, 'clock', 'datetime']}, got {time_unit!r}")
     if isinstance(source, Recording):
-        return _select(source, columns, sampling_rate)
+        return _select(source, columns, sampling_rate, override=True)
     if isinstance(source, np.ndarray) or (isinstance(source, (list, tuple)) and not isinstance(source, str)):
         signals = _array_channels(np.asarray(source), "<array>")
         return _finish(signals, None, sampling_rate, "<array>", columns, {"format": "array"})
@@ -339,32 +379,42 @@ def read_signal(
     path = Path(source)
     if path.exists() and not path.is_dir():  # before anything opens it: a FIFO would block forever
         check_input_file(path, what="input file", error=SignalError)
-    fmt = (format or path.suffix.lstrip(".")).lower()
+    fmt = (format or "").lower() or None
+    if fmt in ("csv", "tsv", "txt"):
+        fmt, sep = "table", {"csv": ",", "tsv": "\t"}.get(fmt)
+    else:
+        sep = None
     if fmt in ("hea", "dat"):
         fmt = "wfdb"
-    if fmt == "" and path.with_suffix(".hea").exists():
-        fmt = "wfdb"
+    if fmt is None:
+        if not path.exists() and not path.with_suffix(".hea").exists():
+            raise SignalError(f"input file {str(path)!r} does not exist")
+        fmt = detect_format(path)
+    if fmt not in FORMATS:
+        raise SignalError(f"unknown format {format!r}; known: {', '.join(FORMATS)}")
     if fmt != "wfdb" and not path.exists():
         raise SignalError(f"input file {str(path)!r} does not exist")
     if fmt == "wfdb" and not path.with_suffix(".hea").exists():
         raise SignalError(f"WFDB header {str(path.with_suffix('.hea'))!r} does not exist")
-    if fmt in ("csv", "tsv", "txt"):
-        sep = {"csv": ",", "tsv": "\t"}.get(fmt)
-        return _read_table(path, sep, columns, sampling_rate, time_column, tu)
-    if fmt == "npy":
+    if fmt == "table":
+        rec = _read_table(path, sep, columns, sampling_rate, time_column, time_unit)
+    elif fmt == "npy":
         check_npy_file(path, error=SignalError)  # empty, complex, strings, a header claiming terabytes
         try:
             arr = np.load(path, allow_pickle=False)
         except (ValueError, OSError, EOFError) as exc:
             raise SignalError(f"{path}: not a plain numeric .npy file ({exc})") from exc
-        return _finish(_array_channels(arr, str(path)), None, sampling_rate, str(path), columns, {"format": "npy"})
-    if fmt == "npz":
-        return _read_npz(path, columns, sampling_rate, time_column)
-    if fmt in ("edf", "bdf"):
-        return _read_edf(path, columns, sampling_rate)
-    if fmt == "wfdb":
-        return _read_wfdb(path, columns, sampling_rate)
-    raise SignalError(
-        f"{path}: unknown file type {path.suffix!r}; supported: {', '.join(SUPPORTED_SUFFIXES)} "
-        "(or pass format=)"
-    )
+        rec = _finish(_array_channels(arr, str(path)), None, sampling_rate, str(path), columns, {"format": "npy"})
+    elif fmt == "npz":
+        rec = _read_npz(path, columns, sampling_rate, time_column)
+    elif fmt == "edf":
+        rec = _read_edf(path, columns, sampling_rate)
+    elif fmt == "wfdb":
+        rec = _read_wfdb(path, columns, sampling_rate)
+    else:
+        import importlib
+
+        mod, fn = _FORMAT_READERS[fmt]
+        reader = getattr(importlib.import_module(f"{__package__}.{mod}"), fn)
+        rec = _select(reader(path, convert=convert, time_unit=time_unit), columns, sampling_rate)
+    return _validate_loaded(rec)

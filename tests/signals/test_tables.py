@@ -1,0 +1,194 @@
+"""The one table reader (signals.tables): layouts, compression, time columns and the rate precedence.
+
+Every file is written here as text, byte for byte, the way other programs write them (no helper of ours)."""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import warnings
+
+import numpy as np
+import pytest
+
+from tiny_biomoe.errors import DatasetError, SignalError
+from tiny_biomoe.signals import read_signal
+from tiny_biomoe.signals.tables import read_table, time_to_seconds
+
+FS = 50.0
+N = 200
+
+
+@pytest.fixture()
+def xy():
+    rng = np.random.default_rng(3)
+    return rng.normal(size=N), rng.normal(size=N)
+
+
+def _lines(rows, sep=","):
+    return "\n".join(sep.join(str(v) for v in r) for r in rows) + "\n"
+
+
+def test_sec_value_header_is_a_time_column_not_eda(tmp_path, xy):
+    # the issue's case: a per-trial 'sec,value' file read the time column as the signal at an assumed rate
+    a, _ = xy
+    t = np.arange(N) / 25.0
+    p = tmp_path / "trial.csv"
+    p.write_text("sec,value\n" + _lines(zip(np.round(t, 4), a)))
+    tab = read_table(p)
+    assert tab.channels == ["value"] and tab.time_column == "sec" and tab.time_unit == "s"
+    assert tab.sampling_rate == 25.0 and tab.rate_source == "time column"
+    np.testing.assert_allclose(tab.frame["value"], a, rtol=1e-12)
+    rec = read_signal(p)
+    assert rec.channels == ["value"] and rec.sampling_rate == 25.0
+
+
+def test_comment_lines_with_a_header_rate_and_compression(tmp_path, xy):
+    a, b = xy
+    text = "# recorded with some logger\n# Sampling Rate: 256 Hz\n# subject: S01\n\nEDA\tECG\n" + _lines(zip(a, b), "\t")
+    plain = tmp_path / "r.tsv"
+    plain.write_text(text)
+    (tmp_path / "r.tsv.gz").write_bytes(gzip.compress(text.encode()))
+    (tmp_path / "r.tsv.bz2").write_bytes(bz2.compress(text.encode()))
+    for name in ("r.tsv", "r.tsv.gz", "r.tsv.bz2"):
+        tab = read_table(tmp_path / name)
+        assert tab.sampling_rate == 256.0 and tab.rate_source == "header", name
+        assert tab.header["subject"] == "S01" and tab.channels == ["EDA", "ECG"]
+        np.testing.assert_allclose(tab.frame["ECG"], b, rtol=1e-12)
+        rec = read_signal(tmp_path / name)
+        assert rec.rate("EDA") == 256.0 and rec.info["sampling_rate_from"] == "header"
+
+
+def test_headerless_multichannel_columns_by_index(tmp_path, xy):
+    a, b = xy
+    p = tmp_path / "plain.txt"
+    p.write_text(_lines(zip(a, b, a + b), " "))  # whitespace separated, no header
+    tab = read_table(p, sampling_rate=FS)
+    assert not tab.has_header and tab.channels == ["0", "1", "2"] and tab.rate_source == "given"
+    np.testing.assert_allclose(tab.frame["2"], a + b, rtol=1e-12)
+    rec = read_signal(p, sampling_rate=FS, columns=[1])
+    np.testing.assert_allclose(rec.signals["1"], b, rtol=1e-12)
+    # a headerless file with its time in column 0, named by index
+    q = tmp_path / "tv.csv"
+    q.write_text(_lines(zip(np.arange(N) * 4, a)))  # a millisecond counter: 250 Hz
+    tab = read_table(q, time_column=0)
+    assert tab.time_column == "0" and tab.channels == ["1"] and tab.sampling_rate == 250.0 and tab.time_unit == "ms"
+
+
+@pytest.mark.parametrize("name, scale, unit", [("time", 1.0, "s"), ("time_ms", 1e3, "ms"), ("Time (ms)", 1e3, "ms"),
+                                               ("timestamp_us", 1e6, "us"), ("t", 1e6, "us")])
+def test_time_column_units(tmp_path, xy, name, scale, unit):
+    a, _ = xy
+    t = np.arange(N) / FS * scale
+    p = tmp_path / "t.csv"
+    p.write_text(f'"{name}",eda\n' + _lines(zip(np.round(t, 6), a)))
+    tab = read_table(p)
+    assert tab.time_column == name and tab.time_unit == unit and tab.sampling_rate == FS
+
+
+def test_millisecond_timer_at_117_hz(tmp_path, xy):
+    # the issue's case: '--time-column timer' with a ms timer read as 0.117 Hz. Integer ms at 117 Hz alternate 8/9 ms.
+    a, _ = xy
+    fs = 117.0
+    t = np.floor(np.arange(N) * 1000 / fs).astype(int)
+    p = tmp_path / "timer.csv"
+    p.write_text("timer,eda\n" + _lines(zip(t, a)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # one plausible unit only: no warning
+        rec = read_signal(p, time_column="timer")
+    assert rec.sampling_rate == pytest.approx((N - 1) / (t[-1] - t[0]) * 1000, rel=1e-9)
+    assert rec.sampling_rate == pytest.approx(fs, rel=0.01) and rec.info["time_unit"] == "ms"
+
+
+def test_ambiguous_unit_warns_and_time_unit_decides(tmp_path, xy):
+    a, _ = xy
+    p = tmp_path / "c.csv"
+    p.write_text("counter,eda\n" + _lines(zip(range(N), a)))
+    with pytest.warns(UserWarning, match="read as ms"):
+        tab = read_table(p, time_column="counter")
+    assert tab.sampling_rate == 1000.0
+    assert read_table(p, time_column="counter", time_unit="s").sampling_rate == 1.0
+    # a given rate decides the unit of an unnamed one, without a warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert read_table(p, time_column="counter", sampling_rate=1.0).sampling_rate == 1.0
+
+
+def test_clock_and_datetime_columns(tmp_path, xy):
+    a, _ = xy
+    base = np.datetime64("2024-05-01T23:59:58.000")
+    stamps = base + (np.arange(N) * 20).astype("timedelta64[ms]")  # 50 Hz, over midnight
+    iso = [str(s).replace("T", " ") for s in stamps]
+    clock = [s.split(" ")[1] for s in iso]
+    for col in (iso, clock):
+        p = tmp_path / "d.csv"
+        p.write_text("datetime,eda\n" + _lines(zip(col, a)))
+        tab = read_table(p)
+        assert tab.sampling_rate == FS, col[0]
+        assert tab.time_unit == ("datetime" if col is iso else "clock")
+        assert tab.start_time == col[0]
+        assert tab.time[-1] == pytest.approx((N - 1) / FS)
+    sec, unit, first = time_to_seconds(np.array(["00:01.000", "00:01.500", "00:02.000"]))
+    assert unit == "clock" and first == "00:01.000" and list(sec) == [0.0, 0.5, 1.0]
+
+
+def test_precedence_header_then_time_then_given_with_warnings(tmp_path, xy):
+    a, _ = xy
+    t = np.arange(N) / FS
+    p = tmp_path / "p.csv"
+    p.write_text("time,eda\n" + _lines(zip(np.round(t, 4), a)))
+    with pytest.warns(UserWarning, match="given rate 100 Hz differs from the time column's 50 Hz"):
+        tab = read_table(p, sampling_rate=100.0)
+    assert tab.sampling_rate == FS and tab.rate_source == "time column"
+    assert read_table(p, sampling_rate=100.0, time_column=False).sampling_rate == 100.0  # the documented escape
+    q = tmp_path / "q.csv"
+    q.write_text("# fs = 64\ntime,eda\n" + _lines(zip(np.round(t, 4), a)))
+    with pytest.warns(UserWarning, match="time column rate 50 Hz differs from the header's 64 Hz"):
+        assert read_table(q).sampling_rate == 64.0
+
+
+def test_semicolon_with_decimal_comma_and_gaps(tmp_path):
+    t = np.arange(20) * 0.1
+    t = np.r_[t[:10], t[10:] + 1.0]  # a 1 s gap
+    p = tmp_path / "eu.csv"
+    p.write_text("Zeit;time;EDA\n" + "".join(f"x;{v:.1f};{i},5\n".replace(".", ",", 1) for i, v in enumerate(t)))
+    with pytest.warns(UserWarning, match="1 gaps"):
+        tab = read_table(p, time_column="time")
+    assert tab.sampling_rate == pytest.approx(10.0) and tab.non_numeric == ["Zeit"]
+    np.testing.assert_allclose(tab.frame["EDA"], np.arange(20) + 0.5)
+
+
+@pytest.mark.parametrize("content, match", [
+    (b"", "empty"),
+    (b"# only a comment\n", "only comment lines"),
+    (b"\x00\x01\x02binary", "binary"),
+    (b"time,eda\n0,1\n0.02,2\n0.01,3\n", "goes backwards"),
+    (b"time,eda\n0,1\n", "fewer than 2"),
+    (b"time,eda\nstart,1\nend,2\n", "neither numbers nor clock"),
+    (b"a,b\nx,y\n", "no numeric signal columns"),
+])
+def test_broken_tables(tmp_path, content, match):
+    p = tmp_path / "bad.csv"
+    p.write_bytes(content)
+    with pytest.raises(SignalError, match=match):
+        read_table(p, sampling_rate=FS)
+    with pytest.raises(DatasetError, match=match):
+        read_table(p, sampling_rate=FS, error=DatasetError)
+
+
+def test_truncated_gzip_is_a_clear_error(tmp_path, xy):
+    a, _ = xy
+    data = gzip.compress(("eda\n" + _lines(zip(a))).encode())
+    p = tmp_path / "cut.csv.gz"
+    p.write_bytes(data[: len(data) // 2])
+    with pytest.raises(SignalError, match="complete|cannot"):
+        read_signal(p, sampling_rate=FS)
+
+
+def test_no_rate_anywhere_names_the_fix(tmp_path, xy):
+    a, b = xy
+    p = tmp_path / "n.csv"
+    p.write_text("eda,bvp\n" + _lines(zip(a, b)))
+    with pytest.raises(SignalError, match="--fs"):
+        read_table(p)
+    assert read_table(p, require_rate=False).sampling_rate is None
