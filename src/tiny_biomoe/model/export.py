@@ -68,8 +68,12 @@ def export_onnx(
     require("onnxscript", "export", "ONNX export")
     from .fast import FastTinyBioMoE
 
-    if opset < 17:
-        raise InputError(f"opset {opset} is too old; use 17 or newer")
+    import onnx
+
+    from .._validate import check_int
+
+    opset = check_int(opset, "opset", min=17, max=onnx.defs.onnx_opset_version(),
+                      hint=f"use 17..{onnx.defs.onnx_opset_version()} (the installed onnx's newest), e.g. {DEFAULT_OPSET}")
     fast = FastTinyBioMoE(model, channels_last=False, spectral="dft", micro_batch=None, export_norm=True)  # type: ignore[arg-type]
     fast.check_inputs = False
     wrapper = _ExportWrapper(fast.cpu()).eval()  # exported on the CPU whatever the model's device
@@ -94,6 +98,9 @@ def export_onnx(
         import onnx
 
         proto = prog.model_proto
+        wrote = next((o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")), None)
+        if wrote != opset:  # the exporter may fall back to another version without failing
+            raise InputError(f"opset {opset} was asked for but torch's exporter wrote opset {wrote}; use --opset {wrote}")
         meta = {"producer": "tiny-biomoe", "inputs": "images (B,3,224,224) float32 in [0,1]", **(metadata or {})}
         for k, v in meta.items():
             entry = proto.metadata_props.add()

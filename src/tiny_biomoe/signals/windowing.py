@@ -79,7 +79,8 @@ def make_windows(
     view = np.lib.stride_tricks.sliding_window_view(x, n_win)[::n_hop]
     n_cand = view.shape[0]
     starts = np.arange(n_cand) * n_hop
-    frac_missing = np.isnan(view).mean(axis=1)
+    nan_cum = np.concatenate([[0], np.cumsum(np.isnan(x))])  # O(samples) memory, not windows x window length
+    frac_missing = (nan_cum[starts + n_win] - nan_cum[starts]) / n_win
     keep = frac_missing <= max_missing
     n_dropped = int((~keep).sum())
     if not keep.any():
@@ -90,10 +91,16 @@ def make_windows(
         warnings.warn(
             f"dropped {n_dropped} of {n_cand} windows that were more than {max_missing:.0%} missing", stacklevel=2
         )
-    data = np.array(view[keep], dtype=np.float64)
-    starts = starts[keep]
-    if max_windows is not None:
-        data, starts = data[: int(max_windows)], starts[: int(max_windows)]
+    chosen = np.flatnonzero(keep)
+    if max_windows is not None:  # before copying: a tiny stride must not copy every window first
+        chosen = chosen[: int(max_windows)]
+    from .._validate import check_work
+
+    hint = "use a larger stride or fewer windows (max_windows, CLI --max-windows)"
+    check_work(chosen.size, f"{chosen.size} windows", limit_name="MAX_WINDOWS", hint=hint, error=SignalError)
+    check_work(chosen.size * n_win * 8.0, f"{chosen.size} windows of {n_win} samples", hint=hint, error=SignalError)
+    data = np.array(view[chosen], dtype=np.float64)
+    starts = starts[chosen]
     idx = np.arange(n_win)
     for row in data:  # few rows have NaN left; interpolate (edges take the nearest value)
         nan = np.isnan(row)
