@@ -67,6 +67,26 @@ class Recording:
         name = channel or self.channels[0]
         return self.signals[name].size / self.rate(name)
 
+    def channel_modalities(self) -> dict[str, str | None]:
+        """Channel -> the modality it measures, from the file's sensor labels (``info["sensors"]``, e.g. PLUX
+        ``EDABITREV``) where it has them, else from the channel name (``eda``, ``GSR``, ``PPG`` ...); None: unknown."""
+        from .plux import sensor_modality
+
+        sensors = self.info.get("sensors") or {}
+        given = self.info.get("modalities") or {}
+        out: dict[str, str | None] = {}
+        for n in self.channels:
+            mod = given.get(n) or sensor_modality(sensors.get(n))
+            if mod is None and n not in sensors:
+                key = n.strip().lower().replace(" ", "_")
+                key = MODALITY_ALIASES.get(key, key)
+                try:
+                    mod = get_modality(key).name if key in _MODALITY_NAMES() else None
+                except SignalError:
+                    mod = None
+            out[n] = mod
+        return out
+
     def pick(self, column: "str | int | None" = None, modality: str | None = None) -> tuple[str, np.ndarray, float]:
         """Choose one channel: by name/index, else the only one, else the one named like ``modality``.
 
@@ -82,13 +102,22 @@ class Recording:
             return names[0], self.signals[names[0]], self.rate(names[0])
         if modality is not None:
             canon = get_modality(modality).name
-            wanted = {canon} | {a for a, c in MODALITY_ALIASES.items() if c == canon}
-            hits = [n for n in names if n.strip().lower().replace(" ", "_") in wanted]
+            mods = self.channel_modalities()
+            hits = [n for n in names if mods.get(n) == canon]
             if len(hits) == 1:
                 return hits[0], self.signals[hits[0]], self.rate(hits[0])
+            if len(hits) > 1:
+                raise SignalError(f"{self.source}: several channels are {canon}: {hits}; choose one with column= "
+                                  "(CLI: --column NAME or INDEX)")
         raise SignalError(
             f"{self.source} has several channels {names}; choose one with column= (CLI: --column NAME or INDEX)"
         )
+
+
+def _MODALITY_NAMES() -> set[str]:
+    from .modalities import list_modalities
+
+    return set(list_modalities()) | set(MODALITY_ALIASES)
 
 
 def _resolve_column(column: "str | int", names: Sequence[str], source: str) -> str:
