@@ -161,8 +161,9 @@ def find_ai4pain_root(root: str | Path, max_depth: int = 3) -> Path:
 
 # ----------------------------------------------------------------------------- reading
 def _read_csv(path: Path) -> pd.DataFrame:
-    """Read one participant table (header row = segment names, empty cells = padding)."""
-    return _files.read_table(path)
+    """Read one participant table (header row = segment names, empty cells = padding) with the package's
+    one table reader (:func:`tiny_biomoe.signals.tables.read_frame`, through ``data._files``)."""
+    return _files.read_table(path, header=0)
 
 
 def _column(df: pd.DataFrame, col: str, path: Path, notes: Counter) -> np.ndarray:
@@ -543,8 +544,9 @@ def load_ai4pain(
         "rest": ("REST left out" if rest == "exclude" else
                  f"last {segment_s if segment_s is not None else 10:g} s of {rest_periods} REST periods as No_Pain"),
         "sampling_rate_hz": fs,
-        "counts": dict(counts),
     }
+    if counts:
+        info["counts"] = dict(counts)
     durs = np.array([t.duration(next(iter(t.signals))) for t in trials])
     win = float(np.floor(durs.min() * 100) / 100)
     if segment_s is not None:

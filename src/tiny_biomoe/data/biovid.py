@@ -9,7 +9,8 @@ e.g. ``071309_w_21/071309_w_21-PA4-034_bio.csv``: tab-separated, a header row wi
 512 Hz, one 5.5 s trial per file. Classes ``BL1`` (baseline) and ``PA1``..``PA4``.
 
 What is detected rather than assumed: the separator, the unit of the ``time`` column (s, ms, us
-or ns; the distributed files use microseconds), and from it the sampling rate. What is assumed
+or ns; the distributed files use microseconds), and from it the sampling rate, all by the package's
+one table reader (:mod:`tiny_biomoe.signals.tables`). What is assumed
 (parameters): the file-name pattern, the column names, the nominal rate (512 Hz, used to pick the
 time unit and when a file has no time column) and the window (5.5 s: the trial, never padded).
 """
@@ -26,6 +27,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import DatasetError
+from ..signals import tables
 from . import _files
 from .dataset import DatasetWarning, PainDataset, Trial
 from .folders import select_columns
@@ -41,7 +43,6 @@ BIOVID_EXTRA_COLUMNS = {"EMG_corrugator": ["emg_corrugator"], "EMG_zygomaticus":
 #: the length of a BioVid part A trial
 BIOVID_WINDOW_S = 5.5
 _PATTERN = r"^(?P<subject>.+?)-(?P<label>BL1|PA1|PA2|PA3|PA4)-(?P<trial>\d+)(?:_bio)?\.(?:csv|tsv|txt)$"
-_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 
 
 def find_biovid_root(root: str | Path) -> Path:
@@ -59,24 +60,11 @@ def find_biovid_root(root: str | Path) -> Path:
 
 
 def detect_time_unit(t: np.ndarray, nominal: float | None = 512.0) -> tuple[str, float]:
-    """``(unit, rate_hz)`` of a time column: the unit (s/ms/us/ns) whose rate, from the column's span
-    ((n - 1) / (last - first)), is closest to ``nominal`` in log ratio (or the one in 0.5..20000 Hz)."""
-    t = np.asarray(t, dtype=np.float64)
-    t = t[np.isfinite(t)]
-    if t.size < 2 or not t[-1] > t[0]:
-        raise DatasetError("time column is constant or not increasing; fix the file or pass time_column=None")
-    if np.any(np.diff(t) <= 0):
-        raise DatasetError("time column is not strictly increasing; fix the file or pass time_column=None")
-    span = float(t[-1] - t[0])
-    rates = {u: (t.size - 1) / (span * f) for u, f in _UNITS.items()}
-    if nominal:
-        u = min(rates, key=lambda k: abs(np.log(rates[k] / nominal)))
-    else:
-        ok = [k for k in rates if 0.5 <= rates[k] <= 20000]
-        if not ok:
-            raise DatasetError(f"cannot tell the unit of the time column (span {span}); pass time_unit=")
-        u = ok[0]
-    return u, rates[u]
+    """``(unit, rate_hz)`` of a numeric time column, by the package's one rule
+    (:func:`tiny_biomoe.signals.tables.time_to_seconds` and ``rate_from_time``): the unit (s/ms/us/ns)
+    whose rate is closest to ``nominal`` in log ratio (or the plausible one), the rate from the span."""
+    sec, unit, _ = tables.time_to_seconds(np.asarray(t, dtype=np.float64), nominal=nominal, error=DatasetError)
+    return unit, tables.rate_from_time(sec, error=DatasetError)
 
 
 def _signal(df: pd.DataFrame, col: str, path: Path, gaps: Counter) -> np.ndarray:
@@ -131,8 +119,8 @@ def load_biovid(
     bad = [c for c in classes if c not in known]
     if bad:
         raise DatasetError(f"BioVid: classes {bad} unknown; choose from {known}")
-    if time_unit != "auto" and time_unit not in _UNITS:
-        raise DatasetError(f"BioVid: time_unit must be 'auto' or one of {list(_UNITS)}, not {time_unit!r}")
+    if time_unit != "auto" and time_unit not in tables.TIME_UNITS:
+        raise DatasetError(f"BioVid: time_unit must be 'auto' or one of {list(tables.TIME_UNITS)}, not {time_unit!r}")
     pat = re.compile(file_pattern, re.IGNORECASE)
     matched, unmatched = _files.find_files(base, pat)
     _files.warn_unmatched(unmatched, pat, base, "BioVid")
@@ -144,7 +132,7 @@ def load_biovid(
     missing: Counter = Counter()
     units: Counter = Counter()
     extra_seen: set[str] = set()
-    off_rate: list[str] = []
+    rate_notes: list[str] = []
     empty: list[str] = []
     gaps: Counter = Counter()
     for path, g in matched:
@@ -159,19 +147,17 @@ def load_biovid(
         if time_column and tcol is None and time_column != "time":
             raise DatasetError(f"BioVid: {path}: time column {time_column!r} not found (columns {list(df.columns)})")
         if tcol is not None:
-            t = pd.to_numeric(df[tcol], errors="coerce").to_numpy(dtype=np.float64)
-            try:
-                if time_unit == "auto":
-                    unit, fs = detect_time_unit(t, sampling_rate)
-                else:
-                    unit, fs = time_unit, (np.isfinite(t).sum() - 1) / (float(np.nanmax(t) - np.nanmin(t)) * _UNITS[time_unit])
-            except DatasetError as exc:
-                raise DatasetError(f"BioVid: {path}: {exc}") from None
+            notes: list[str] = []
+            sec, unit, _ = tables.time_to_seconds(df[tcol], unit=time_unit, nominal=sampling_rate, name=tcol,
+                                                  source=f"BioVid: {path}", error=DatasetError, notes=notes)
+            t_rate = tables.rate_from_time(sec, source=f"BioVid: {path}: time column {tcol!r}", error=DatasetError,
+                                           notes=notes)
             units[unit] += 1
-            if sampling_rate and abs(fs / sampling_rate - 1) <= 1e-3:
-                fs = float(sampling_rate)  # timestamps rounded to whole units: the nominal rate, not its jitter
-            elif sampling_rate:
-                off_rate.append(f"{path.name}: {fs:.3f} Hz")
+            if sampling_rate and abs(t_rate / sampling_rate - 1) <= 1e-3:
+                t_rate = float(sampling_rate)  # timestamps rounded to whole units: the nominal rate, not its jitter
+            fs, _ = tables.choose_rate(header=df.attrs.get("header_rate"), time=t_rate, given=sampling_rate,
+                                       source=f"BioVid: {path}", notes=notes, error=DatasetError)
+            rate_notes += notes
         elif sampling_rate:
             fs = float(sampling_rate)
         else:
@@ -204,9 +190,9 @@ def load_biovid(
     if gaps:
         warnings.warn(f"BioVid: {sum(gaps.values())} empty or non-numeric values in {len(gaps)} files were interpolated "
                       f"(e.g. {sorted(gaps)[:2]})", DatasetWarning, stacklevel=2)
-    if off_rate:
-        warnings.warn(f"BioVid: {len(off_rate)} files have a time column that gives a rate other than {sampling_rate:g} Hz "
-                      f"(e.g. {off_rate[:3]}); their measured rate is used", DatasetWarning, stacklevel=2)
+    if rate_notes:  # one warning for all files (a release has ~8700), not one per file
+        warnings.warn(f"BioVid: {len(rate_notes)} notes on the sampling rates: " + "; ".join(rate_notes[:3])
+                      + (" ..." if len(rate_notes) > 3 else ""), DatasetWarning, stacklevel=2)
     durs = np.array([t.duration(next(iter(t.signals))) for t in trials])
     win = float(min(window_s, np.floor(durs.min() * 100) / 100))
     if win < window_s:
