@@ -233,3 +233,24 @@ def test_embed_json_summary(csv_file, tmp_path, reference_checkpoint, capsys):
     doc = json.loads(capsys.readouterr().out)
     assert doc["output"] == str(out) and doc["windows"] == 2 and doc["kinds"] == ["waveform"]
     assert doc["embed_dim"] == 192 and doc["starts_s"] == [0.0, 10.0]
+
+
+@pytest.mark.parametrize("device", ["xla", "meta", "cpu:3", "cuda:7", "mps"])
+def test_unsupported_devices_are_clear_errors(device, capsys):
+    import torch
+
+    if device.startswith("cuda") and torch.cuda.is_available() and torch.cuda.device_count() > 7:
+        pytest.skip("this machine has a cuda:7")
+    if device == "mps" and getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+        pytest.skip("this machine has MPS")
+    assert main(["info", "--device", device]) == 2
+    err = capsys.readouterr().err
+    assert f"device {device!r}" in err and "Traceback" not in err
+
+
+def test_empty_kinds_and_sub_sample_stride(csv_file, tmp_path, capsys):
+    assert main(["render", str(csv_file), "--modality", "eda", "--kinds", ",", "-o", str(tmp_path / "r")]) == 2
+    assert "names no representation kind" in capsys.readouterr().err
+    assert main(["render", str(csv_file), "--modality", "eda", "--stride", "1e-9", "-o", str(tmp_path / "r")]) == 2
+    assert "shorter than one sample" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()

@@ -25,6 +25,20 @@ def resolve_device(device: str | torch.device | None = "auto") -> torch.device:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as exc:
         raise InputError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda' or 'cuda:N'") from exc
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu or auto")
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise InputError(f"device {device!r} was asked for but CUDA is not available here; use --device cpu or auto")
+        n = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= n:
+            raise InputError(f"device {device!r}: this machine has {n} CUDA device(s) (cuda:0 .. cuda:{n - 1})")
+        return dev
+    if dev.type == "mps":
+        mps = getattr(torch.backends, "mps", None)
+        if mps is None or not mps.is_available():
+            raise InputError(f"device {device!r} was asked for but Apple MPS is not available here; use --device cpu or auto")
+        return dev
+    if dev.type != "cpu":  # xla, meta, ipu, ...: not supported by the package
+        raise InputError(f"device {device!r} is not supported; use 'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'")
+    if dev.index not in (None, 0):
+        raise InputError(f"device {device!r}: use 'cpu' (the CPU has no index)")
     return dev

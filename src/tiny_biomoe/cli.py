@@ -97,7 +97,12 @@ def _kinds_arg(values: Sequence[str] | None) -> list[str] | None:
     """Accept ``--kinds a b`` and ``--kinds a,b``."""
     if values is None:
         return None
-    return [k.strip() for v in values for k in v.split(",") if k.strip()]
+    kinds = [k.strip() for v in values for k in v.split(",") if k.strip()]
+    if not kinds:
+        from .errors import InputError
+
+        raise InputError(f"--kinds {' '.join(values)!r} names no representation kind; e.g. --kinds waveform psd")
+    return kinds
 
 
 def _add_signal_args(p: argparse.ArgumentParser) -> None:

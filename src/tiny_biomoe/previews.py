@@ -41,6 +41,10 @@ def render_signal(
     m = get_modality(modality)
     kinds = kind_list(kinds)
     wins = signal_windows(signal, sampling_rate, m, window, stride, preprocess=preprocess, max_windows=max_windows)
+    from ._validate import check_work
+
+    check_work(len(wins) * len(kinds) * 3 * 224 * 224 * 4, f"rendering {len(wins)} windows x {len(kinds)} kinds",
+               hint="render fewer windows (max_windows, CLI --max-windows) or use a larger stride")
     kp = dict(kind_params or {})
     return wins, {k: render(wins.data, k, wins.sampling_rate, m, device, **dict(kp.get(k, {}))) for k in kinds}
 

@@ -65,6 +65,9 @@ def make_windows(
         raise SignalError(f"stride must be positive seconds, got {stride_s!r}")
     if max_windows is not None and int(max_windows) < 1:
         raise SignalError(f"max_windows must be at least 1, got {max_windows}")
+    if stride_s * fs < 0.5:  # would be rounded up to one sample: refuse instead of making every sample a window
+        raise SignalError(f"stride {stride_s:g} s is shorter than one sample at {fs:g} Hz ({1 / fs:g} s); use a stride "
+                          "of at least one sample")
     n_win = int(round(window_s * fs))
     n_hop = max(1, int(round(stride_s * fs)))
     if n_win < 8:
