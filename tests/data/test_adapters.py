@@ -181,3 +181,12 @@ def test_ai4pain_layout_refuses_mixed_rates(tmp_path, small_syn):
                   {"EDA": 100.0, "BVP": 50.0})
     with pytest.raises(DatasetError, match="one sampling rate"):
         write_ai4pain_layout(PainDataset("mixed", [mixed], list(small_syn.classes)), tmp_path)
+
+
+def test_empty_cells_in_a_per_trial_file_are_interpolated(tmp_path):
+    # pandas' copy-on-write hands out read-only arrays: filling the gap must work on a copy
+    (tmp_path / "train").mkdir()
+    (tmp_path / "train" / "S1_No_Pain_1.csv").write_text("EDA,BVP\n1,1\n,2\n3,3\n4,4\n")
+    with pytest.warns(DatasetWarning, match="1 non-numeric values in 'EDA' were interpolated"):
+        ds = load_ai4pain(tmp_path, partitions=["train"], modalities=["EDA", "BVP"], sampling_rate=1.0)
+    np.testing.assert_array_equal(ds.trials[0].signals["EDA"], [1.0, 2.0, 3.0, 4.0])

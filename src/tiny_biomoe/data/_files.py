@@ -130,7 +130,7 @@ def map_label(raw: str | None, label_map: Mapping[str, str], where: str) -> str 
 
 
 def signal_column(df: pd.DataFrame, col: str, path: Path) -> np.ndarray:
-    x = pd.to_numeric(df[col], errors="coerce").to_numpy(dtype=np.float64)
+    x = np.array(pd.to_numeric(df[col], errors="coerce"), dtype=np.float64)  # writable (pandas copy-on-write)
     bad = ~np.isfinite(x)
     if bad.all():
         raise DatasetError(f"{path}: column {col!r} has no numeric values")
