@@ -337,6 +337,7 @@ def embed_file(
     sampling_rate: float | None = None,
     column: "str | int | None" = None,
     time_column: "str | int | None" = None,
+    time_unit: str = "auto",
     kinds: "str | Sequence[str]" = ("waveform", "spectrogram_psd"),
     weights: Any = "tiny-biomoe",
     window: float | None = None,
@@ -366,7 +367,8 @@ def embed_file(
 
     with stage("read"):
         rec = read_signal(
-            input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column
+            input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column,
+            time_unit=time_unit,
         )
     res = embed_signal(
         rec, None, modality, kinds=kinds, model=weights, window=window, stride=stride, batch_size=batch_size,

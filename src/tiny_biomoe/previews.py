@@ -114,6 +114,7 @@ def render_file(
     sampling_rate: float | None = None,
     column: "str | int | None" = None,
     time_column: "str | int | None" = None,
+    time_unit: str = "auto",
     kinds: "str | Sequence[str]" = ("waveform", "spectrogram_psd"),
     window: float | None = None,
     stride: float | None = None,
@@ -125,7 +126,8 @@ def render_file(
     from .signals.readers import read_signal
 
     rec = read_signal(
-        input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column
+        input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column,
+        time_unit=time_unit,
     )
     _, samples, fs = rec.pick(None, get_modality(modality).name)
     wins, images = render_signal(
