@@ -264,13 +264,17 @@ def _add_ai4pain_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--baseline-segments", type=int, default=None,
                    help="non-overlapping segments cut from the 2025 baseline (default 6)")
     g.add_argument("--rest-periods", type=int, default=None, help="with --rest no-pain: how many REST periods (default 6)")
+    g.add_argument("--length-tolerance", type=int, default=None, metavar="SAMPLES",
+                   help="samples by which one segment may differ across modalities, cropped to the shortest (default 0: "
+                   "an error)")
 
 
 def _ai4pain_options(args: argparse.Namespace) -> dict:
     rest = getattr(args, "rest", None)
     return {"edition": getattr(args, "edition", None), "rest": rest.replace("-", "_") if rest else None,
             "segment_s": getattr(args, "segment_s", None), "baseline_segments": getattr(args, "baseline_segments", None),
-            "rest_periods": getattr(args, "rest_periods", None)}
+            "rest_periods": getattr(args, "rest_periods", None),
+            "length_tolerance": getattr(args, "length_tolerance", None)}
 
 
 def _pain_setup(args: argparse.Namespace, **pipeline: object):
@@ -587,6 +591,7 @@ _BOUNDS: dict[str, dict[str, Any]] = {
     "folds": {"min": 2, "max": 10_000}, "finetune_steps": {"min": 0, "max": 10_000_000},
     "threads": {"min": 1, "max": 1024}, "workers": {"min": 1, "max": 1024}, "stop_at_step": {"min": 1},
     "baseline_segments": {"min": 1, "max": 10_000}, "rest_periods": {"min": 1, "max": 10_000},
+    "length_tolerance": {"min": 0, "max": 1_000_000},
 }
 
 

@@ -230,6 +230,10 @@ def test_broken_folders(ai4pain_2025):
     with pytest.raises(DatasetError, match=r"segment 'S1_LOW_1' has different lengths across modalities"):
         load_ai4pain(root)
     ds = load_ai4pain(root, length_tolerance=1)  # or cropped to the shortest, on request
+    from tiny_biomoe.cli import main
+
+    assert main(["evaluate", "--dataset", "ai4pain", "--root", str(root), "--out", str(root / "r")]) == 2  # CLI: exit 2
+    assert len(load_dataset("ai4pain", root=root, length_tolerance=1).trials) == len(ds.trials)
     t = next(t for t in ds.trials if t.trial == "S1_LOW_1")
     assert {m: x.size for m, x in t.signals.items()} == {m: short["S1_LOW_1"].size for m in FOLDERS}
     # a column in one modality only

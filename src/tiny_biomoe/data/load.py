@@ -12,7 +12,7 @@ __all__ = ["load_dataset", "DATASETS"]
 
 DATASETS = ("ai4pain", "biovid", "manifest", "synthetic")
 #: adapter options that only AI4PAIN takes (``load_dataset(..., edition=..., rest=...)``)
-AI4PAIN_OPTIONS = ("edition", "rest", "segment_s", "baseline_segments", "rest_periods")
+AI4PAIN_OPTIONS = ("edition", "rest", "segment_s", "baseline_segments", "rest_periods", "length_tolerance")
 
 
 def load_dataset(
@@ -30,7 +30,7 @@ def load_dataset(
     ``'synthetic'`` (generated from ``seed``; ``root`` unused). ``None`` arguments keep each adapter's defaults.
     ``classes`` applies to ``'biovid'`` and ``'manifest'`` only (a ConfigError elsewhere, never ignored).
     ``options`` are AI4PAIN's segment construction (``edition``, ``rest``, ``segment_s``,
-    ``baseline_segments``, ``rest_periods``; see :func:`~tiny_biomoe.data.load_ai4pain`); given for
+    ``baseline_segments``, ``rest_periods``, ``length_tolerance``; see :func:`~tiny_biomoe.data.load_ai4pain`); given for
     another dataset they are a ConfigError."""
     options = {k: v for k, v in options.items() if v is not None}
     bad = sorted(set(options) - set(AI4PAIN_OPTIONS))
