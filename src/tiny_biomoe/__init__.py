@@ -34,6 +34,7 @@ _EXPORTS: dict[str, str] = {
     "OnnxEmbedder": ".model.export",
     # signals, representations, embeddings
     "read_signal": ".signals",
+    "inspect": ".signals.inspection",
     "Recording": ".signals",
     "preprocess": ".signals",
     "get_modality": ".signals",
@@ -98,5 +99,6 @@ if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .pretrain import PretrainConfig, prepare_shards
     from .pretrain import load_config as load_pretrain_config
     from .representations import list_kinds, register_kind, render
+    from .signals.inspection import inspect
     from .signals import Recording, get_modality, preprocess, read_signal
     from .pain import HeadConfig, PipelineConfig, evaluate, evaluate_finetune, finetune, fuse, load_head, make_folds, predict, run_demo, train_head, write_report

@@ -106,13 +106,17 @@ def _kinds_arg(values: Sequence[str] | None) -> list[str] | None:
 
 
 def _add_signal_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("input", help="signal file: .csv/.tsv/.txt, .npy/.npz, .edf/.bdf, WFDB record (.hea)")
+    p.add_argument("input", help="signal file: .csv/.tsv/.txt (.gz/.bz2), .npy/.npz, .edf/.bdf, WFDB record (.hea), "
+                   "OpenSignals .txt/.h5, Empatica E4 folder/.zip, BIDS _physio.tsv.gz, .xdf, .acq, .fif")
     p.add_argument("--modality", required=True, help="eda (gsr), bvp (ppg), resp, spo2, ecg, emg, eeg")
     p.add_argument("--column", default=None, help="channel/column name or 0-based index (default: the only one, "
                    "or the one named like the modality)")
     p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (default: from a time column or "
                    "the file header)")
-    p.add_argument("--time-column", default=None, help="name of the time column in seconds (default: auto-detect)")
+    p.add_argument("--time-column", default=None, help="name or index of the time column (default: auto-detect "
+                   "time/timestamp/sec/time_ms...; 'none': use --fs instead)")
+    p.add_argument("--time-unit", default="auto", choices=["auto", "s", "ms", "us", "ns", "clock", "datetime"],
+                   help="unit of the time column when its name and values do not tell (default: auto)")
     p.add_argument("--kinds", nargs="+", default=None, help="representation kinds (default: waveform "
                    "spectrogram_psd); known: waveform, spectrogram_psd, spectrogram_angle, "
                    "spectrogram_phase, psd, multi")
@@ -134,7 +138,7 @@ def _run_render(args: argparse.Namespace) -> int:
 
     paths = render_file(
         args.input, args.modality, args.output, sampling_rate=args.fs, column=args.column,
-        time_column=args.time_column, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
+        time_column=args.time_column, time_unit=args.time_unit, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
         window=args.window, stride=args.stride, preprocess=not args.no_preprocess, max_windows=args.max_windows,
     )
     sheets = [str(p) for p in paths if p.name.endswith("_sheet.png")]
@@ -163,7 +167,7 @@ def _run_embed(args: argparse.Namespace) -> int:
 
     res, path = embed_file(
         args.input, args.modality, args.output, sampling_rate=args.fs, column=args.column,
-        time_column=args.time_column, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
+        time_column=args.time_column, time_unit=args.time_unit, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
         weights=args.weights, window=args.window, stride=args.stride, batch_size=args.batch_size,
         device=args.device, preprocess=not args.no_preprocess, max_windows=args.max_windows,
         progress=not args.no_progress, target_rate=args.resample,
@@ -172,6 +176,28 @@ def _run_embed(args: argparse.Namespace) -> int:
           f"{res.metadata['embed_dim']}-D embeddings to {path}",
           {"output": str(path), "windows": len(res), "kinds": list(res.kinds), "embed_dim": res.metadata["embed_dim"],
            "starts_s": [float(x) for x in res.starts], "sampling_rate": res.metadata.get("sampling_rate")})
+    return 0
+
+
+# ----------------------------------------------------------------------------- inspect (what a file holds)
+def _add_inspect(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("inspect", help="what a recording file holds: format, channels, sensors, units, rate and its "
+                       "source, duration, NaN share, and the channel each --modality would take")
+    p.add_argument("input", help="recording file or folder (any format `biomoe embed` reads)")
+    p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz if the file states none (default: from the file)")
+    p.add_argument("--time-column", default=None, help="name or index of the time column (default: auto-detect; 'none': no time column)")
+    p.add_argument("--time-unit", default="auto", choices=["auto", "s", "ms", "us", "ns", "clock", "datetime"],
+                   help="unit of the time column (default: auto)")
+    p.add_argument("--raw", action="store_true", help="keep raw ADC values (PLUX files; default: converted to physical units)")
+    p.set_defaults(func=_run_inspect)
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    from .signals.inspection import format_inspection, inspect
+
+    rep = inspect(args.input, sampling_rate=args.fs, time_column=args.time_column, time_unit=args.time_unit,
+                  convert=not args.raw)
+    _emit(args, format_inspection(rep), rep)
     return 0
 
 
@@ -264,17 +290,13 @@ def _add_ai4pain_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--baseline-segments", type=int, default=None,
                    help="non-overlapping segments cut from the 2025 baseline (default 6)")
     g.add_argument("--rest-periods", type=int, default=None, help="with --rest no-pain: how many REST periods (default 6)")
-    g.add_argument("--length-tolerance", type=int, default=None, metavar="SAMPLES",
-                   help="samples by which one segment may differ across modalities, cropped to the shortest (default 0: "
-                   "an error)")
 
 
 def _ai4pain_options(args: argparse.Namespace) -> dict:
     rest = getattr(args, "rest", None)
     return {"edition": getattr(args, "edition", None), "rest": rest.replace("-", "_") if rest else None,
             "segment_s": getattr(args, "segment_s", None), "baseline_segments": getattr(args, "baseline_segments", None),
-            "rest_periods": getattr(args, "rest_periods", None),
-            "length_tolerance": getattr(args, "length_tolerance", None)}
+            "rest_periods": getattr(args, "rest_periods", None)}
 
 
 def _pain_setup(args: argparse.Namespace, **pipeline: object):
@@ -529,6 +551,7 @@ def _run_bench(args: argparse.Namespace) -> int:
 
 _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_info,
+    _add_inspect,
     _add_render,
     _add_embed,
     _add_prepare_shards,
@@ -591,7 +614,6 @@ _BOUNDS: dict[str, dict[str, Any]] = {
     "folds": {"min": 2, "max": 10_000}, "finetune_steps": {"min": 0, "max": 10_000_000},
     "threads": {"min": 1, "max": 1024}, "workers": {"min": 1, "max": 1024}, "stop_at_step": {"min": 1},
     "baseline_segments": {"min": 1, "max": 10_000}, "rest_periods": {"min": 1, "max": 10_000},
-    "length_tolerance": {"min": 0, "max": 1_000_000},
 }
 
 

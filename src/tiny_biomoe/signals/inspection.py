@@ -1,0 +1,154 @@
+"""What a recording file holds: :func:`inspect` (``tiny_biomoe.inspect``; CLI ``biomoe inspect FILE``).
+
+The first thing to run on an unknown file: its format, channels (label, sensor, unit, rate, samples,
+duration, NaN share and gaps, value range, the modality each maps to), the sampling rate and where
+it came from, the start time, whether values are raw or converted, and which channel
+``--modality X`` would take for every modality, plus the reader's warnings.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from typing import Any
+
+import numpy as np
+
+from ..errors import SignalError
+
+__all__ = ["inspect", "format_inspection"]
+
+
+def _nan_runs(x: np.ndarray) -> int:
+    bad = ~np.isfinite(x)
+    if not bad.any():
+        return 0
+    return int(np.count_nonzero(np.diff(np.r_[0, bad.astype(np.int8)]) == 1))
+
+
+def _num(v: float) -> float | None:
+    return float(v) if v is not None and math.isfinite(v) else None
+
+
+def inspect(
+    path: "str | os.PathLike",
+    *,
+    sampling_rate: float | None = None,
+    time_column: "str | int | bool | None" = None,
+    time_unit: str = "auto",
+    format: str | None = None,
+    convert: bool = True,
+) -> dict[str, Any]:
+    """Describe a recording file as a JSON-friendly dict (see the module doc).
+
+    The options are those of :func:`~tiny_biomoe.signals.read_signal`. A table without any rate is still
+    described (``sampling_rate`` None, with the fix in ``warnings``). Unreadable files raise SignalError.
+    """
+    from .modalities import list_modalities
+    from .readers import Recording, read_signal
+
+    notes: list[str] = []
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            rec = read_signal(path, sampling_rate=sampling_rate, time_column=time_column, time_unit=time_unit,
+                              format=format, convert=convert)
+        except SignalError as exc:
+            if "no sampling rate" not in str(exc):
+                raise
+            from .tables import read_table
+
+            tab = read_table(path, time_column=time_column, time_unit=time_unit, require_rate=False, warn=False)
+            rec = Recording({c: tab.frame[c].to_numpy(np.float64) for c in tab.frame.columns}, {}, str(path),
+                            info=tab.info())
+            notes.append(str(exc))
+    notes = [str(w.message) for w in caught] + notes
+    mods = rec.channel_modalities()
+    info = rec.info
+    sensors = info.get("sensors") or {}
+    converted = info.get("converted") or {}
+    channels = []
+    for n in rec.channels:
+        x = rec.signals[n]
+        try:
+            fs = rec.rate(n)
+        except (KeyError, TypeError):
+            fs = None
+        ok = np.isfinite(x)
+        channels.append({
+            "name": n, "sensor": sensors.get(n), "unit": rec.units.get(n), "modality": mods.get(n),
+            "sampling_rate": fs, "samples": int(x.size), "duration_s": (x.size / fs) if fs else None,
+            "nan_share": float(1 - ok.mean()) if x.size else 0.0, "nan_gaps": _nan_runs(x),
+            "min": _num(float(np.min(x[ok]))) if ok.any() else None,
+            "max": _num(float(np.max(x[ok]))) if ok.any() else None,
+            "converted": converted.get(n) if converted else None,
+        })
+    rates = {c["sampling_rate"] for c in channels if c["sampling_rate"]}
+    choice: dict[str, Any] = {}
+    for m in list_modalities():
+        hits = [n for n in rec.channels if mods.get(n) == m]
+        if len(hits) == 1:
+            choice[m] = hits[0]
+        elif len(hits) > 1:
+            choice[m] = {"ambiguous": hits}
+        elif len(rec.channels) == 1:
+            choice[m] = rec.channels[0]  # the only channel: taken for any --modality
+        else:
+            choice[m] = None
+    start = info.get("start_time")
+    if isinstance(start, dict):
+        vals = {str(v) for v in start.values() if v is not None}
+        start = next(iter(vals)) if len(vals) == 1 else start
+    durations = [c["duration_s"] for c in channels if c["duration_s"]]
+    return {
+        "path": str(path), "format": info.get("format"),
+        "sampling_rate": next(iter(rates)) if len(rates) == 1 else (sorted(rates) or None),
+        "sampling_rate_from": info.get("sampling_rate_from"),
+        "duration_s": max(durations) if durations else None, "start_time": start,
+        "time_column": info.get("time_column"), "time_unit": info.get("time_unit"),
+        "values": ("converted" if converted and all(converted.values()) else
+                   "raw" if converted and not any(converted.values()) else
+                   "mixed" if converted else "as stored"),
+        "channels": channels, "modality_channel": choice, "warnings": notes,
+    }
+
+
+def _fmt(v: Any, nd: int = 4) -> str:
+    if v is None:
+        return "-"
+    if isinstance(v, float):
+        return f"{v:.{nd}g}"
+    return str(v)
+
+
+def format_inspection(rep: dict[str, Any]) -> str:
+    """The report of :func:`inspect` as a readable table."""
+    rate = rep["sampling_rate"]
+    rate_s = "none (pass --fs)" if rate is None else (
+        ", ".join(f"{r:g}" for r in rate) + " Hz" if isinstance(rate, list) else f"{rate:g} Hz")
+    lines = [f"file:      {rep['path']}", f"format:    {rep['format']}",
+             f"rate:      {rate_s}" + (f" (from the {rep['sampling_rate_from']})" if rep["sampling_rate_from"] else ""),
+             f"duration:  {_fmt(rep['duration_s'], 6)} s", f"start:     {_fmt(rep['start_time'])}",
+             f"values:    {rep['values']}"]
+    if rep.get("time_column"):
+        lines.append(f"time:      column {rep['time_column']!r} in {rep['time_unit']}")
+    head = ("channel", "sensor", "unit", "modality", "Hz", "samples", "seconds", "NaN %", "gaps", "min", "max")
+    rows = [head] + [(c["name"], _fmt(c["sensor"]), _fmt(c["unit"]), _fmt(c["modality"]), _fmt(c["sampling_rate"]),
+                      str(c["samples"]), _fmt(c["duration_s"], 6), f"{100 * c['nan_share']:.1f}", str(c["nan_gaps"]),
+                      _fmt(c["min"]), _fmt(c["max"])) for c in rep["channels"]]
+    widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
+    lines.append("")
+    lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
+    lines.append("")
+    picks = []
+    for m, ch in rep["modality_channel"].items():
+        if isinstance(ch, dict):
+            picks.append(f"{m}: one of {ch['ambiguous']} (pass --column)")
+        elif ch is not None:
+            picks.append(f"{m}: {ch}")
+    lines.append("--modality takes: " + ("; ".join(picks) if picks else "no channel is labelled with a modality "
+                                          "(pass --column)"))
+    for w in rep["warnings"]:
+        lines.append(f"warning: {w}")
+    return "\n".join(lines)

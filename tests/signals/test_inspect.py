@@ -1,0 +1,76 @@
+"""tiny_biomoe.inspect and `biomoe inspect FILE [--json]` on files written here."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import tiny_biomoe
+from tiny_biomoe.cli import main
+from tiny_biomoe.signals.inspection import inspect
+
+
+def _opensignals(path, n=400):
+    rng = np.random.default_rng(11)
+    hdr = {"00:07:80:4D:2E:76": {"position": 0, "device": "biosignalsplux", "sampling rate": 200, "resolution": [16, 16],
+                                 "column": ["nSeq", "DI", "CH1", "CH2"], "label": ["CH1", "CH2"], "sensor": ["EDA", "BVP"],
+                                 "date": "2025-3-14", "time": "10:00:00.000"}}
+    a, b = rng.integers(0, 65536, n), rng.integers(0, 65536, n)
+    rows = "\n".join(f"{i % 16}\t0\t{a[i]}\t{b[i]}" for i in range(n))
+    path.write_text("# OpenSignals Text File Format. Version 1\n# " + json.dumps(hdr) + "\n# EndOfHeader\n" + rows + "\n")
+    return a, b
+
+
+def test_inspect_reports_rate_source_channels_and_modalities(tmp_path):
+    p = tmp_path / "rec.txt"
+    a, _ = _opensignals(p)
+    rep = tiny_biomoe.inspect(p)
+    assert rep["format"] == "opensignals-text" and rep["sampling_rate"] == 200 and rep["sampling_rate_from"] == "header"
+    assert rep["duration_s"] == pytest.approx(2.0) and rep["values"] == "converted"
+    ch = {c["name"]: c for c in rep["channels"]}
+    assert ch["CH1"]["sensor"] == "EDA" and ch["CH1"]["unit"] == "uS" and ch["CH2"]["modality"] == "bvp"
+    assert ch["CH1"]["min"] == pytest.approx(a.min() / 65536 * 3 / 0.12)
+    assert rep["modality_channel"]["eda"] == "CH1" and rep["modality_channel"]["bvp"] == "CH2"
+    assert rep["modality_channel"]["ecg"] is None
+    assert inspect(p, convert=False)["values"] == "raw"
+
+
+def test_inspect_table_with_gaps_and_without_a_rate(tmp_path):
+    p = tmp_path / "t.csv"
+    x = np.arange(10.0)
+    x[[2, 3, 7]] = np.nan
+    p.write_text("gsr,other\n" + "".join(("" if np.isnan(v) else f"{v}") + f",{i}\n" for i, v in enumerate(x)))
+    rep = inspect(p)
+    assert rep["sampling_rate"] is None and any("--fs" in w for w in rep["warnings"])
+    ch = rep["channels"][0]
+    assert ch["name"] == "gsr" and ch["nan_share"] == pytest.approx(0.3) and ch["nan_gaps"] == 2
+    assert rep["modality_channel"]["eda"] == "gsr"
+    assert inspect(p, sampling_rate=5.0)["channels"][0]["duration_s"] == pytest.approx(2.0)
+
+
+def test_cli_inspect_text_json_and_errors(tmp_path, capsys):
+    p = tmp_path / "rec.txt"
+    _opensignals(p)
+    assert main(["inspect", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "200 Hz (from the header)" in out and "eda: CH1" in out
+    assert main(["inspect", str(p), "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["sampling_rate"] == 200 and rep["channels"][1]["sensor"] == "BVP"
+    assert main(["inspect", str(tmp_path / "missing.txt")]) == 2
+    assert "does not exist" in capsys.readouterr().err
+    (tmp_path / "bad.txt").write_text("# OpenSignals Text File Format. Version 1\n# {broken\n# EndOfHeader\n1\t2\n")
+    assert main(["inspect", str(tmp_path / "bad.txt")]) == 2
+    assert "does not parse" in capsys.readouterr().err
+
+
+def test_cli_time_unit_reaches_the_reader(tmp_path, capsys):
+    p = tmp_path / "c.csv"
+    p.write_text("counter,eda\n" + "".join(f"{i},{np.sin(i)}\n" for i in range(300)))
+    assert main(["inspect", str(p), "--time-column", "counter", "--time-unit", "s", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["sampling_rate"] == 1.0
+    assert main(["inspect", str(p), "--time-column", "counter", "--json"]) == 0
+    rep = json.loads(capsys.readouterr().out)
+    assert rep["sampling_rate"] == 1000.0 and any("read as ms" in w for w in rep["warnings"])
