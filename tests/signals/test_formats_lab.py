@@ -226,3 +226,15 @@ def test_fif_written_by_mne(tmp_path):
     (tmp_path / "junk_raw.fif").write_bytes(b"not fif at all")
     with pytest.raises(SignalError, match="not a readable MNE"):
         read_signal(tmp_path / "junk_raw.fif")
+
+
+@pytest.mark.parametrize("module, suffix, content", [("h5py", ".h5", b"\x89HDF\r\n\x1a\n"), ("pyxdf", ".xdf", b"XDF:"),
+                                                     ("bioread", ".acq", b"\x00"), ("mne", "_raw.fif", b"\x00")])
+def test_missing_library_names_the_extra(tmp_path, monkeypatch, module, suffix, content):
+    from tiny_biomoe.errors import MissingDependencyError
+
+    p = tmp_path / f"rec{suffix}"
+    p.write_bytes(content + b"\x00" * 64)
+    monkeypatch.setitem(__import__("sys").modules, module, None)  # simulate "not installed"
+    with pytest.raises(MissingDependencyError, match=r"tiny-biomoe\[io\]"):
+        read_signal(p)

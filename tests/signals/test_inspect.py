@@ -34,7 +34,8 @@ def test_inspect_reports_rate_source_channels_and_modalities(tmp_path):
     assert ch["CH1"]["min"] == pytest.approx(a.min() / 65536 * 3 / 0.12)
     assert rep["modality_channel"]["eda"] == "CH1" and rep["modality_channel"]["bvp"] == "CH2"
     assert rep["modality_channel"]["ecg"] is None
-    assert inspect(p, convert=False)["values"] == "raw"
+    assert inspect(p, convert=False)["values"] == "raw ADC"
+    assert [c["values"] for c in inspect(p)["channels"]] == ["converted", "converted"]
 
 
 def test_inspect_table_with_gaps_and_without_a_rate(tmp_path):

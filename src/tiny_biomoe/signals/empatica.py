@@ -10,7 +10,6 @@ times, not a fixed rate), ``tags.csv`` (event marks) and ``info.txt`` are not ch
 
 from __future__ import annotations
 
-import io
 import zipfile
 from pathlib import Path
 from typing import IO, Any, Callable
@@ -46,12 +45,12 @@ def _first_two_rows_ok(lines: list[str]) -> bool:
 
 
 def _peek(fh: IO[bytes], n: int = 2) -> list[str]:
-    text = io.TextIOWrapper(fh, encoding="utf-8", errors="replace")
     out = []
-    for line in text:
-        out.append(line.strip())
-        if len(out) >= n:
+    for _ in range(n):
+        line = fh.readline(4096)
+        if not line:
             break
+        out.append(line.decode("utf-8", "replace").strip())
     return out
 
 
@@ -93,7 +92,11 @@ def is_empatica_zip(path: "str | Path") -> bool:
     try:
         with zipfile.ZipFile(path) as zf:
             files = _members(zf.namelist())
-            return any(_first_two_rows_ok(_peek(zf.open(m))) for m in files.values())
+            for m in files.values():
+                with zf.open(m) as fh:
+                    if _first_two_rows_ok(_peek(fh)):
+                        return True
+            return False
     except (OSError, zipfile.BadZipFile):
         return False
 
@@ -161,7 +164,8 @@ def read_empatica(path: "str | Path", *, convert: bool = True, **_: Any):
                 else:
                     u = unit
                 signals[n], rates[n], units[n], starts[n] = col, fs, u, start
-                converted[n] = stem == "ACC" and convert
+                if stem == "ACC":
+                    converted[n] = convert  # the other sensors are stored in physical units
     finally:
         if zf is not None:
             zf.close()

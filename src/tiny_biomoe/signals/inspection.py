@@ -67,7 +67,7 @@ def inspect(
     mods = rec.channel_modalities()
     info = rec.info
     sensors = info.get("sensors") or {}
-    converted = info.get("converted") or {}
+    converted = info.get("converted") or {}  # channel -> True (converted to physical units) / False (kept raw)
     channels = []
     for n in rec.channels:
         x = rec.signals[n]
@@ -82,7 +82,8 @@ def inspect(
             "nan_share": float(1 - ok.mean()) if x.size else 0.0, "nan_gaps": _nan_runs(x),
             "min": _num(float(np.min(x[ok]))) if ok.any() else None,
             "max": _num(float(np.max(x[ok]))) if ok.any() else None,
-            "converted": converted.get(n) if converted else None,
+            "values": ("converted" if converted.get(n) else "raw ADC" if rec.units.get(n) == "raw ADC" or
+                       converted.get(n) is False else "as stored"),
         })
     rates = {c["sampling_rate"] for c in channels if c["sampling_rate"]}
     choice: dict[str, Any] = {}
@@ -107,9 +108,7 @@ def inspect(
         "sampling_rate_from": info.get("sampling_rate_from"),
         "duration_s": max(durations) if durations else None, "start_time": start,
         "time_column": info.get("time_column"), "time_unit": info.get("time_unit"),
-        "values": ("converted" if converted and all(converted.values()) else
-                   "raw" if converted and not any(converted.values()) else
-                   "mixed" if converted else "as stored"),
+        "values": ", ".join(dict.fromkeys(c["values"] for c in channels)),
         "channels": channels, "modality_channel": choice, "warnings": notes,
     }
 
@@ -133,8 +132,8 @@ def format_inspection(rep: dict[str, Any]) -> str:
              f"values:    {rep['values']}"]
     if rep.get("time_column"):
         lines.append(f"time:      column {rep['time_column']!r} in {rep['time_unit']}")
-    head = ("channel", "sensor", "unit", "modality", "Hz", "samples", "seconds", "NaN %", "gaps", "min", "max")
-    rows = [head] + [(c["name"], _fmt(c["sensor"]), _fmt(c["unit"]), _fmt(c["modality"]), _fmt(c["sampling_rate"]),
+    head = ("channel", "sensor", "unit", "values", "modality", "Hz", "samples", "seconds", "NaN %", "gaps", "min", "max")
+    rows = [head] + [(c["name"], _fmt(c["sensor"]), _fmt(c["unit"]), c["values"], _fmt(c["modality"]), _fmt(c["sampling_rate"]),
                       str(c["samples"]), _fmt(c["duration_s"], 6), f"{100 * c['nan_share']:.1f}", str(c["nan_gaps"]),
                       _fmt(c["min"]), _fmt(c["max"])) for c in rep["channels"]]
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
