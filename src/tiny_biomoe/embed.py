@@ -51,6 +51,43 @@ class EmbeddingResult:
     def __len__(self) -> int:
         return int(self.starts.shape[0])
 
+    def __repr__(self) -> str:
+        md = self.metadata
+        dim = next(iter(self.embeddings.values())).shape[1] if self.embeddings else 0
+        w = (md.get("weights") or {}).get("source", "?") if isinstance(md.get("weights"), Mapping) else md.get("weights", "?")
+        win = md.get("window_s")
+        return (f"EmbeddingResult({len(self)} windows x {dim}, kinds={self.kinds}, modality={md.get('modality')!r}, "
+                f"window={'?' if win is None else f'{win:g} s'}, source={md.get('source')!r}, weights={str(w)!r})")
+
+    def to_frame(self, *, wide: bool = True, t0: Any = None) -> "Any":
+        """The embeddings as a pandas DataFrame, one row per window (``wide=True``: columns
+        ``<kind>_e0 .. <kind>_e191``) or per window and kind (``wide=False``: a ``kind`` column and
+        ``e0 .. e191``), with ``window``, ``start_s``, ``end_s``, ``source``, ``channel``, ``modality``.
+
+        ``t0`` (a timestamp, e.g. the recording's start) adds a ``time`` column ``t0 + start_s``.
+        """
+        import pandas as pd
+
+        md = self.metadata
+        starts = np.asarray(self.starts, dtype=np.float64)
+        win = md.get("window_s")
+        base = pd.DataFrame({
+            "window": np.arange(len(self)), "start_s": starts,
+            "end_s": starts + float(win) if win is not None else np.full(len(self), np.nan),
+            "source": md.get("source"), "channel": md.get("channel"), "modality": md.get("modality"),
+        })
+        if t0 is not None:
+            base.insert(3, "time", pd.Timestamp(t0) + pd.to_timedelta(starts, unit="s"))
+        if wide:
+            blocks = [pd.DataFrame(np.asarray(v), columns=[f"{k}_e{i}" for i in range(np.shape(v)[1])])
+                      for k, v in self.embeddings.items()]
+            return pd.concat([base, *blocks], axis=1)
+        parts = []
+        for k, v in self.embeddings.items():
+            emb = pd.DataFrame(np.asarray(v), columns=[f"e{i}" for i in range(np.shape(v)[1])])
+            parts.append(pd.concat([base.assign(kind=k), emb], axis=1))
+        return pd.concat(parts, ignore_index=True)
+
     @property
     def kinds(self) -> list[str]:
         """Kinds present, in order."""

@@ -260,3 +260,24 @@ class TinyBioMoE(nn.Module):
     def save_official(self, path: str | os.PathLike) -> Path:
         """Write the official ``.pth`` layout: ``torch.save({"model_state_dict": state_dict})``."""
         return _weights.save_official(self, path)
+
+    def embed(self, images: Any, *, batch_size: int = 64) -> "np.ndarray":
+        """Embeddings ``(N, 192)`` float32 NumPy array of ``images`` ``(N, 3, 224, 224)`` (or one
+        ``(3, 224, 224)`` image), without gradients, in eval mode, ``batch_size`` images at a time on
+        the model's device (the training/eval state is restored afterwards)."""
+        import numpy as np
+
+        x = images if isinstance(images, torch.Tensor) else torch.from_numpy(np.asarray(images, dtype=np.float32))
+        if x.ndim == 3:
+            x = x.unsqueeze(0)
+        if int(batch_size) < 1:
+            raise InputError(f"batch_size must be >= 1, got {batch_size}")
+        dev = next(self.parameters()).device
+        was_training = self.training
+        self.eval()
+        try:
+            with torch.inference_mode():
+                out = [self(x[i: i + int(batch_size)].to(dev)).float().cpu() for i in range(0, x.shape[0], int(batch_size))]
+        finally:
+            self.train(was_training)
+        return torch.cat(out).numpy() if out else np.zeros((0, EMBED_DIM), np.float32)
