@@ -776,7 +776,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except MemoryError:
         if debug:
             raise
-        print(f"{cmd}: error: out of memory; ask for less (fewer windows with --max-windows, a larger --stride, a "
+        print(f"{cmd}: system error: out of memory; ask for less (fewer windows with --max-windows, a larger --stride, a "
               "smaller --batch-size)", file=sys.stderr)
         return 2
     except OSError as exc:  # the machine's, not ours: one line, no traceback

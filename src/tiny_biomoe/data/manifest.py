@@ -10,7 +10,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from ..errors import DatasetError
+from ..errors import DatasetError, SignalError
+from ..signals.processing import check_sampling_rate
 from . import _files
 from .dataset import DatasetWarning, PainDataset, Trial
 
@@ -74,6 +75,10 @@ def load_manifest(path: str | Path, *, classes: Sequence[str] | None = None, nam
             raise DatasetError(f"manifest {path} row {i + 2}: fs {row['fs']!r} is not a number (Hz)") from exc
         if not fs > 0:
             raise DatasetError(f"manifest {path} row {i + 2}: fs must be positive")
+        try:
+            check_sampling_rate(fs)  # finite and plausible: fs=1e9 tried to allocate 894 GiB when resampling
+        except SignalError as exc:
+            raise DatasetError(f"manifest {path} row {i + 2}: {exc}") from None
         x = _read_signal(f, row["column"].strip(), cache)
         x, trial = _select_interval(x, fs, row, man.columns, trial, "trial" in man.columns and row.get("trial", "").strip(), f"manifest {path} row {i + 2}")
         lab = row["label"].strip() or None
