@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import numpy as np
 from sklearn import metrics as skm
 
-__all__ = ["classification_metrics", "aggregate_folds"]
+__all__ = ["classification_metrics", "aggregate_folds", "out_of_fold", "bootstrap_ci", "predictions_frame"]
 
 
 def classification_metrics(y_true: Sequence[int], y_pred: Sequence[int], classes: Sequence[str]) -> dict:
@@ -51,3 +51,82 @@ def aggregate_folds(folds: Sequence[dict], classes: Sequence[str]) -> dict:
     out["confusion_matrix"] = cm.tolist()
     out["pooled_accuracy"] = float(np.trace(cm) / cm.sum()) if cm.sum() else float("nan")
     return out
+
+
+def out_of_fold(folds: Sequence, y: np.ndarray, proba: Sequence[np.ndarray], groups: np.ndarray,
+                trial_ids: Sequence[str] | None = None) -> dict:
+    """Out-of-fold predictions as JSON-able columns: per test trial its ``subject``, ``trial``,
+    ``fold``, ``true`` and ``predicted`` class index and class ``proba`` (rows in fold order).
+
+    ``folds`` are :class:`~tiny_biomoe.pain.protocols.Fold` objects and ``proba[i]`` the
+    ``(len(folds[i].test), n_classes)`` probabilities of fold ``i``.
+    """
+    idx = np.concatenate([np.asarray(f.test, dtype=np.int64) for f in folds]) if folds else np.zeros(0, np.int64)
+    p = np.concatenate([np.asarray(a, dtype=np.float64) for a in proba], axis=0) if folds else np.zeros((0, 0))
+    ids = list(trial_ids) if trial_ids is not None else [str(i) for i in range(len(y))]
+    return {
+        "index": idx.tolist(),
+        "subject": [str(groups[i]) for i in idx],
+        "trial": [ids[i] for i in idx],
+        "fold": [f.name for f in folds for _ in range(len(f.test))],
+        "true": np.asarray(y)[idx].astype(int).tolist(),
+        "predicted": p.argmax(axis=1).astype(int).tolist() if p.size else [],
+        "proba": np.round(p, 6).tolist(),
+    }
+
+
+def bootstrap_ci(y_true: Sequence[int], y_pred: Sequence[int], groups: Sequence, n_classes: int, *,
+                 n_boot: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
+    """Percentile bootstrap intervals of accuracy and macro-F1 over pooled predictions, resampling
+    whole subjects with replacement (trials of one subject are not independent).
+
+    Macro-F1 is computed per resample as in :func:`classification_metrics` (over classes present in
+    the resample's true or predicted labels). Returns ``{"accuracy": {"low", "high"}, "macro_f1":
+    {...}, "level", "n_boot", "seed", "unit": "subject", "subjects"}``.
+    """
+    y_true = np.asarray(y_true, dtype=np.int64)
+    y_pred = np.asarray(y_pred, dtype=np.int64)
+    subj, inv = np.unique(np.asarray(groups).astype(str), return_inverse=True)
+    if y_true.size == 0 or n_boot < 1 or not 0 < level < 1:
+        raise ValueError("bootstrap needs predictions, n_boot >= 1 and 0 < level < 1")
+    per = np.zeros((subj.size, n_classes, n_classes), np.int64)  # one confusion matrix per subject
+    np.add.at(per, (inv, y_true, y_pred), 1)
+    rng = np.random.default_rng(seed)
+    counts = rng.multinomial(subj.size, np.full(subj.size, 1.0 / subj.size), size=n_boot)  # (B, S) draws
+    cm = np.einsum("bs,sij->bij", counts, per).astype(np.float64)  # (B, C, C)
+    tp = np.einsum("bii->bi", cm)
+    total = cm.sum(axis=(1, 2))
+    acc = tp.sum(axis=1) / np.maximum(total, 1)
+    fp, fn = cm.sum(axis=1) - tp, cm.sum(axis=2) - tp  # column sums - tp, row sums - tp
+    present = (cm.sum(axis=1) + cm.sum(axis=2)) > 0
+    denom = 2 * tp + fp + fn
+    f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
+    mf1 = (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
+    q = [(1 - level) / 2 * 100, (1 + level) / 2 * 100]
+    lo_a, hi_a = np.percentile(acc, q)
+    lo_f, hi_f = np.percentile(mf1, q)
+    return {"accuracy": {"low": float(lo_a), "high": float(hi_a)}, "macro_f1": {"low": float(lo_f), "high": float(hi_f)},
+            "level": float(level), "n_boot": int(n_boot), "seed": int(seed), "unit": "subject", "subjects": int(subj.size)}
+
+
+def predictions_frame(results: dict) -> "Any":
+    """All experiments' out-of-fold predictions of :func:`~tiny_biomoe.pain.evaluate` results as one
+    pandas DataFrame: ``experiment, level, subject, trial, fold, true, predicted, p_<class> ...``
+    (labels as class names)."""
+    import pandas as pd
+
+    classes = list(results.get("classes", []))
+    frames = []
+    for e in results.get("experiments", []):
+        oof = e.get("oof")
+        if not oof:
+            continue
+        df = pd.DataFrame({"experiment": e["name"], "level": e.get("level"), "subject": oof["subject"],
+                           "trial": oof["trial"], "fold": oof["fold"],
+                           "true": [classes[i] for i in oof["true"]], "predicted": [classes[i] for i in oof["predicted"]]})
+        p = np.asarray(oof["proba"], dtype=np.float64).reshape(len(df), -1)
+        for j, c in enumerate(classes[: p.shape[1]]):
+            df[f"p_{c}"] = p[:, j]
+        frames.append(df)
+    cols = ["experiment", "level", "subject", "trial", "fold", "true", "predicted"] + [f"p_{c}" for c in classes]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=cols)

@@ -27,7 +27,7 @@ from ..data.dataset import DatasetWarning, PainDataset
 from ..errors import ConfigError, DatasetError
 from .fusion import FUSION_LEVELS, FusionSpec, fuse, plan_experiments
 from .heads import HeadConfig, save_head, train_head
-from .metrics import aggregate_folds, classification_metrics
+from .metrics import aggregate_folds, bootstrap_ci, classification_metrics, out_of_fold
 from .protocols import Fold, make_folds
 
 if TYPE_CHECKING:
@@ -268,6 +268,19 @@ def _fold_row(fold: Fold, y: np.ndarray, pred: np.ndarray, groups: np.ndarray, c
     return row
 
 
+def _oof_and_ci(folds: Sequence[Fold], y: np.ndarray, proba: Sequence[np.ndarray], groups: np.ndarray,
+                 trial_ids: Sequence[str] | None, n_classes: int, seed: int) -> dict:
+    """``oof`` (per-trial out-of-fold predictions) and ``bootstrap`` (95 % subject-level intervals of
+    the pooled accuracy and macro-F1, :data:`BOOTSTRAP_SAMPLES` resamples seeded by ``seed``)."""
+    oof = out_of_fold(folds, y, proba, groups, trial_ids)
+    ci = bootstrap_ci(oof["true"], oof["predicted"], oof["subject"], n_classes, n_boot=BOOTSTRAP_SAMPLES, seed=seed)
+    return {"oof": oof, "bootstrap": ci}
+
+
+#: resamples of the subject-level bootstrap in every evaluation
+BOOTSTRAP_SAMPLES = 1000
+
+
 def _print_row(name: str, agg: Mapping[str, Any]) -> None:
     print(f"  {name:<50s} acc {agg['accuracy']['mean']:.3f} +- {agg['accuracy']['std']:.3f}  "
           f"macro-F1 {agg['macro_f1']['mean']:.3f}", flush=True)
@@ -286,14 +299,16 @@ def evaluate_embeddings(table: EmbeddingTable, config: PipelineConfig | None = N
     t0 = time.perf_counter()
     for spec in exps:
         x = fuse(table.embeddings, spec.inputs, spec.method)
-        fold_res = []
+        fold_res, proba = [], []
         for fi, f in enumerate(folds):
             hc = dataclasses.replace(cfg.head, seed=cfg.head.seed + fi)
             head, hist = train_head(x[f.train], table.labels[f.train], n_cls, hc, groups=table.groups[f.train])
-            fold_res.append(_fold_row(f, table.labels, head.predict(x[f.test]), table.groups, table.classes,
+            proba.append(head.predict_proba(x[f.test]))
+            fold_res.append(_fold_row(f, table.labels, proba[-1].argmax(axis=1), table.groups, table.classes,
                                       best_epoch=hist.get("best_epoch")))
         agg = aggregate_folds(fold_res, table.classes)
-        results.append({**spec.to_dict(), "dim": int(x.shape[1]), "folds": fold_res, "aggregate": agg})
+        results.append({**spec.to_dict(), "dim": int(x.shape[1]), "folds": fold_res, "aggregate": agg,
+                        **_oof_and_ci(folds, table.labels, proba, table.groups, table.trial_ids, n_cls, cfg.seed)})
         if progress:
             _print_row(spec.name, agg)
     return {
@@ -372,15 +387,16 @@ def evaluate_finetune(
     w, fs, _ = trial_windows(ds, m, config.window_s, config.preprocess)
     images = render(w, k, fs, modality=m, **config.render_params.get(k, {}))
     label = "pretrained" if ft.pretrained else "from scratch"
-    fold_res = []
+    fold_res, proba = [], []
     t0 = time.perf_counter()
     for fi, f in enumerate(folds):
         fc = dataclasses.replace(ft, seed=ft.seed + fi)
         net, hist = finetune(images[f.train], y[f.train], len(ds.classes), model, fc, device=device)
         dev = next(net.parameters()).device
         with torch.no_grad():
-            pred = np.concatenate([net(images[f.test][i : i + fc.batch_size].to(dev)).argmax(1).cpu().numpy()
-                                   for i in range(0, len(f.test), fc.batch_size)])
+            proba.append(np.concatenate([torch.softmax(net(images[f.test][i : i + fc.batch_size].to(dev)).float(), 1).cpu().numpy()
+                                         for i in range(0, len(f.test), fc.batch_size)]))
+        pred = proba[-1].argmax(axis=1)
         fold_res.append(_fold_row(f, y, pred, g, ds.classes, final_loss=hist["loss"][-1] if hist["loss"] else None))
         del net
     agg = aggregate_folds(fold_res, ds.classes)
@@ -388,7 +404,8 @@ def evaluate_finetune(
     if progress:
         _print_row(name, agg)
     return {"name": name, "level": "finetune", "inputs": [[m, k]], "method": "end-to-end", "dim": 192,
-            "folds": fold_res, "aggregate": agg, "finetune": ft.to_dict(), "seconds": time.perf_counter() - t0}
+            "folds": fold_res, "aggregate": agg, "finetune": ft.to_dict(), "seconds": time.perf_counter() - t0,
+            **_oof_and_ci(folds, y, proba, g, [f"{t.subject}/{t.trial}" for t in ds.trials], len(ds.classes), config.seed)}
 
 
 def train_final_head(
