@@ -1,4 +1,4 @@
-"""Biosignals: readers, per-modality defaults, preprocessing and windowing."""
+"""Biosignals: readers, per-modality defaults, preprocessing, conditioning (the one path), windowing, quality."""
 
 from __future__ import annotations
 
@@ -15,11 +15,17 @@ from .processing import (
     resample,
     zero_phase_filter,
 )
+from .conditioning import Conditioned, condition
+from .quality import WindowQuality, window_quality
 from .readers import Recording, read_signal
 from .windowing import Windows, make_windows, signal_windows
 
 __all__ = [
     "MODALITY_ALIASES",
+    "Conditioned",
+    "WindowQuality",
+    "condition",
+    "window_quality",
     "ModalityDefaults",
     "Recording",
     "Windows",

@@ -37,6 +37,12 @@ class ModalityDefaults:
         spectrogram_band_hz: ``(fmin, fmax)`` in Hz shown by the spectrogram kinds (where the
             modality's information is; ``fmax`` is lowered to Nyquist when needed). ``None``: the
             default filter's band (its high-pass edge or 0, to its low-pass edge or Nyquist).
+        model_rate_hz: the rate every recording of the modality is resampled to before windowing
+            (:func:`tiny_biomoe.signals.conditioning.condition`, ``resample="model"``), so that one
+            modality looks the same whatever device recorded it; ``resample="native"`` keeps the
+            recording's own rate. 100 Hz (AI4PAIN's rate) for EDA, BVP, RESP and SpO2; ECG 250 Hz,
+            EEG 250 Hz (over 5 x their 40/45 Hz low-pass edges, common clinical rates); EMG 1000 Hz
+            (its 20-450 Hz band needs a Nyquist above 450 Hz; at 500 Hz the low-pass would be capped at 225 Hz).
     """
 
     name: str
@@ -52,6 +58,7 @@ class ModalityDefaults:
     value_range: tuple[float, float] | None = None
     multi_components: tuple[str, ...] = field(default=("raw", "filtered"))
     spectrogram_band_hz: tuple[float, float] | None = None
+    model_rate_hz: float = 100.0
 
     def replace(self, **changes: Any) -> "ModalityDefaults":
         """Return a copy with some fields changed (unknown field names raise SignalError)."""
@@ -84,9 +91,9 @@ _MODALITIES: dict[str, ModalityDefaults] = {
             value_range=(80.0, 100.0), multi_components=("raw",),
             spectrogram_band_hz=(0.0, 0.5),  # saturation changes over seconds to minutes
         ),
-        ModalityDefaults("ecg", "electrocardiogram", (250.0, 1000.0), 10.0, 0.5, 40.0, 1.0, 0.9),
-        ModalityDefaults("emg", "electromyogram", (500.0, 2000.0), 5.0, 20.0, 450.0, 0.25, 0.75),
-        ModalityDefaults("eeg", "electroencephalogram", (100.0, 512.0), 10.0, 0.5, 45.0, 2.0, 0.9),
+        ModalityDefaults("ecg", "electrocardiogram", (250.0, 1000.0), 10.0, 0.5, 40.0, 1.0, 0.9, model_rate_hz=250.0),
+        ModalityDefaults("emg", "electromyogram", (500.0, 2000.0), 5.0, 20.0, 450.0, 0.25, 0.75, model_rate_hz=1000.0),
+        ModalityDefaults("eeg", "electroencephalogram", (100.0, 512.0), 10.0, 0.5, 45.0, 2.0, 0.9, model_rate_hz=250.0),
     )
 }
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..errors import SignalError
-from .modalities import ModalityDefaults, get_modality
-from .processing import check_sampling_rate, check_signal, preprocess as _preprocess, resample
+from .modalities import ModalityDefaults
+from .processing import check_sampling_rate
 
 __all__ = ["Windows", "make_windows", "signal_windows"]
 
@@ -124,14 +124,13 @@ def signal_windows(
     max_missing: float = 0.5,
     max_windows: int | None = None,
 ) -> Windows:
-    """One channel as windows: the modality's :func:`preprocess` (or only :func:`check_signal`),
-    optionally :func:`resample` to ``target_rate`` after filtering, then :func:`make_windows`
-    (``window_s`` defaults to the modality's window).
+    """Deprecated thin alias of :func:`tiny_biomoe.signals.conditioning.condition` (kept for one release).
+
+    ``target_rate=None`` keeps the recording's rate (``resample="native"``) as this function always
+    did; :func:`~tiny_biomoe.signals.conditioning.condition` defaults to the modality's model rate.
     """
-    m = get_modality(modality)
-    fs = check_sampling_rate(sampling_rate)
-    x = _preprocess(signal, fs, m) if preprocess else check_signal(signal)
-    if target_rate is not None:
-        x, fs = resample(x, fs, target_rate), check_sampling_rate(target_rate)
-    win = m.window_s if window_s is None else float(window_s)
-    return make_windows(x, fs, win, stride_s, max_missing=max_missing, max_windows=max_windows)
+    from .conditioning import condition
+
+    return condition(signal, sampling_rate, modality, window_s=window_s, stride_s=stride_s, preprocess=preprocess,
+                     resample="native" if target_rate is None else target_rate, max_missing=max_missing,
+                     max_windows=max_windows, quality=False)
