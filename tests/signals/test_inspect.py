@@ -75,3 +75,21 @@ def test_cli_time_unit_reaches_the_reader(tmp_path, capsys):
     assert main(["inspect", str(p), "--time-column", "counter", "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["sampling_rate"] == 1000.0 and any("read as ms" in w for w in rep["warnings"])
+
+
+def test_docs_formats_example_runs(tmp_path, capsys):
+    import re
+    from pathlib import Path
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "signals.md").read_text()
+    code = re.search(r"```py\n(.*?)```", doc[doc.index("## Recordings as labs export them"):], re.S).group(1)
+    d = tmp_path / "e4"
+    d.mkdir()
+    (d / "EDA.csv").write_text("1600000000.000000\n4.000000\n" + "".join(f"{1 + i / 100:.4f}\n" for i in range(80)))
+    (d / "BVP.csv").write_text("1600000000.000000\n64.000000\n" + "".join(f"{np.sin(i / 5):.3f}\n" for i in range(1280)))
+    t = tmp_path / "t.csv"
+    t.write_text("timer,eda\n" + "".join(f"{i * 4},{i}\n" for i in range(50)))
+    ns = {"path": d, "table_path": t}
+    exec(compile(code, "docs/signals.md", "exec"), ns)
+    assert capsys.readouterr().out.split() == ["[4.0,", "64.0]", "EDA"]  # two rates: the list
+    assert ns["name"] == "EDA" and ns["fs"] == 4.0 and ns["tab"].sampling_rate == 250.0
