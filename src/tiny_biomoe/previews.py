@@ -22,7 +22,7 @@ from .representations.base import kind_list, render
 from .signals.modalities import get_modality
 from .signals.windowing import Windows, signal_windows
 
-__all__ = ["render_signal", "render_file", "save_previews", "contact_sheet"]
+__all__ = ["render_signal", "render_file", "save_previews", "contact_sheet", "qa_sheet"]
 
 
 def render_signal(
@@ -133,4 +133,57 @@ def render_file(
     wins, images = render_signal(
         samples, fs, modality, kinds, window, stride, preprocess, max_windows, device
     )
-    return save_previews(images, out_dir, wins.starts)
+    paths = save_previews(images, out_dir, wins.starts)
+    return paths + [qa_sheet(samples, fs, wins, images, Path(out_dir) / "qa_sheet.png", title=str(input_path))]
+
+
+def qa_sheet(
+    signal: np.ndarray,
+    sampling_rate: float,
+    windows: Windows,
+    images: Mapping[str, torch.Tensor],
+    path: str | os.PathLike,
+    *,
+    max_windows: int = 6,
+    title: str = "",
+) -> Path:
+    """A QA sheet PNG: the signal against time (s) with the windows shaded and numbered, above the
+    first ``max_windows`` windows' images per kind, each captioned with its start in seconds; so a
+    reader sees which part of the recording each image is. Written atomically; returns the path.
+
+    ``windows.starts`` are on the time axis of ``signal`` (before any resampling in the windows).
+    """
+    from matplotlib.figure import Figure
+
+    from ._io import atomic_path
+
+    x = np.asarray(signal, dtype=np.float64)
+    t = np.arange(x.size) / float(sampling_rate)
+    kinds = list(images)
+    n = min(int(max_windows), len(windows))
+    cols = max(n, 1)
+    fig = Figure(figsize=(max(6.0, 1.9 * cols), 2.2 + 1.9 * len(kinds)), dpi=100)
+    grid = fig.add_gridspec(1 + len(kinds), cols, height_ratios=[1.3] + [1.0] * len(kinds))
+    ax = fig.add_subplot(grid[0, :])
+    ax.plot(t, x, lw=0.7, color="#1f4e79")
+    for i, s in enumerate(np.asarray(windows.starts, dtype=np.float64)[:n]):
+        ax.axvspan(s, s + windows.window_s, color="#dd8452" if i % 2 else "#55a868", alpha=0.18, lw=0)
+        ax.text(s + 0.02 * windows.window_s, 0.97, str(i), transform=ax.get_xaxis_transform(), va="top", fontsize=7)
+    ax.set_xlabel("time (s)", fontsize=8)
+    ax.set_xlim(t[0] if t.size else 0, t[-1] if t.size else 1)
+    ax.tick_params(labelsize=7)
+    ax.set_title(f"{title} ({len(windows)} windows of {windows.window_s:g} s; first {n} shown)".strip(), fontsize=8)
+    for r, k in enumerate(kinds):
+        for c in range(n):
+            a = fig.add_subplot(grid[1 + r, c])
+            a.imshow(_to_uint8(images[k][c]))
+            a.set_xticks([])
+            a.set_yticks([])
+            a.set_title(f"#{c} start {float(windows.starts[c]):g} s", fontsize=7)
+            if c == 0:
+                a.set_ylabel(k, fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    return path
