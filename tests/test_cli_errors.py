@@ -254,3 +254,25 @@ def test_empty_kinds_and_sub_sample_stride(csv_file, tmp_path, capsys):
     assert main(["render", str(csv_file), "--modality", "eda", "--stride", "1e-9", "-o", str(tmp_path / "r")]) == 2
     assert "shorter than one sample" in capsys.readouterr().err
     assert not (tmp_path / "r").exists()
+
+
+def test_killed_run_temporaries_removed_by_next_run_and_umask_modes(csv_file, tmp_path):
+    import stat
+    import subprocess
+    import sys
+
+    dead = int(subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                              text=True).stdout)
+    stale = tmp_path / f".prev.p{dead}.k1ll3d.tmp"  # what a render killed mid-way leaves beside its output
+    (stale / "waveform").mkdir(parents=True)
+    (stale / "waveform" / "window_0000.png").write_bytes(b"half")
+    old = os.umask(0o027)
+    try:
+        assert main(["render", str(csv_file), "--modality", "eda", "--kinds", "waveform", "--max-windows", "1",
+                     "-o", str(tmp_path / "prev")]) == 0
+    finally:
+        os.umask(old)
+    assert not stale.exists()
+    assert stat.S_IMODE(os.stat(tmp_path / "prev").st_mode) == 0o750
+    png = next((tmp_path / "prev" / "waveform").iterdir())
+    assert stat.S_IMODE(os.stat(png).st_mode) == 0o640  # as any new file under this umask, not 0600

@@ -31,7 +31,7 @@ from typing import Iterator
 from .errors import OutputError
 
 __all__ = ["atomic_path", "atomic_write_text", "atomic_dir", "check_output", "cleanup_stale", "current_umask",
-           "STALE_AFTER_S"]
+           "temp_dir_beside", "STALE_AFTER_S"]
 
 #: A temporary of ours whose writer process is gone, or older than this (seconds), is stale.
 STALE_AFTER_S = 24 * 3600.0
@@ -171,6 +171,23 @@ def atomic_write_text(path: str | os.PathLike, text: str, encoding: str = "utf-8
     with atomic_path(path) as tmp:
         tmp.write_text(text, encoding=encoding)
     return Path(path)
+
+
+def temp_dir_beside(path: str | os.PathLike) -> Path:
+    """A new empty temporary folder beside ``path`` (mode ``0777 & ~umask``), named so that
+    :func:`cleanup_stale` removes it if this process dies before renaming it into place; stale
+    temporaries of dead writers in that folder are removed first."""
+    path = Path(path)
+    _make_parent(path)
+    cleanup_stale(path.parent)
+    try:
+        tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent))
+    except OSError as exc:
+        if exc.errno in _WRITE_ERRNOS:
+            raise _output_error(path, exc) from None
+        raise
+    _public_mode(tmp)
+    return tmp
 
 
 @contextlib.contextmanager

@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -79,9 +78,9 @@ def save_previews(
     out = Path(out_dir)
     if out.exists() and not out.is_dir():
         raise InputError(f"output {str(out)!r} exists and is not a folder; choose a folder name for -o")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    os.chmod(tmp, 0o755)  # mkdtemp makes it private; the final folder should look like any other
+    from ._io import temp_dir_beside
+
+    tmp = temp_dir_beside(out)  # umask permissions; removed by the next run if this one is killed
     rel: list[Path] = []
     try:
         for kind, imgs in images.items():

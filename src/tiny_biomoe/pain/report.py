@@ -13,7 +13,6 @@ import html
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -255,16 +254,14 @@ def write_report(
     ``{caption: image}`` shown side by side (e.g. one trial per class, see :func:`class_examples`).
     Returns the folder path.
     """
+    from .._io import temp_dir_beside
+
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    tmp = temp_dir_beside(out)  # umask permissions; removed by the next run if this one is killed
     try:
         _build(results, tmp, examples or {}, title)
-        umask = os.umask(0)  # mkdtemp makes the folder private (0700); give it the usual permissions
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)
         if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            old = temp_dir_beside(out)
             os.replace(out, old / "x")
             os.replace(tmp, out)
             shutil.rmtree(old, ignore_errors=True)
