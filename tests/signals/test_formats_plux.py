@@ -143,3 +143,17 @@ def test_h5_devices_channels_and_attributes(tmp_path):
         f.create_dataset("x", data=np.arange(3))
     with pytest.raises(SignalError, match="not an OpenSignals export"):
         read_signal(tmp_path / "other.h5")
+
+
+def test_transfer_functions_by_device_and_sensor():
+    from tiny_biomoe.signals.plux import transfer
+
+    adc = np.array([0, 256, 512, 1023])
+    x, unit = transfer(adc, "ECG", 10, device="bitalino_rev")  # BITalino (r)evolution: VCC 3.3 V, G 1100
+    np.testing.assert_allclose(x, (adc / 1024 - 0.5) * 3.3 / 1100 * 1000, rtol=1e-12)
+    assert unit == "mV"
+    x, unit = transfer(adc, "EEG", 16, device="biosignalsplux")
+    np.testing.assert_allclose(x, (adc / 65536 - 0.5) * 3 / 40000 * 1e6, rtol=1e-12)
+    assert unit == "uV"
+    assert transfer(adc, "EDABIT", 10, device="bitalino") is None  # first BITalino board: kept raw
+    assert transfer(adc, "RIP", 16) is None and transfer(adc, "RAW", 16) is None and transfer(adc, "EDA", None) is None

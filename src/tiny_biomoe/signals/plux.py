@@ -27,8 +27,10 @@ RESP/PZT (%)       ``(ADC / 2^n - 0.5) * 100``                     same         
 BVP (r.i.)         ``ADC / 2^n`` (relative light intensity)        same             same
 =================  ==============================================  ===============  ==============
 
-A BITalino channel is told by the device (``bitalino...``) or the sensor name (``...BIT``/``...BITREV``).
-Other sensors (``RAW``, ``ACC``, ``TEMP``, ...) stay raw.
+A BITalino channel is told by the device (``bitalino...``) or the sensor name (``...BIT``/``...BITREV``);
+the constants are those of BITalino (r)evolution (sensor ``...BITREV`` or device ``bitalino_rev``), and
+sensors of the first BITalino board stay raw. Other sensors (``RAW``, ``ACC``, ``TEMP``, ``RIP``, ``SpO2``
+...) stay raw.
 """
 
 from __future__ import annotations
@@ -75,6 +77,10 @@ def transfer(adc: np.ndarray, sensor: str, resolution: int, *, device: str | Non
     if not isinstance(resolution, (int, np.integer)) or not 1 <= int(resolution) <= 32:
         return None
     bit = _is_bitalino(sensor, device)
+    if bit and "REV" not in s and "rev" not in str(device or "").lower():
+        return None  # the first BITalino board's sensors have other functions: kept raw
+    if s.startswith("RIP"):
+        return None  # inductive respiration: no fixed function (calibrated per subject)
     x = np.asarray(adc, dtype=np.float64) / float(2 ** int(resolution))
     if mod == "eda":
         return (x * 3.3 / 0.132, "uS") if bit else (x * 3.0 / 0.12, "uS")

@@ -365,7 +365,6 @@ def read_signal(
     time_unit: str = "auto",
     format: str | None = None,
     convert: bool = True,
-    modality: str | None = None,
 ) -> Recording:
     """Read a recording from a file or an in-memory array.
 
@@ -384,9 +383,8 @@ def read_signal(
         time_unit: unit of the time column: ``"auto"`` (from its name or values), ``"s"``, ``"ms"``,
             ``"us"``, ``"ns"``, ``"clock"`` or ``"datetime"``.
         format: force a format (one of :data:`FORMATS`, or ``"csv"``/``"tsv"``).
-        convert: for PLUX files, convert raw ADC values to physical units where the sensor is known
-            (``info["converted"]`` says what was done).
-        modality: accepted for symmetry with :meth:`Recording.pick`; not used to read.
+        convert: convert raw ADC values (PLUX files) or SI units (MNE, E4 ACC) to physical units where the
+            sensor is known (``info["converted"]`` says what was done).
     """
     if isinstance(columns, (str, int)):
         columns = [columns]

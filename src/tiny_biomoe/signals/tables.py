@@ -400,8 +400,10 @@ def time_to_seconds(values: "pd.Series | np.ndarray", *, unit: str = "auto", nom
     else:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            dt = pd.to_datetime(text, errors="coerce", format="mixed") if unit != "clock" else None
-        if dt is None or dt.notna().mean() < 0.5:
+            dt = pd.to_datetime(text, errors="coerce")  # one format, inferred from the first value (fast)
+            if dt.notna().mean() < 0.5:
+                dt = pd.to_datetime(text, errors="coerce", format="mixed")
+        if dt.notna().mean() < 0.5:
             raise error(f"{where} holds neither numbers nor clock/date times (e.g. {first_txt!r}); name the unit "
                         "with time_unit= (CLI --time-unit) or pass time_column=False and the sampling rate")
         if getattr(dt.dt, "tz", None) is not None:
