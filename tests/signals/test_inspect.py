@@ -93,3 +93,41 @@ def test_docs_formats_example_runs(tmp_path, capsys):
     exec(compile(code, "docs/signals.md", "exec"), ns)
     assert capsys.readouterr().out.split() == ["[4.0,", "64.0]", "EDA"]  # two rates: the list
     assert ns["name"] == "EDA" and ns["fs"] == 4.0 and ns["tab"].sampling_rate == 250.0
+
+
+def test_embed_lab_recordings_with_no_other_flag(tmp_path, reference_checkpoint, capsys):
+    """The issue's 'done': `biomoe embed FILE --modality eda` on an OpenSignals file and an E4 session (.zip) gets
+    the rate and the channel from the file."""
+    from tiny_biomoe.embed import load_embeddings
+
+    p = tmp_path / "rec.txt"
+    n = 200 * 12
+    rng = np.random.default_rng(12)
+    hdr = {"00:07:80:4D:2E:76": {"position": 0, "device": "biosignalsplux", "sampling rate": 200, "resolution": [16, 16],
+                                 "column": ["nSeq", "DI", "CH1", "CH2"], "label": ["CH1", "CH2"], "sensor": ["ECG", "EDA"]}}
+    eda = (2 + 0.2 * np.sin(np.arange(n) / 300)) * 0.12 / 3 * 65536
+    rows = "\n".join(f"{i % 16}\t0\t{rng.integers(0, 65536)}\t{int(eda[i])}" for i in range(n))
+    p.write_text("# OpenSignals Text File Format. Version 1\n# " + json.dumps(hdr) + "\n# EndOfHeader\n" + rows + "\n")
+    import zipfile
+
+    d = tmp_path / "1600000000_A01234.zip"  # an E4 session as downloaded
+    with zipfile.ZipFile(d, "w") as zf:
+        zf.writestr("EDA.csv", "1600000000.000000\n4.000000\n" + "".join(f"{2 + np.sin(i / 9):.4f}\n" for i in range(48)))
+        zf.writestr("BVP.csv", "1600000000.000000\n64.000000\n" + "".join(f"{np.sin(i / 5):.3f}\n" for i in range(768)))
+    for src, fs in ((p, 200.0), (d, 4.0)):
+        out = tmp_path / f"{src.stem}.npz"
+        rc = main(["embed", str(src), "--modality", "eda", "--max-windows", "1", "--kinds", "waveform", "--device", "cpu",
+                   "--no-progress", "--weights", str(reference_checkpoint), "-o", str(out)])
+        assert rc == 0, capsys.readouterr().err
+        res = load_embeddings(out)
+        assert res.metadata["original_sampling_rate"] == pytest.approx(fs)
+        assert res.metadata["channel"] == ("CH2" if src is p else "EDA")
+
+
+def test_broken_recording_exit_2_and_no_output(tmp_path, capsys):
+    bad = tmp_path / "opensignals.txt"
+    bad.write_text("# OpenSignals Text File Format. Version 1\n# {\"00:07\": {\"sampling rate\": 100, \"column\": "
+                   "[\"nSeq\", \"A1\"], \"label\": [\"A1\"], \"sensor\": [\"EDA\"]}}\n# EndOfHeader\n0\t1\t2\n")
+    out = tmp_path / "previews"
+    assert main(["render", str(bad), "--modality", "eda", "-o", str(out)]) == 2
+    assert "3 data columns but the header lists 2" in capsys.readouterr().err and not out.exists()
