@@ -35,11 +35,12 @@ def test_embed_signal_equals_manual_pipeline(result, reference_model):
     sos = sps.butter(4, 5.0, btype="lowpass", fs=FS, output="sos")  # EDA default: low-pass 5 Hz
     settle = int(np.ceil(np.log(1e-3) / np.log(np.abs(sps.sos2zpk(sos)[1]).max())))  # mirror-padded edges
     y = sps.sosfiltfilt(sos, x, padtype="even", padlen=min(settle, x.size - 1))
-    wins = np.stack([y[0:200], y[200:400]])  # 10 s windows, no overlap; 25 s -> 2 windows
+    y = sps.resample_poly(y, 5, 1, padtype="line")  # filtered first, then to EDA's model rate, 100 Hz
+    wins = np.stack([y[0:1000], y[1000:2000]])  # 10 s windows, no overlap; 25 s -> 2 windows
     np.testing.assert_array_equal(result.starts, [0.0, 10.0])
     for kind in ("waveform", "spectrogram_psd"):
         with torch.inference_mode():
-            expect = reference_model(render(wins, kind, FS, modality="eda")).numpy()
+            expect = reference_model(render(wins, kind, 100.0, modality="eda")).numpy()
         got = result.embeddings[kind]
         assert got.shape == (2, 192) and got.dtype == np.float32
         np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-5)
@@ -49,10 +50,14 @@ def test_embed_signal_equals_manual_pipeline(result, reference_model):
 
 def test_metadata_records_how_embeddings_were_made(result):
     md = result.metadata
-    assert md["modality"] == "eda" and md["sampling_rate"] == FS
+    assert md["modality"] == "eda" and md["sampling_rate"] == 100.0 and md["original_sampling_rate"] == FS
+    assert md["conditioning"] == {"order": ["gaps", "filter", "resample", "windows"], "version": 2}
+    assert md["signal"]["resample"] == "model" and md["signal"]["model_rate_hz"] == 100.0
     assert (md["window_s"], md["stride_s"], md["n_windows"]) == (10.0, 10.0, 2)
     assert md["kinds"]["spectrogram_psd"]["version"] == "spectrogram_psd/2"
-    assert md["kinds"]["spectrogram_psd"]["params"]["nfft"] == 80  # 4 s at 20 Hz
+    assert md["kinds"]["spectrogram_psd"]["params"]["nfft"] == 400  # 4 s at the model rate, 100 Hz
+    assert md["quality"]["counts"] == {"windows": 2, "flagged": 0, "flatline": 0, "clipped": 0, "low_sqi": 0}
+    assert set(result.quality) >= {"flatline", "clipped", "low_sqi", "sqi"} and not result.flagged.any()
     assert md["preprocessing"]["filter"]["lowpass_hz"] == 5.0
     assert md["weights"]["source"].endswith("checkpoint.pt")
     assert md["weights"]["sha256"] == hashlib.sha256(Path(md["weights"]["source"]).read_bytes()).hexdigest()
@@ -83,6 +88,10 @@ def test_save_load_roundtrip(result, tmp_path, suffix):
         np.testing.assert_array_equal(back.embeddings[k], result.embeddings[k])
     np.testing.assert_array_equal(back.starts, result.starts)
     assert back.metadata == json.loads(json.dumps(result.metadata))
+    assert set(back.quality) == set(result.quality)  # per-window flags travel with the embeddings
+    for k, v in result.quality.items():
+        np.testing.assert_array_equal(back.quality[k], v)
+        assert back.quality[k].dtype == v.dtype
     assert sorted(p.name for p in tmp_path.iterdir()) == [f"emb{suffix}"]  # no temp files left
 
 

@@ -123,6 +123,23 @@ def _add_signal_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--window", type=float, default=None, help="window length in s (default: the modality's)")
     p.add_argument("--stride", type=float, default=None, help="stride in s (default: the window, no overlap)")
     p.add_argument("--no-preprocess", action="store_true", help="skip the modality's default filter")
+    p.add_argument("--resample", type=_resample_arg, default="model", metavar="HZ|model|native",
+                   help="rate the recording is resampled to after filtering (scipy resample_poly): 'model' (default: "
+                   "the modality's model rate, 100 Hz for EDA/BVP/RESP/SpO2, 250 Hz ECG/EEG, 1000 Hz EMG), 'native' "
+                   "(keep the recording's rate) or Hz")
+    p.add_argument("--max-missing", type=float, default=0.5, help="drop windows more than this fraction missing "
+                   "(default 0.5)")
+
+
+def _resample_arg(value: str) -> "str | float":
+    """``--resample``: ``model``, ``native`` or a rate in Hz."""
+    v = value.strip().lower()
+    if v in ("model", "native"):
+        return v
+    try:
+        return float(v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected 'model', 'native' or a rate in Hz, got {value!r}") from None
 
 
 def _add_render(sub: argparse._SubParsersAction) -> None:
@@ -140,6 +157,7 @@ def _run_render(args: argparse.Namespace) -> int:
         args.input, args.modality, args.output, sampling_rate=args.fs, column=args.column,
         time_column=args.time_column, time_unit=args.time_unit, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
         window=args.window, stride=args.stride, preprocess=not args.no_preprocess, max_windows=args.max_windows,
+        resample=args.resample, max_missing=args.max_missing,
     )
     sheets = [str(p) for p in paths if p.name.endswith("_sheet.png")]
     print(f"wrote {len(paths)} PNG files to {args.output} (contact sheets: {', '.join(sheets)})")
@@ -152,8 +170,6 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
     p.add_argument("--max-windows", type=int, default=None, help="embed only the first N windows")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
-    p.add_argument("--resample", type=float, default=None, metavar="HZ",
-                   help="resample to this rate after filtering (scipy resample_poly)")
     _add_weights_arg(p)
     _add_device_arg(p)
     _add_runtime_args(p)
@@ -170,12 +186,16 @@ def _run_embed(args: argparse.Namespace) -> int:
         time_column=args.time_column, time_unit=args.time_unit, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
         weights=args.weights, window=args.window, stride=args.stride, batch_size=args.batch_size,
         device=args.device, preprocess=not args.no_preprocess, max_windows=args.max_windows,
-        progress=not args.no_progress, target_rate=args.resample,
+        progress=not args.no_progress, resample=args.resample, max_missing=args.max_missing,
     )
+    q = (res.metadata.get("quality") or {}).get("counts")
+    qtext = (f"; quality: {q['flagged']} of {q['windows']} windows flagged (flat-line {q['flatline']}, clipped "
+             f"{q['clipped']}, low SQI {q['low_sqi']})" if q else "")
     _emit(args, f"wrote {len(res)} windows x {len(res.kinds)} kinds ({', '.join(res.kinds)}) of "
-          f"{res.metadata['embed_dim']}-D embeddings to {path}",
+          f"{res.metadata['embed_dim']}-D embeddings at {res.metadata.get('sampling_rate'):g} Hz to {path}{qtext}",
           {"output": str(path), "windows": len(res), "kinds": list(res.kinds), "embed_dim": res.metadata["embed_dim"],
-           "starts_s": [float(x) for x in res.starts], "sampling_rate": res.metadata.get("sampling_rate")})
+           "starts_s": [float(x) for x in res.starts], "sampling_rate": res.metadata.get("sampling_rate"),
+           "quality": q})
     return 0
 
 
@@ -608,7 +628,7 @@ _SECONDS = {"min": 0, "min_inclusive": False, "max": 7 * 86400}
 _RATES = ("fs", "sampling_rate", "resample")
 #: option dest -> bounds (see tiny_biomoe._validate.check_number); every float option must also be finite
 _BOUNDS: dict[str, dict[str, Any]] = {
-    "window": _SECONDS, "window_s": _SECONDS, "stride": _SECONDS, "segment_s": _SECONDS,
+    "window": _SECONDS, "window_s": _SECONDS, "max_missing": {"min": 0.0, "max": 1.0}, "stride": _SECONDS, "segment_s": _SECONDS,
     "max_windows": {"min": 1, "max": 1_000_000}, "batch_size": {"min": 1, "max": 4096},
     "seed": {"min": 0, "max": 2**32 - 1}, "lr": {"min": 0, "min_inclusive": False, "max": 10.0},
     "folds": {"min": 2, "max": 10_000}, "finetune_steps": {"min": 0, "max": 10_000_000},

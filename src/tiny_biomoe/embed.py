@@ -24,13 +24,14 @@ from .representations.base import as_windows_tensor, kind_list, render, render_i
 from .signals.modalities import get_modality
 from .signals.processing import check_sampling_rate, describe_preprocessing
 from .signals.readers import Recording
-from .signals.windowing import signal_windows
+from .signals.conditioning import condition
 
 __all__ = ["EmbeddingResult", "embed_windows", "embed_signal", "embed_file", "load_embeddings", "default_output_path", "FORMAT_VERSION"]
 
 #: Version of the saved embedding file layout.
 FORMAT_VERSION = 1
 _PREFIX = "emb__"
+_QPREFIX = "quality__"
 
 
 @dataclass
@@ -41,12 +42,26 @@ class EmbeddingResult:
         embeddings: kind -> ``(N, 192)`` float32 array (row ``i`` is window ``i``).
         starts: ``(N,)`` window start times in seconds.
         metadata: how they were made (source, modality, kinds with parameters and versions,
-            window, stride, sampling rate, preprocessing, weights, package version).
+            window, stride, sampling rate, ``conditioning`` order/version, preprocessing, quality
+            settings and counts, weights, package version).
+        quality: per-window flags and scores, name -> ``(N,)`` array (``flatline``, ``clipped``,
+            ``low_sqi``, ``flatline_s``, ``clipped_fraction``, ``sqi``; see
+            :mod:`tiny_biomoe.signals.quality`); empty when not computed.
     """
 
     embeddings: dict[str, np.ndarray]
     starts: np.ndarray
     metadata: dict[str, Any] = field(default_factory=dict)
+    quality: dict[str, np.ndarray] = field(default_factory=dict)
+
+    @property
+    def flagged(self) -> np.ndarray:
+        """``(N,)`` bool: windows with any quality flag (all False when no flags were stored)."""
+        out = np.zeros(len(self), bool)
+        for k in ("flatline", "clipped", "low_sqi"):
+            if k in self.quality:
+                out |= np.asarray(self.quality[k], bool)
+        return out
 
     def __len__(self) -> int:
         return int(self.starts.shape[0])
@@ -108,6 +123,7 @@ class EmbeddingResult:
         meta = json.dumps(self.metadata, sort_keys=True, default=_json_default)
         if suffix == ".npz":
             arrays = {f"{_PREFIX}{k}": np.asarray(v, dtype=np.float32) for k, v in self.embeddings.items()}
+            arrays.update({f"{_QPREFIX}{k}": np.asarray(v) for k, v in self.quality.items()})
             with atomic_path(path) as tmp:
                 with open(tmp, "wb") as fh:
                     np.savez(fh, starts=np.asarray(self.starts, dtype=np.float64), metadata=np.array(meta), **arrays)
@@ -119,6 +135,8 @@ class EmbeddingResult:
             for k, v in self.embeddings.items():
                 v = np.ascontiguousarray(v, dtype=np.float32)
                 cols[f"{_PREFIX}{k}"] = pa.FixedSizeListArray.from_arrays(pa.array(v.reshape(-1)), v.shape[1])
+            for k, v in self.quality.items():
+                cols[f"{_QPREFIX}{k}"] = pa.array(np.asarray(v))
             table = pa.table(cols).replace_schema_metadata({"tiny_biomoe": meta})
             with atomic_path(path) as tmp:
                 pq.write_table(table, str(tmp))
@@ -146,7 +164,8 @@ def load_embeddings(path: str | os.PathLike) -> EmbeddingResult:
         try:
             with np.load(path, allow_pickle=False) as z:
                 emb = {k[len(_PREFIX):]: z[k] for k in z.files if k.startswith(_PREFIX)}
-                return EmbeddingResult(emb, z["starts"], json.loads(str(z["metadata"])))
+                qual = {k[len(_QPREFIX):]: z[k] for k in z.files if k.startswith(_QPREFIX)}
+                return EmbeddingResult(emb, z["starts"], json.loads(str(z["metadata"])), qual)
         except (KeyError, ValueError, OSError) as exc:
             raise InputError(f"{path}: not an embedding file written by tiny-biomoe ({exc})") from exc
     if suffix == ".parquet":
@@ -159,12 +178,14 @@ def load_embeddings(path: str | os.PathLike) -> EmbeddingResult:
             raise InputError(f"{path}: not an embedding file written by tiny-biomoe ({exc})") from exc
         if metadata is None or "start_s" not in table.column_names:
             raise InputError(f"{path}: not an embedding file written by tiny-biomoe")
-        emb = {}
+        emb, qual = {}, {}
         for name in table.column_names:
             if name.startswith(_PREFIX):
                 col = table.column(name).combine_chunks()
                 emb[name[len(_PREFIX):]] = col.flatten().to_numpy().reshape(len(col), -1).astype(np.float32)
-        return EmbeddingResult(emb, table.column("start_s").to_numpy(), metadata)
+            elif name.startswith(_QPREFIX):
+                qual[name[len(_QPREFIX):]] = table.column(name).to_numpy(zero_copy_only=False)
+        return EmbeddingResult(emb, table.column("start_s").to_numpy(), metadata, qual)
     raise InputError(f"unsupported embedding file {str(path)!r}; expected .npz or .parquet")
 
 
@@ -227,6 +248,7 @@ def embed_windows(
     *,
     backend: str | None = None,
     precision: str | None = None,
+    lines: Mapping[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Embed windows ``(N, L)`` with each kind: returns kind -> ``(N, 192)`` float32 array.
 
@@ -235,7 +257,9 @@ def embed_windows(
     Images are rendered batch by batch on the model's device; ``kind_params`` maps a kind to
     parameter overrides. The model runs in its inference form (:func:`tiny_biomoe.model.runtime.get_embedder`:
     ``backend`` ``"torch"``/``"onnx"``, ``precision`` ``"fp32"``/``"bf16"``; defaults from
-    :func:`~tiny_biomoe.model.runtime.current_settings`), built once per process.
+    :func:`~tiny_biomoe.model.runtime.current_settings`), built once per process. ``lines``: component
+    windows cut from the whole recording for ``multi`` (``Conditioned.lines`` of
+    :func:`tiny_biomoe.signals.conditioning.condition`).
     """
     fs = check_sampling_rate(sampling_rate)
     kinds = kind_list(kinds)
@@ -259,7 +283,9 @@ def embed_windows(
             chunks = []
             for i in range(0, n, int(batch_size)):
                 with stage("render"):
-                    img = render(x[i : i + int(batch_size)].to(dev, non_blocking=True), k, fs, modality, dev, **params)
+                    ln = {c: np.asarray(v)[i : i + int(batch_size)] for c, v in lines.items()} if lines else None
+                    img = render(x[i : i + int(batch_size)].to(dev, non_blocking=True), k, fs, modality, dev, lines=ln,
+                                 **params)
                 with stage("model"):
                     chunks.append(embedder(img).cpu().numpy())
                 bar.update(img.shape[0])
@@ -287,8 +313,11 @@ def embed_signal(
     *,
     backend: str | None = None,
     precision: str | None = None,
+    resample: "str | float" = "model",
+    quality: bool = True,
 ) -> EmbeddingResult:
-    """Embed one channel: preprocess, cut into windows, render each kind, run the model.
+    """Embed one channel: condition it (:func:`tiny_biomoe.signals.conditioning.condition`: gaps ->
+    filter -> resample -> windows), render each kind, run the model.
 
     Args:
         signal: 1-D samples, or a :class:`~tiny_biomoe.signals.Recording` (the channel is picked by
@@ -301,7 +330,10 @@ def embed_signal(
         preprocess: apply the modality's default filter first (:func:`tiny_biomoe.signals.preprocess`).
         kind_params: per-kind parameter overrides, e.g. ``{"spectrogram_psd": {"preset": "paper"}}``.
         max_windows: keep only the first N windows.
-        target_rate: resample (``scipy.signal.resample_poly``) to this rate in Hz after filtering.
+        target_rate: resample to this rate in Hz after filtering (same as ``resample=<Hz>``; wins over it).
+        resample: ``"model"`` (default: the modality's model rate, e.g. 100 Hz for BVP), ``"native"``
+            (the recording's rate) or a rate in Hz.
+        quality: compute per-window quality flags (stored in ``quality``, counted in the metadata).
         backend: ``"torch"`` (default) or ``"onnx"`` (ONNX Runtime; the export is cached by weights hash).
         precision: ``"fp32"`` (default) or ``"bf16"`` (CPUs with AVX-512 BF16/AMX, CUDA; its error against
             float32 is measured and stored in ``metadata["inference"]``). See :mod:`tiny_biomoe.model.runtime`.
@@ -324,16 +356,20 @@ def embed_signal(
     original_fs = check_sampling_rate(sampling_rate)
     from ._timing import stage
 
-    with stage("condition"):
-        wins = signal_windows(signal, original_fs, m, window, stride, preprocess=preprocess, target_rate=target_rate,
-                              max_missing=max_missing, max_windows=max_windows)
-    fs = wins.sampling_rate
     kinds = kind_list(kinds)
     kind_params = dict(kind_params or {})
+    from .representations.multi import multi_lines_request
+
+    line_names, line_settings = multi_lines_request(kinds, kind_params, m)
+    with stage("condition"):
+        wins = condition(signal, original_fs, m, window_s=window, stride_s=stride, preprocess=preprocess,
+                         resample=target_rate if target_rate is not None else resample, max_missing=max_missing,
+                         max_windows=max_windows, lines=line_names, line_settings=line_settings, quality=quality)
+    fs = wins.sampling_rate
     kinds_meta = {k: render_info(k, fs, wins.data.shape[1], m, **kind_params.get(k, {})) for k in kinds}
     net, weights = _resolve_model(model, device)
     emb = embed_windows(wins.data, fs, m, kinds, net, batch_size, "auto", progress, kind_params,
-                        backend=backend, precision=precision)
+                        backend=backend, precision=precision, lines=wins.lines)
     from .model.runtime import get_embedder
 
     inference = get_embedder(net, backend=backend, precision=precision).describe()  # the one just used
@@ -346,6 +382,9 @@ def embed_signal(
         "modality": m.name,
         "modality_defaults": m.to_dict(),
         "preprocessing": describe_preprocessing(m, original_fs) if preprocess else None,
+        "conditioning": wins.settings["conditioning"],
+        "signal": wins.settings,
+        "quality": ({**wins.quality.settings, "counts": wins.quality.counts()} if wins.quality is not None else None),
         "original_sampling_rate": original_fs,
         "sampling_rate": fs,
         "window_s": wins.window_s,
@@ -357,7 +396,8 @@ def embed_signal(
         "inference": inference,
         "embed_dim": int(next(iter(emb.values())).shape[1]),
     }
-    return EmbeddingResult(emb, wins.starts.astype(np.float64), metadata)
+    qual = wins.quality.as_arrays() if wins.quality is not None else {}
+    return EmbeddingResult(emb, wins.starts.astype(np.float64), metadata, qual)
 
 
 def default_output_path(input_path: str | os.PathLike, suffix: str = ".npz") -> Path:
@@ -387,6 +427,8 @@ def embed_file(
     target_rate: float | None = None,
     backend: str | None = None,
     precision: str | None = None,
+    resample: "str | float" = "model",
+    max_missing: float = 0.5,
 ) -> tuple[EmbeddingResult, Path]:
     """Read a signal file, embed one channel and save the result (``biomoe embed``); returns (result, path).
 
@@ -410,7 +452,7 @@ def embed_file(
     res = embed_signal(
         rec, None, modality, kinds=kinds, model=weights, window=window, stride=stride, batch_size=batch_size,
         device=device, preprocess=preprocess, progress=progress, max_windows=max_windows, target_rate=target_rate,
-        backend=backend, precision=precision,
+        backend=backend, precision=precision, resample=resample, max_missing=max_missing,
     )
     with stage("write"):
         saved = res.save(out)

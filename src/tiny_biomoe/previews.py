@@ -19,7 +19,8 @@ import torch
 from .errors import InputError
 from .representations.base import kind_list, render
 from .signals.modalities import get_modality
-from .signals.windowing import Windows, signal_windows
+from .signals.conditioning import condition
+from .signals.windowing import Windows
 
 __all__ = ["render_signal", "render_file", "save_previews", "contact_sheet", "qa_sheet"]
 
@@ -35,17 +36,34 @@ def render_signal(
     max_windows: int | None = None,
     device: "str | torch.device | None" = None,
     kind_params: Mapping[str, Mapping[str, Any]] | None = None,
+    *,
+    resample: "str | float" = "model",
+    max_missing: float = 0.5,
+    quality: bool = True,
 ) -> tuple[Windows, dict[str, torch.Tensor]]:
-    """Preprocess, window and render one channel: returns ``(windows, kind -> (N, 3, 224, 224))``."""
+    """Condition, window and render one channel: returns ``(windows, kind -> (N, 3, 224, 224))``.
+
+    The windows come from :func:`tiny_biomoe.signals.conditioning.condition` with the same options
+    as :func:`tiny_biomoe.embed.embed_signal` (``window``, ``stride``, ``preprocess``, ``resample``,
+    ``max_missing``, ``kind_params``; ``multi`` gets its lines from the whole recording), so the
+    previews are exactly the images the model is given. The returned windows are a
+    :class:`~tiny_biomoe.signals.conditioning.Conditioned` (with ``quality`` flags and ``settings``).
+    """
+    from .representations.multi import multi_lines_request
+
     m = get_modality(modality)
     kinds = kind_list(kinds)
-    wins = signal_windows(signal, sampling_rate, m, window, stride, preprocess=preprocess, max_windows=max_windows)
+    kp = dict(kind_params or {})
+    names, line_settings = multi_lines_request(kinds, kp, m)
+    wins = condition(signal, sampling_rate, m, window_s=window, stride_s=stride, preprocess=preprocess,
+                     resample=resample, max_missing=max_missing, max_windows=max_windows, lines=names,
+                     line_settings=line_settings, quality=quality)
     from ._validate import check_work
 
     check_work(len(wins) * len(kinds) * 3 * 224 * 224 * 4, f"rendering {len(wins)} windows x {len(kinds)} kinds",
                hint="render fewer windows (max_windows, CLI --max-windows) or use a larger stride")
-    kp = dict(kind_params or {})
-    return wins, {k: render(wins.data, k, wins.sampling_rate, m, device, **dict(kp.get(k, {}))) for k in kinds}
+    return wins, {k: render(wins.data, k, wins.sampling_rate, m, device, lines=wins.lines, **dict(kp.get(k, {})))
+                  for k in kinds}
 
 
 def _to_uint8(img: torch.Tensor) -> np.ndarray:
@@ -120,8 +138,15 @@ def render_file(
     preprocess: bool = True,
     max_windows: int | None = 16,
     device: "str | torch.device | None" = None,
+    resample: "str | float" = "model",
+    max_missing: float = 0.5,
+    kind_params: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Path]:
-    """Read a signal file, render one channel and write PNG previews (``biomoe render``)."""
+    """Read a signal file, render one channel and write PNG previews (``biomoe render``).
+
+    Takes every signal option of :func:`tiny_biomoe.embed.embed_file` (``window``, ``stride``,
+    ``preprocess``, ``resample``, ``max_missing``, ``kind_params``): the previews are the model's images.
+    """
     from .signals.readers import read_signal
 
     rec = read_signal(
@@ -130,7 +155,8 @@ def render_file(
     )
     _, samples, fs = rec.pick(None, get_modality(modality).name)
     wins, images = render_signal(
-        samples, fs, modality, kinds, window, stride, preprocess, max_windows, device
+        samples, fs, modality, kinds, window, stride, preprocess, max_windows, device, kind_params,
+        resample=resample, max_missing=max_missing,
     )
     paths = save_previews(images, out_dir, wins.starts)
     return paths + [qa_sheet(samples, fs, wins, images, Path(out_dir) / "qa_sheet.png", title=str(input_path))]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -119,6 +119,8 @@ def render(
     sampling_rate: float,
     modality: "str | ModalityDefaults | None" = None,
     device: "torch.device | str | None" = None,
+    *,
+    lines: "Mapping[str, Any] | None" = None,
     **params: Any,
 ) -> torch.Tensor:
     """Render windows to images: float32 ``(N, 3, 224, 224)`` in [0, 1], in one batched pass.
@@ -129,6 +131,9 @@ def render(
         sampling_rate: Hz.
         modality: name or defaults; selects per-modality parameters (STFT segment, fixed range, ...).
         device: where to render (default: the input tensor's device, CPU for arrays).
+        lines: component windows (name -> ``(N, L)``) cut from the whole recording, for kinds that
+            draw them (``multi``; :func:`tiny_biomoe.signals.conditioning.condition` makes them);
+            ignored by the others. Without them ``multi`` derives its lines from the window itself.
         **params: overrides of the kind's parameter dataclass.
 
     >>> import numpy as np
@@ -140,7 +145,14 @@ def render(
     x = as_windows_tensor(windows, device)
     p = k.params(fs, x.shape[1], modality, **params)
     with torch.no_grad():
-        img = k.render_fn(x, fs, p)
+        if lines and k.lines_fn is not None:
+            ln = {c: as_windows_tensor(v, x.device).to(x.dtype) for c, v in lines.items()}
+            if any(v.shape != x.shape for v in ln.values()):
+                raise InputError(f"lines must have the windows' shape {tuple(x.shape)}, got "
+                                 f"{ {c: tuple(v.shape) for c, v in ln.items()} }")
+            img = k.lines_fn(x, ln, fs, p)
+        else:
+            img = k.render_fn(x, fs, p)
     if k.output_in_range and img.dtype == torch.float32:
         return img
     return img.to(torch.float32).clamp_(0.0, 1.0)

@@ -35,6 +35,10 @@ class Kind:
         render_fn: draws a batch of windows (see :data:`RenderFn`).
         resolve_fn: fills modality/window-dependent defaults (see :data:`ResolveFn`); optional.
         description: one line for listings.
+        lines_fn: optional ``lines_fn(windows, lines, sampling_rate, params)`` used instead of
+            ``render_fn`` when :func:`~tiny_biomoe.representations.render` is given component
+            ``lines`` (name -> ``(N, L)`` tensor cut from the whole recording, e.g. by
+            :func:`tiny_biomoe.signals.conditioning.condition`); ``multi`` has one.
         output_in_range: ``render_fn`` is known to return float32 values in [0, 1] already, so
             :func:`~tiny_biomoe.representations.render` skips its final clamp (one pass over the images less).
     """
@@ -46,6 +50,7 @@ class Kind:
     resolve_fn: ResolveFn | None = None
     description: str = ""
     output_in_range: bool = False
+    lines_fn: Callable[..., torch.Tensor] | None = None
 
     def params(
         self, sampling_rate: float, n_samples: int, modality: "str | ModalityDefaults | None" = None, **overrides: Any

@@ -2,26 +2,35 @@
 
 Derived signals per modality (``ModalityDefaults.multi_components``): EDA raw, tonic and
 phasic (0.05 Hz high-pass split); RESP raw and low-passed; SpO2 raw only; the others raw and
-band-passed with the modality's filter. The filters run per window with scipy on the CPU
-(``sosfiltfilt``; scipy has no torch equivalent), then drawing happens batched on the device.
-Each line is min-max scaled on its own; all share the time axis.
+band-passed with the modality's filter. Each line is min-max scaled on its own; all share the
+time axis.
+
+The lines come from the *unconditioned* recording, computed over the whole recording (so BVP's
+raw and band-passed lines differ, and EDA's tonic level is the recording's slow component, not a
+0.05 Hz split inside a 10 s window): :func:`tiny_biomoe.signals.conditioning.condition` cuts them
+(``lines=``, names and filter settings from :func:`multi_lines_request`) and
+:func:`~tiny_biomoe.representations.render` takes them as ``lines=``; every caller of the package
+(``embed``, ``render``, the pain pipeline, ``predict``) does this. Given only windows, the lines
+are derived from each window with scipy on the CPU (an approximation: a filtered window's "raw"
+line is already filtered).
 """
 
 from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from ..errors import InputError
-from ..signals.modalities import ModalityDefaults
+from ..signals.modalities import ModalityDefaults, get_modality
 from ..signals.processing import eda_components, zero_phase_filter
 from ._raster import check_line_params, draw_polylines, scale_windows
 from .kind import Kind
 
-__all__ = ["MultiParams", "multi_components", "MULTI", "MULTI_COLORS"]
+__all__ = ["MultiParams", "multi_components", "multi_lines_request", "MULTI", "MULTI_COLORS"]
 
 #: Line colours in drawing order (matplotlib's tab10 blue, orange, green, red).
 MULTI_COLORS = ((0.122, 0.467, 0.706), (1.0, 0.498, 0.055), (0.173, 0.627, 0.173), (0.839, 0.153, 0.157))
@@ -68,13 +77,37 @@ def _resolve(p: MultiParams, fs: float, n: int, m: ModalityDefaults | None) -> M
     return dataclasses.replace(p, components=comps, highpass_hz=hp, lowpass_hz=lp, tonic_phasic_hz=tp)
 
 
-def multi_components(windows: np.ndarray, sampling_rate: float, p: MultiParams) -> np.ndarray:
-    """The derived signals ``(N, K, L)`` (unscaled) for resolved parameters ``p``."""
+def multi_lines_request(
+    kinds: "Sequence[Any]", kind_params: "Mapping[str, Mapping[str, Any]] | None", modality: "str | ModalityDefaults | None"
+) -> tuple[tuple[str, ...], dict[str, Any]]:
+    """``(line names, line settings)`` to ask :func:`~tiny_biomoe.signals.conditioning.condition` for,
+    so that ``multi`` (if among ``kinds``) draws lines from the whole recording; ``((), {})`` otherwise."""
+    names = [k if isinstance(k, str) else getattr(k, "name", None) for k in kinds]
+    if "multi" not in names or modality is None:
+        return (), {}
+    kp = dict((kind_params or {}).get("multi", {}))
+    p = _resolve(MultiParams(**{k: v for k, v in kp.items() if k in {f.name for f in dataclasses.fields(MultiParams)}}),
+                 1.0, 8, get_modality(modality))
+    return tuple(p.components), {"highpass_hz": p.highpass_hz, "lowpass_hz": p.lowpass_hz,
+                                 "tonic_phasic_hz": p.tonic_phasic_hz, "filter_order": p.filter_order}
+
+
+def multi_components(
+    windows: np.ndarray, sampling_rate: float, p: MultiParams, lines: "Mapping[str, np.ndarray] | None" = None
+) -> np.ndarray:
+    """The derived signals ``(N, K, L)`` (unscaled) for resolved parameters ``p``; a component found
+    in ``lines`` (cut from the whole recording) is taken from there, the others from each window."""
     x = np.asarray(windows, dtype=np.float64)
     out = np.empty((x.shape[0], len(p.components), x.shape[1]))
+    lines = dict(lines or {})
+    for k, c in enumerate(p.components):
+        if c in lines:
+            out[:, k] = np.asarray(lines[c], dtype=np.float64)
     for i, w in enumerate(x):
         tonic = phasic = None
         for k, c in enumerate(p.components):
+            if c in lines:
+                continue
             if c == "raw":
                 out[i, k] = w
             elif c == "filtered":
@@ -88,8 +121,9 @@ def multi_components(windows: np.ndarray, sampling_rate: float, p: MultiParams) 
     return out
 
 
-def _render(x: torch.Tensor, fs: float, p: MultiParams) -> torch.Tensor:
-    comps = torch.from_numpy(multi_components(x.detach().cpu().double().numpy(), fs, p)).to(x.device, x.dtype)
+def _render(x: torch.Tensor, fs: float, p: MultiParams, lines: "Mapping[str, torch.Tensor] | None" = None) -> torch.Tensor:
+    ln = {c: v.detach().cpu().double().numpy() for c, v in (lines or {}).items()}
+    comps = torch.from_numpy(multi_components(x.detach().cpu().double().numpy(), fs, p, ln)).to(x.device, x.dtype)
     N, K, L = comps.shape
     v = scale_windows(comps.reshape(N * K, L)).reshape(N, K, L)
     colors = torch.tensor(MULTI_COLORS[:K])
@@ -104,4 +138,5 @@ MULTI = Kind(
     resolve_fn=_resolve,
     description="derived signals of the window (e.g. EDA raw/tonic/phasic) as coloured lines",
     output_in_range=True,  # draw_polylines: 1 - a, or clamped composites
+    lines_fn=lambda x, lines, fs, p: _render(x, fs, p, lines),
 )

@@ -217,10 +217,15 @@ def normalize(signal: np.ndarray, method: str | None = None) -> np.ndarray:
     raise SignalError(f"unknown normalisation {method!r}; use None, 'zscore' or 'minmax'")
 
 
-def resample(signal: np.ndarray, sampling_rate: float, target_rate: float, max_denominator: int = 1000) -> np.ndarray:
+def resample(
+    signal: np.ndarray, sampling_rate: float, target_rate: float, max_denominator: int = 1000, *, padtype: str = "constant"
+) -> np.ndarray:
     """Resample with :func:`scipy.signal.resample_poly` (anti-aliased); NaN gaps are carried over.
 
     The rate ratio is approximated by a fraction with denominator <= ``max_denominator``.
+    ``padtype`` is resample_poly's edge assumption: ``"constant"`` (zeros, its default) or e.g.
+    ``"line"`` (the conditioning path: a signal with an offset, such as EDA or SpO2, keeps its
+    level at the edges instead of ringing towards zero).
     """
     fs = check_sampling_rate(sampling_rate)
     target = check_sampling_rate(target_rate)
@@ -238,7 +243,7 @@ def resample(signal: np.ndarray, sampling_rate: float, target_rate: float, max_d
         idx = np.arange(x.size)
         filled = x.copy()
         filled[nan] = np.interp(idx[nan], idx[good], x[good])
-    y = sps.resample_poly(filled, up, down)
+    y = sps.resample_poly(filled, up, down, padtype=padtype)
     if nan.any():
         src = np.minimum((np.arange(y.size) * down / up).round().astype(int), x.size - 1)
         y[nan[src]] = np.nan
