@@ -91,3 +91,13 @@ def test_check_input_file(tmp_path):
     os.mkfifo(fifo)
     with pytest.raises(InputError, match="not a regular file"):
         check_input_file(fifo)  # returns at once: stat does not open the FIFO
+
+
+def test_npy_sample_bound(tmp_path, monkeypatch):
+    from tiny_biomoe._validate import check_npy_file
+
+    np.save(tmp_path / "x.npy", np.zeros((3, 1000)))
+    check_npy_file(tmp_path / "x.npy")
+    monkeypatch.setenv("TINY_BIOMOE_MAX_SAMPLES", "2999")
+    with pytest.raises(InputError, match="3000 samples x channels would need 3000, over the limit of 2999"):
+        check_npy_file(tmp_path / "x.npy")

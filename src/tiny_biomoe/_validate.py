@@ -204,6 +204,8 @@ def _check_npy_header(fh: Any, payload: int, where: str, error: type[TinyBioMoEE
     for s in shape:
         n *= int(s)
     need = n * dtype.itemsize
+    check_work(n * max(1, len(dtype.names or ())), f"{where}: {n} samples x channels", limit_name="MAX_SAMPLES",
+               error=error)
     check_work(need, f"{where}: an array of shape {tuple(shape)} ({dtype})", error=error)
     if need > payload:
         raise _err(error, f"{where}: the header claims shape {tuple(shape)} ({need} bytes) but the file holds "
