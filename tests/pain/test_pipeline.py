@@ -84,9 +84,9 @@ def test_evaluate_with_stand_in_embedder_and_report(ds, tmp_path):
     assert {"report.md", "report.html", "results.json", "config.json", "images"} <= files
     html = (folder / "report.html").read_text()
     assert "RANDOM-INIT WEIGHTS" in html and "SYNTHETIC DATA" in html
-    assert html.count("data:image/png;base64,") == len(names) + 2  # self-contained: cms, summary, example
+    assert html.count("data:image/png;base64,") == 3 + 2  # self-contained: one cm per fusion level, summary, example
     md = (folder / "report.md").read_text()
-    assert "RANDOM-INIT" in md and names[0] in md and "images/cm_00" in md
+    assert "RANDOM-INIT" in md and names[0] in md and "images/cm_single.png" in md
     # the summary figure comes first (before the results table) in both, and the HTML embeds that very file
     summary = folder / "images" / "summary_accuracy.png"
     assert summary.is_file()

@@ -95,13 +95,13 @@ def run_demo(
     cache = EmbeddingCache(cache_dir, enabled=use_cache)
     n_img = len(ds.trials) * len(cfg.pipeline.modalities or ds.modalities) * len(cfg.pipeline.kinds)
     log(f"embedding {n_img} images ({len(cfg.pipeline.kinds)} kinds), cache {cache.directory if use_cache else 'off'}")
-    results, _ = evaluate(ds, cfg.pipeline, model=model, weights_info=winfo, cache=cache, device=device, progress=True)
+    results, table = evaluate(ds, cfg.pipeline, model=model, weights_info=winfo, cache=cache, device=device, progress=True)
     results["demo"] = {"quick": quick, "seed": seed, "synthetic": dataclasses.asdict(cfg.synthetic)}
 
     examples = class_examples(ds, cfg.pipeline)
     results["total_seconds"] = time.perf_counter() - t0
     title = "Tiny-BioMoE demo on SYNTHETIC pain data"
-    folder = write_report(results, out, examples, title=title)
+    folder = write_report(results, out, examples, title=title, embeddings=table)
     best = max(results["experiments"], key=lambda e: e["aggregate"]["macro_f1"]["mean"])
     log(f"best: {best['name']}: accuracy {100 * best['aggregate']['accuracy']['mean']:.1f} %, "
         f"macro-F1 {100 * best['aggregate']['macro_f1']['mean']:.1f} % (chance ~33 %)")

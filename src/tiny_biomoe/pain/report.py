@@ -158,20 +158,96 @@ def _fmt(d: Mapping[str, float] | None) -> str:
 def _cm_png(cm: np.ndarray, classes: list[str], title: str, path: Path) -> None:
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(3.6, 3.2), dpi=100)
+    fig = Figure(figsize=(4.8, 4.3), dpi=110)
     ax = fig.add_subplot()
-    ax.imshow(cm, cmap="Blues")
-    ax.set_xticks(range(len(classes)), classes, rotation=30, fontsize=7)
-    ax.set_yticks(range(len(classes)), classes, fontsize=7)
-    ax.set_xlabel("predicted", fontsize=8)
-    ax.set_ylabel("true", fontsize=8)
-    ax.set_title(title, fontsize=7)
-    thr = cm.max() / 2 if cm.size else 0
+    rows = cm.sum(axis=1, keepdims=True)
+    share = np.divide(cm, rows, out=np.zeros(cm.shape, dtype=float), where=rows > 0)  # row-normalised: recall per class
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(classes)), classes, rotation=30, fontsize=9)
+    ax.set_yticks(range(len(classes)), classes, fontsize=9)
+    ax.set_xlabel("predicted", fontsize=10)
+    ax.set_ylabel("true", fontsize=10)
+    ax.set_title(title, fontsize=9)
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
-            ax.text(j, i, str(int(cm[i, j])), ha="center", va="center", fontsize=8, color="white" if cm[i, j] > thr else "black")
+            ax.text(j, i, f"{int(cm[i, j])}\n{100 * share[i, j]:.0f} %", ha="center", va="center", fontsize=9,
+                    color="white" if share[i, j] > 0.5 else "black")
     fig.tight_layout()
     fig.savefig(path, format="png")
+
+
+def _embedding_map_png(table: Any, path: Path, method: str = "pca", seed: int = 0) -> str:
+    """2-D map of the trials' embeddings (all modality x kind blocks side by side, standardised),
+    coloured by label (left) and by subject (right); ``method``: ``pca`` (default), ``tsne``
+    (scikit-learn, seeded) or ``umap`` (needs umap-learn). Returns a caption naming what was drawn."""
+    from matplotlib.figure import Figure
+    from sklearn.preprocessing import StandardScaler
+
+    keys = list(table.embeddings)
+    x = StandardScaler().fit_transform(np.concatenate([np.asarray(table.embeddings[k], np.float64) for k in keys], axis=1))
+    if method == "tsne":
+        from sklearn.manifold import TSNE
+
+        xy = TSNE(n_components=2, random_state=seed, init="pca", perplexity=min(30.0, max(2.0, (len(x) - 1) / 3))).fit_transform(x)
+        axes = ("t-SNE 1", "t-SNE 2")
+    elif method == "umap":
+        from ..errors import require
+
+        xy = require("umap", "all", "UMAP maps").UMAP(random_state=seed).fit_transform(x)
+        axes = ("UMAP 1", "UMAP 2")
+    elif method == "pca":
+        from sklearn.decomposition import PCA
+
+        pca = PCA(n_components=2, random_state=seed).fit(x)
+        xy = pca.transform(x)
+        axes = tuple(f"PC{i + 1} ({100 * r:.0f} % of variance)" for i, r in enumerate(pca.explained_variance_ratio_))
+    else:
+        from ..errors import ConfigError
+
+        raise ConfigError(f"unknown embedding map method {method!r}; use pca, tsne or umap")
+    labels = np.asarray(table.labels)
+    groups = np.asarray(table.groups).astype(str)
+    fig = Figure(figsize=(9.0, 4.0), dpi=100)
+    for n, (vals, names, what) in enumerate(((labels, list(table.classes), "label"),
+                                              (groups, list(dict.fromkeys(groups.tolist())), "subject"))):
+        ax = fig.add_subplot(1, 2, n + 1)
+        cmap = __import__("matplotlib").colormaps["tab10" if len(names) <= 10 else "tab20"]
+        for i, name in enumerate(names):
+            sel = (vals == i) if what == "label" else (vals == name)
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=14, color=cmap(i % cmap.N), label=str(name))
+        ax.set_xlabel(axes[0], fontsize=8)
+        ax.set_ylabel(axes[1], fontsize=8)
+        ax.tick_params(labelsize=7)
+        ax.set_title(f"coloured by {what}", fontsize=9)
+        if len(names) <= 12:
+            ax.legend(fontsize=6, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, format="png")
+    blocks = ", ".join("/".join(k) if isinstance(k, tuple) else str(k) for k in keys)
+    return f"{method.upper()} map of {len(x)} trials' embeddings ({blocks}; standardised, seed {seed})"
+
+
+def _kv_html(obj: Any, depth: int = 0) -> str:
+    """A nested dict/list as nested HTML tables (instead of a raw JSON dump)."""
+    esc = html.escape
+    if isinstance(obj, Mapping):
+        if not obj:
+            return "<i>none</i>"
+        return ("<table class='kv'>" + "".join(f"<tr><th>{esc(str(k))}</th><td>{_kv_html(v, depth + 1)}</td></tr>"
+                                               for k, v in obj.items()) + "</table>")
+    if isinstance(obj, (list, tuple)):
+        if all(not isinstance(v, (Mapping, list, tuple)) for v in obj):
+            return esc(", ".join(str(_json_default(v) if isinstance(v, np.generic) else v) for v in obj)) or "<i>none</i>"
+        return "<ol>" + "".join(f"<li>{_kv_html(v, depth + 1)}</li>" for v in obj) + "</ol>"
+    if obj is None:
+        return "<i>n/a</i>"
+    if isinstance(obj, float):
+        return esc(f"{obj:.4g}")
+    return esc(str(obj))
+
+
+def _ci(b: Mapping[str, Any] | None, key: str) -> str:
+    return "n/a" if not b else f"{100 * b[key]['low']:.1f}–{100 * b[key]['high']:.1f}"
 
 
 def _hwc(img: np.ndarray) -> np.ndarray:
@@ -247,8 +323,15 @@ def write_report(
     out: str | os.PathLike,
     examples: Mapping[str, "np.ndarray | Mapping[str, np.ndarray]"] | None = None,
     title: str = "Tiny-BioMoE pain recognition report",
+    *,
+    embeddings: Any = None,
+    map_method: str = "pca",
 ) -> Path:
     """Write the report folder ``out`` from :func:`~tiny_biomoe.pain.evaluate` results.
+
+    ``embeddings``: the :class:`~tiny_biomoe.pain.EmbeddingTable` of the run (``evaluate``'s second
+    value) for a 2-D map of the trials (``map_method``: ``pca``, ``tsne`` or ``umap``). The folder
+    also gets ``predictions.csv``: every experiment's out-of-fold predictions per trial.
 
     ``examples`` maps a label (e.g. ``"EDA/waveform"``) to one rendered image ``(3, 224, 224)`` or to
     ``{caption: image}`` shown side by side (e.g. one trial per class, see :func:`class_examples`).
@@ -259,7 +342,7 @@ def write_report(
     out = Path(out)
     tmp = temp_dir_beside(out)  # umask permissions; removed by the next run if this one is killed
     try:
-        _build(results, tmp, examples or {}, title)
+        _build(results, tmp, examples or {}, title, embeddings, map_method)
         if out.exists():
             old = temp_dir_beside(out)
             os.replace(out, old / "x")
@@ -273,16 +356,24 @@ def write_report(
     return out
 
 
-def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: str) -> None:
+def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: str, table: Any = None,
+           map_method: str = "pca") -> None:
     img_dir = d / "images"
     img_dir.mkdir()
     classes = list(res.get("classes", []))
     exps = list(res.get("experiments", []))
-    cms = []
-    for i, e in enumerate(exps):
-        p = img_dir / f"cm_{i:02d}_{_safe(e['name'])}.png"
-        _cm_png(np.asarray(e["aggregate"]["confusion_matrix"]), classes, e["name"], p)
-        cms.append(p)
+    cms = []  # one confusion matrix per fusion level: its best experiment by mean accuracy
+    for lv in sorted(dict.fromkeys(str(e.get("level")) for e in exps), key=_level_order):
+        best = max((e for e in exps if str(e.get("level")) == lv), key=lambda e: e["aggregate"]["accuracy"]["mean"])
+        p = img_dir / f"cm_{_safe(lv)}.png"
+        _cm_png(np.asarray(best["aggregate"]["confusion_matrix"]), classes, f"{lv}: {best['name']} (summed over folds)", p)
+        cms.append((f"{lv}: best experiment {best['name']}", p))
+    emap = img_dir / "embedding_map.png"
+    emap_caption = _embedding_map_png(table, emap, map_method, int(res.get("config", {}).get("seed", 0))) if table is not None else None
+    if any(e.get("oof") for e in exps):
+        from .metrics import predictions_frame
+
+        predictions_frame(res).to_csv(d / "predictions.csv", index=False)
     summary = img_dir / "summary_accuracy.png"
     if exps:
         _summary_png(exps, len(classes), summary)
@@ -325,16 +416,22 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: 
     if exps:
         md += [f"![accuracy per experiment (mean ± std across folds; dashed: chance)](images/{summary.name})", ""]
     md += ["## Results (mean ± std across folds, %)", "",
-           "| experiment | level | fusion | dim | accuracy | macro-F1 | " + " | ".join(f"recall {c}" for c in classes) + " |",
-           "|" + " --- |" * (6 + len(classes))]
+           "95 % CI: subject-level bootstrap interval of the pooled out-of-fold accuracy / macro-F1 "
+           "(per-trial predictions in `predictions.csv`).", "",
+           "| experiment | level | fusion | dim | accuracy | acc. 95 % CI | macro-F1 | F1 95 % CI | "
+           + " | ".join(f"recall {c}" for c in classes) + " |",
+           "|" + " --- |" * (8 + len(classes))]
     for e in exps:
         a = e["aggregate"]
         rec = " | ".join(_fmt(a["recall"].get(c)) for c in classes)
-        md.append(f"| {e['name']} | {e['level']} | {e['method']} | {e['dim']} | {_fmt(a['accuracy'])} | {_fmt(a['macro_f1'])} | {rec} |")
+        md.append(f"| {e['name']} | {e['level']} | {e['method']} | {e['dim']} | {_fmt(a['accuracy'])} | "
+                  f"{_ci(e.get('bootstrap'), 'accuracy')} | {_fmt(a['macro_f1'])} | {_ci(e.get('bootstrap'), 'macro_f1')} | {rec} |")
     if published is not None:
         md += [""] + _published_md(published)
-    md += ["", "## Confusion matrices (summed over folds)", ""]
-    md += [f"![{e['name']}](images/{p.name})" for e, p in zip(exps, cms)]
+    md += ["", "## Confusion matrices (one per fusion level, its best experiment; summed over folds)", ""]
+    md += [f"![{cap.replace('[', '(').replace(']', ')')}](images/{p.name})" for cap, p in cms]
+    if emap_caption:
+        md += ["", "## Embedding map", "", f"![{emap_caption}](images/{emap.name})", ""]
     if ex_paths:
         md += ["", f"## {ex_title}", ""]
         for lab, p in ex_paths:
@@ -356,10 +453,11 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: 
     rows = []
     for e in exps:
         a = e["aggregate"]
-        cells = [e["name"], e["level"], e["method"], str(e["dim"]), _fmt(a["accuracy"]), _fmt(a["macro_f1"])] + [
-            _fmt(a["recall"].get(c)) for c in classes]
+        cells = [e["name"], e["level"], e["method"], str(e["dim"]), _fmt(a["accuracy"]), _ci(e.get("bootstrap"), "accuracy"),
+                 _fmt(a["macro_f1"]), _ci(e.get("bootstrap"), "macro_f1")] + [_fmt(a["recall"].get(c)) for c in classes]
         rows.append("<tr>" + "".join(f"<td>{esc(c)}</td>" for c in cells) + "</tr>")
-    hdr = ["experiment", "level", "fusion", "dim", "accuracy", "macro-F1"] + [f"recall {c}" for c in classes]
+    hdr = ["experiment", "level", "fusion", "dim", "accuracy", "acc. 95 % CI", "macro-F1", "F1 95 % CI"] + [
+        f"recall {c}" for c in classes]
     parts = [
         "<!DOCTYPE html><html><head><meta charset='utf-8'>",
         f"<title>{esc(title)}</title>",
@@ -367,6 +465,7 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: 
         ".banner{background:#fff3cd;border:2px solid #d39e00;padding:.6em 1em;margin:.5em 0;font-weight:bold}"
         "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:3px 8px;font-size:13px}"
         "th{background:#eee}pre{background:#f6f6f6;padding:.5em;overflow:auto;font-size:12px}"
+        "table.kv th{text-align:left;vertical-align:top;background:#f4f4f4;font-weight:normal}"
         "figure{display:inline-block;margin:4px}figcaption{font-size:12px}</style></head><body>",
         f"<h1>{esc(title)}</h1>",
         *[f"<div class='banner'>{esc(b)}</div>" for b in banners],
@@ -379,8 +478,12 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: 
         "<h2>Results (mean ± std across folds, %)</h2><table><tr>" + "".join(f"<th>{esc(h)}</th>" for h in hdr) + "</tr>",
         *rows, "</table>",
         *([_published_html(published)] if published is not None else []),
-        "<h2>Confusion matrices (summed over folds)</h2>",
-        *[f"<figure><img src='{uri(p)}' alt='{esc(e['name'])}'></figure>" for e, p in zip(exps, cms)],
+        "<p>95 % CI: subject-level bootstrap interval of the pooled out-of-fold accuracy / macro-F1; per-trial "
+        "predictions in <a href='predictions.csv'>predictions.csv</a>.</p>" if any(e.get("oof") for e in exps) else "",
+        "<h2 id='confusion'>Confusion matrices (one per fusion level, its best experiment; summed over folds)</h2>",
+        *[f"<figure><img src='{uri(p)}' alt='{esc(cap)}'><figcaption>{esc(cap)}</figcaption></figure>" for cap, p in cms],
+        *([f"<h2 id='embedding-map'>Embedding map</h2><figure><img src='{uri(emap)}' alt='{esc(emap_caption)}'>"
+           f"<figcaption>{esc(emap_caption)}</figcaption></figure>"] if emap_caption else []),
     ]
     if ex_paths:
         parts.append(f"<h2>{esc(ex_title)}</h2>")
@@ -390,7 +493,7 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: 
     for h, obj in (("Dataset", ds), ("Weights", res.get("weights")),
                    ("Windows, preprocessing and representations", {"windows": res.get("windows"), "representations": res.get("representations")}),
                    ("Configuration", res.get("config")), ("Timing", {"embedding": res.get("embedding"), "head_seconds": res.get("head_seconds")})):
-        parts.append(f"<h2>{esc(h)}</h2><pre>{esc(json.dumps(obj, indent=1, default=_json_default))}</pre>")
+        parts.append(f"<h2>{esc(h)}</h2>{_kv_html(json.loads(json.dumps(obj, default=_json_default)))}")
     parts.append("</body></html>")
     (d / "report.html").write_text("\n".join(parts), encoding="utf-8")
 

@@ -109,7 +109,8 @@ def run_evaluation(
                                 trial_ids=table.trial_ids, device=device, progress=True)
         results["experiments"].append(exp)
         results["finetune"] = finetune_config.to_dict()
-    return write_report(results, out, class_examples(dataset, config), title=f"Tiny-BioMoE pain recognition: {dataset.name}")
+    return write_report(results, out, class_examples(dataset, config), title=f"Tiny-BioMoE pain recognition: {dataset.name}",
+                        embeddings=table)
 
 
 def run_training(
