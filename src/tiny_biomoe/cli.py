@@ -366,7 +366,7 @@ def _run_demo(args: argparse.Namespace) -> int:
     from .pain.demo import run_demo
 
     folder = run_demo(args.out, weights=args.weights, quick=args.quick, seed=args.seed, device=args.device,
-                      cache_dir=args.cache_dir, use_cache=not args.no_cache)
+                      cache_dir=args.cache_dir, use_cache=not args.no_cache, log=_LOG.info)  # progress: stderr, -q hides it
     print(folder.resolve())
     return 0
 
