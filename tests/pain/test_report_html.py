@@ -101,3 +101,41 @@ def test_markdown_images_exist_and_predictions_csv(report):
     np.testing.assert_allclose(first[[f"p_{c}" for c in res["classes"]]].sum(axis=1), 1.0, atol=1e-4)
     acc = (first["true"] == first["predicted"]).mean()
     assert acc == pytest.approx(res["experiments"][0]["aggregate"]["pooled_accuracy"])
+
+
+def _chromium() -> str | None:
+    import shutil
+
+    return next((p for p in (shutil.which(n) for n in ("chromium-headless-shell", "chromium", "chromium-browser",
+                                                           "google-chrome")) if p), None)
+
+
+@pytest.mark.skipif(_chromium() is None, reason="no headless Chromium (Debian: apt-get install chromium-headless-shell)")
+def test_html_renders_in_headless_chromium(report, tmp_path):
+    import subprocess
+
+    out, res, _ = report
+    exe = _chromium()
+    probe = tmp_path / "probe.html"  # the report plus a script that records, after load, how many images failed
+    probe.write_text((out / "report.html").read_text(encoding="utf-8").replace(
+        "</body>", "<script>window.addEventListener('load',()=>{const i=[...document.images];"
+        "document.body.dataset.images=i.length;document.body.dataset.broken=i.filter(x=>!x.complete||x.naturalWidth==0).length;"
+        "});</script></body>"), encoding="utf-8")
+    flags = ["--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--virtual-time-budget=5000"]
+    dom = subprocess.run([exe, *flags, "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=120).stdout
+    m = re.search(r'data-images="(\d+)" data-broken="(\d+)"', dom)
+    assert m, dom[:500]
+    assert int(m.group(1)) == len(re.findall("<img ", (out / "report.html").read_text())) > 0 and m.group(2) == "0"
+    for h in ("Results (mean ± std across folds, %)", "Confusion matrices", "Embedding map", "Configuration"):
+        assert h in dom
+    shot = tmp_path / "shot.png"
+    subprocess.run([exe, *flags, "--window-size=1200,5000", f"--screenshot={shot}", (out / "report.html").as_uri()],
+                   capture_output=True, timeout=120, check=True)
+    px = mpimg.imread(shot)[..., :3]
+    assert px.shape[:2] == (5000, 1200)
+    inked = (px < 0.9).any(axis=2)
+    assert inked.mean() > 0.05  # not blank: text, tables and figures
+    blue = (px[..., 2] > 0.5) & (px[..., 0] < 0.35)  # the confusion matrices' Blues and the bars
+    assert blue.sum() > 2000
+    rows = np.flatnonzero(inked.any(axis=1))
+    assert rows.max() - rows.min() > 2500  # content spread down the page, not one rendered line

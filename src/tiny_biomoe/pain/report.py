@@ -167,7 +167,7 @@ def _cm_png(cm: np.ndarray, classes: list[str], title: str, path: Path) -> None:
     ax.set_yticks(range(len(classes)), classes, fontsize=9)
     ax.set_xlabel("predicted", fontsize=10)
     ax.set_ylabel("true", fontsize=10)
-    ax.set_title(title, fontsize=9)
+    ax.set_title("\n".join(__import__("textwrap").wrap(title, 48)), fontsize=9)
     for i in range(cm.shape[0]):
         for j in range(cm.shape[1]):
             ax.text(j, i, f"{int(cm[i, j])}\n{100 * share[i, j]:.0f} %", ha="center", va="center", fontsize=9,
@@ -366,7 +366,7 @@ def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: 
     for lv in sorted(dict.fromkeys(str(e.get("level")) for e in exps), key=_level_order):
         best = max((e for e in exps if str(e.get("level")) == lv), key=lambda e: e["aggregate"]["accuracy"]["mean"])
         p = img_dir / f"cm_{_safe(lv)}.png"
-        _cm_png(np.asarray(best["aggregate"]["confusion_matrix"]), classes, f"{lv}: {best['name']} (summed over folds)", p)
+        _cm_png(np.asarray(best["aggregate"]["confusion_matrix"]), classes, f"{lv}: {best['name']}", p)
         cms.append((f"{lv}: best experiment {best['name']}", p))
     emap = img_dir / "embedding_map.png"
     emap_caption = _embedding_map_png(table, emap, map_method, int(res.get("config", {}).get("seed", 0))) if table is not None else None
