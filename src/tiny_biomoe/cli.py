@@ -203,7 +203,7 @@ def _run_embed(args: argparse.Namespace) -> int:
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="what a recording file holds: format, channels, sensors, units, rate and its "
                        "source, duration, NaN share, and the channel each --modality would take")
-    p.add_argument("input", help="recording file or folder (any format `biomoe embed` reads)")
+    p.add_argument("input", nargs="+", help="recording files or E4 session folders (any format `biomoe embed` reads)")
     p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz if the file states none (default: from the file)")
     p.add_argument("--time-column", default=None, help="name or index of the time column (default: auto-detect; 'none': no time column)")
     p.add_argument("--time-unit", default="auto", choices=["auto", "s", "ms", "us", "ns", "clock", "datetime"],
@@ -215,9 +215,9 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
 def _run_inspect(args: argparse.Namespace) -> int:
     from .signals.inspection import format_inspection, inspect
 
-    rep = inspect(args.input, sampling_rate=args.fs, time_column=args.time_column, time_unit=args.time_unit,
-                  convert=not args.raw)
-    _emit(args, format_inspection(rep), rep)
+    reps = [inspect(f, sampling_rate=args.fs, time_column=args.time_column, time_unit=args.time_unit,
+                    convert=not args.raw) for f in args.input]
+    _emit(args, "\n\n".join(format_inspection(r) for r in reps), reps[0] if len(reps) == 1 else reps)
     return 0
 
 

@@ -60,6 +60,11 @@ def test_cli_inspect_text_json_and_errors(tmp_path, capsys):
     assert main(["inspect", str(p), "--json"]) == 0
     rep = json.loads(capsys.readouterr().out)
     assert rep["sampling_rate"] == 200 and rep["channels"][1]["sensor"] == "BVP"
+    q = tmp_path / "t.csv"
+    q.write_text("time,bvp\n" + "".join(f"{i / 50},{i % 7}\n" for i in range(100)))
+    assert main(["inspect", str(p), str(q), "--json"]) == 0  # several files: a list
+    reps = json.loads(capsys.readouterr().out)
+    assert [r["sampling_rate"] for r in reps] == [200, 50] and reps[1]["sampling_rate_from"] == "time column"
     assert main(["inspect", str(tmp_path / "missing.txt")]) == 2
     assert "does not exist" in capsys.readouterr().err
     (tmp_path / "bad.txt").write_text("# OpenSignals Text File Format. Version 1\n# {broken\n# EndOfHeader\n1\t2\n")

@@ -85,7 +85,7 @@ _UNIT_WORDS = {"s": "s", "sec": "s", "secs": "s", "seconds": "s", "ms": "ms", "m
                "milliseconds": "ms", "us": "us", "usec": "us", "µs": "us", "micros": "us", "microseconds": "us",
                "ns": "ns", "nanoseconds": "ns"}
 _RATE_KEY = re.compile(r"^(sampling[ _-]?(rate|frequency|freq)|sample[ _-]?rate|samplingfrequency|fs|sfreq|srate|"
-                       r"sr|rate|frequency)(\s*[\[(]?\s*hz\s*[\])]?)?$", re.IGNORECASE)
+                       r"sr|rate)(\s*[\[(]?\s*hz\s*[\])]?)?$", re.IGNORECASE)
 
 
 @dataclass
