@@ -127,8 +127,8 @@ def test_h5_devices_channels_and_attributes(tmp_path):
             raw.create_dataset("nSeq", data=np.arange(len(chans[0][2])) % 16)
             for j, (lab, sensor, x) in enumerate(chans, start=1):
                 ds = raw.create_dataset(f"channel_{j}", data=x.reshape(-1, 1).astype(np.uint16))
-                ds.attrs["label"] = lab
-                ds.attrs["sensor"] = sensor
+                ds.attrs["label"] = np.bytes_(lab)  # OpenSignals writes these attributes as bytes
+                ds.attrs["sensor"] = np.bytes_(sensor)
             g.create_group("support")
     rec = read_signal(p)
     assert rec.channels == ["EDA", "PPG", "A1"] and rec.info["format"] == "opensignals-h5"
