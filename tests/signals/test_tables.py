@@ -192,3 +192,27 @@ def test_no_rate_anywhere_names_the_fix(tmp_path, xy):
     with pytest.raises(SignalError, match="--fs"):
         read_table(p)
     assert read_table(p, require_rate=False).sampling_rate is None
+
+
+def test_dataset_adapters_share_the_reader(tmp_path, xy):
+    """data/_files (every adapter) reads through signals.tables: same layouts, same precedence, DatasetErrors."""
+    from tiny_biomoe.data import _files
+    from tiny_biomoe.data.dataset import DatasetWarning
+
+    a, _ = xy
+    p = tmp_path / "S1_NP_1.csv.gz"
+    p.write_bytes(gzip.compress(("# exported by a lab logger\nsec,value\n"
+                                 + _lines(zip(np.round(np.arange(N) / 25.0, 4), a))).encode()))
+    df = _files.read_table(p)
+    assert list(df.columns) == ["sec", "value"]
+    with pytest.warns(DatasetWarning, match="given rate 100 Hz differs from the time column's 25 Hz"):
+        fs, col = _files.resolve_rate(df, "auto", 100.0, "auto", p)  # an adapter's assumed default rate
+    assert (fs, col) == (25.0, "sec") and _files.find_column(df, "*") == "value"
+    q = tmp_path / "h.tsv"
+    q.write_text("# fs: 64\nEDA\n" + _lines(zip(a)))
+    assert _files.resolve_rate(_files.read_table(q), "auto", None, "auto", q) == (64.0, None)
+    (tmp_path / "bad.csv").write_bytes(b"\x00\x01binary")
+    with pytest.raises(DatasetError, match="binary"):
+        _files.read_table(tmp_path / "bad.csv")
+    matched, _ = _files.find_files(tmp_path, __import__("re").compile(r"S1"))
+    assert [m[0].name for m in matched] == ["S1_NP_1.csv.gz"]

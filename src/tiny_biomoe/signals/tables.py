@@ -27,7 +27,8 @@ time column, pass ``time_column=False`` (CLI ``--time-column none``). The given 
 hint that decides the unit of a numeric time column when its name does not say it
 (``time_unit="auto"``); without either, the unit is the one giving a plausible biosignal rate
 (0.5 Hz .. 20 kHz), and when several do (e.g. an integer timer with 1-unit steps: 1 Hz in s or
-1 kHz in ms) an integer timer is read as milliseconds, with a warning telling how to say otherwise.
+1 kHz in ms) an integer timer is read as milliseconds and fractional numbers as seconds, with a warning
+telling how to say otherwise (none for fractional seconds at 10 Hz or more).
 """
 
 from __future__ import annotations
@@ -434,6 +435,8 @@ def _numeric_unit(t: np.ndarray, nominal: float | None, name: str, where: str, e
     vals = t[np.isfinite(t)]
     integer = bool(np.all(vals == np.round(vals)))
     pick = ("ms" if "ms" in ok else ok[-1]) if integer else ok[0]
+    if not integer and pick == "s" and rates["s"] >= 10:
+        return pick  # fractional seconds at a usual biosignal rate: the only sensible reading
     other = [u for u in ok if u != pick]
     msg = (f"{where}: unit not stated; read as {pick} ({rates[pick]:g} Hz) rather than "
            + " or ".join(f"{u} ({rates[u]:g} Hz)" for u in other)
