@@ -102,6 +102,23 @@ def test_tuner_measures_real_calls_then_caches_the_choice(tmp_path):
     assert fixed.decided and fixed.size_for(64) is None
 
 
+def test_tuner_adds_up_trials_of_short_runs(tmp_path):
+    store = tmp_path / "tuning.json"
+    seconds = {None: 1.0, 4: 3.0}
+    for run in range(2):  # two processes, each embedding too little to decide alone
+        t = MicroBatchTuner("k", (None, 4), store)
+        assert not t.decided
+        for _ in range(2 if run == 0 else 1):
+            size = t.size_for(16)
+            t.record(size, 16, seconds[size])
+    t = MicroBatchTuner("k", (None, 4), store)
+    assert not t.decided and sum(map(len, t.trials.values())) == 3
+    size = t.size_for(16)
+    t.record(size, 16, seconds[size])
+    assert t.decided and t.chosen is None
+    assert MicroBatchTuner("k", (None, 4), store).chosen is None
+
+
 def test_tuning_store_and_env_override(reference_model, monkeypatch):
     monkeypatch.setenv("TINY_BIOMOE_MICRO_BATCH", "3")
     assert get_embedder(reference_model).tuner.chosen == 3

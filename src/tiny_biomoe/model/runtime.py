@@ -201,7 +201,8 @@ class MicroBatchTuner:
     next candidate size in turn (round-robin, so load from other processes hits all alike) and
     timed; after :data:`TRIALS_PER_CANDIDATE` trials of each, the size with the best (minimum)
     seconds per image wins and is written to ``store`` under ``key``. Nothing extra is computed:
-    the trials are the caller's own batches. ``fixed`` (an integer or ``None``) skips tuning.
+    the trials are the caller's own batches, and unfinished trials are stored too, so that short
+    runs (one command each) add up to a decision. ``fixed`` (an integer or ``None``) skips tuning.
     """
 
     def __init__(self, key: str, candidates: tuple[int | None, ...], store: Path | None = None,
@@ -210,13 +211,16 @@ class MicroBatchTuner:
         self.trials: dict[str, list[float]] = {str(c): [] for c in self.candidates}
         self.chosen: int | None | str = fixed  # "auto" until decided
         self.source = "fixed" if fixed != "auto" else "measuring"
-        self._turn = 0
         if fixed == "auto" and store is not None:
             rec = self._read().get(key)
             if isinstance(rec, dict) and "micro_batch" in rec:
                 mb = rec["micro_batch"]
                 if mb is None or (isinstance(mb, int) and mb >= 1):
                     self.chosen, self.source = mb, f"cached ({store})"
+            elif isinstance(rec, dict) and isinstance(rec.get("trials"), dict):  # earlier runs' unfinished trials
+                for k, v in rec["trials"].items():
+                    if k in self.trials and isinstance(v, list):
+                        self.trials[k] = [float(t) for t in v if isinstance(t, (int, float)) and t > 0]
 
     @property
     def decided(self) -> bool:
@@ -237,28 +241,30 @@ class MicroBatchTuner:
             return self.chosen  # type: ignore[return-value]
         if batch < TUNE_MIN_BATCH:
             return None
-        return self.candidates[self._turn % len(self.candidates)]
+        return min(self.candidates, key=lambda c: len(self.trials[str(c)]))  # the least tried, in order
 
     def record(self, size: int | None, batch: int, seconds: float) -> None:
         """Report a timed trial of ``size`` on ``batch`` images; decides once every candidate ran enough."""
         if self.decided or batch < TUNE_MIN_BATCH or str(size) not in self.trials:
             return
         self.trials[str(size)].append(seconds / batch)
-        self._turn += 1
         if all(len(v) >= TRIALS_PER_CANDIDATE for v in self.trials.values()):
             best = min(self.candidates, key=lambda c: min(self.trials[str(c)]))
             self.chosen, self.source = best, "measured"
-            self._save()
+        self._save()
 
     def _save(self) -> None:
         if self.store is None:
             return
         data = self._read()
-        data[self.key] = {
-            "micro_batch": self.chosen,
-            "images_per_s_best": {k: (1.0 / min(v) if v else None) for k, v in self.trials.items()},
-            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        }
+        if self.decided:
+            data[self.key] = {
+                "micro_batch": self.chosen,
+                "images_per_s_best": {k: (1.0 / min(v) if v else None) for k, v in self.trials.items()},
+                "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            }
+        else:
+            data[self.key] = {"trials": self.trials}
         with contextlib.suppress(OSError):  # a read-only cache only costs the re-measurement
             self.store.parent.mkdir(parents=True, exist_ok=True)
             atomic_write_text(self.store, json.dumps(data, indent=2, sort_keys=True) + "\n")
