@@ -106,7 +106,7 @@ def test_events_feed_the_pain_pipeline():
     ds = dataset_from_events({"a": ({"EDA": x}, ev), "b": ({"EDA": -x}, ev)}, sampling_rate=FS, tmin=0, tmax=10)
     with warnings.catch_warnings():
         warnings.simplefilter("error", DatasetWarning)  # every trial is exactly one window: no padding
-        w, fs, _ = trial_windows(ds, "EDA", window_s=10.0, preprocess=False)
+        w, fs, _ = trial_windows(ds, "EDA", window_s=10.0, preprocess=False, resample="native")
     assert w.shape == (14, 500) and fs == FS
     np.testing.assert_allclose(w[1], x[1000:1500], rtol=1e-6)
 

@@ -38,29 +38,35 @@ def ds():
     return make_synthetic_pain(n_subjects=6, trials_per_class=2, seed=4)
 
 
-def test_trial_windows_crop_pad_preprocess():
+def test_trial_windows_centre_crop_never_pad_preprocess():
+    from tiny_biomoe.errors import DatasetError
+
     x_long = np.sin(np.arange(1500) / 7.0)
     x_short = np.cos(np.arange(800) / 5.0)
     d = PainDataset("t", [Trial("a", "1", "p", {"BVP": x_long}, {"BVP": 100.0}),
                           Trial("b", "1", "p", {"BVP": x_short}, {"BVP": 100.0})], ["p"])
-    with pytest.warns(DatasetWarning, match="edge-padded"):
-        w, fs, info = trial_windows(d, "BVP", window_s=10.0, preprocess=False)
-    assert w.shape == (2, 1000) and fs == 100.0 and info["padded"] == 1
-    np.testing.assert_allclose(w[0], x_long[250:1250], rtol=1e-6)  # centre crop
-    np.testing.assert_allclose(w[1, :800], x_short, rtol=1e-6)
-    assert np.all(w[1, 800:] == np.float32(x_short[-1]))
+    with pytest.raises(DatasetError, match=r"1 of 2 trials are shorter than the 10 s window, e.g. b/1 .*never padded.*at most 8 s"):
+        trial_windows(d, "BVP", window_s=10.0, preprocess=False)
+    with pytest.warns(DatasetWarning, match="the window is 8 s"):  # no window given: it follows the shortest trial
+        w, fs, info = trial_windows(d, "BVP", preprocess=False)
+    assert w.shape == (2, 800) and fs == 100.0 and "padded" not in info
+    np.testing.assert_allclose(w[0], x_long[350:1150], rtol=1e-6)  # centre crop
+    np.testing.assert_allclose(w[1], x_short, rtol=1e-6)
     w2, _, info2 = trial_windows(d, "BVP", window_s=5.0, preprocess=True)
     np.testing.assert_allclose(w2[0], preprocess(x_long, 100.0, "bvp")[500:1000], rtol=1e-5, atol=1e-6)
     assert info2["preprocessing"]["modality"] == "bvp"
+    assert info2["conditioning"] == {"order": ["gaps", "filter", "resample", "windows"], "version": 2}
 
 
 def test_trial_windows_resamples_to_common_rate():
-    d = PainDataset("t", [Trial("a", "1", "p", {"EDA": np.ones(1000)}, {"EDA": 100.0}),
-                          Trial("b", "1", "p", {"EDA": np.ones(500)}, {"EDA": 50.0}),
-                          Trial("c", "1", "p", {"EDA": np.ones(1000)}, {"EDA": 100.0})], ["p"])
+    d = PainDataset("t", [Trial("a", "1", "p", {"EDA": np.ones(1000) + np.arange(1000) % 7}, {"EDA": 100.0}),
+                          Trial("b", "1", "p", {"EDA": np.ones(500) + np.arange(500) % 7}, {"EDA": 50.0}),
+                          Trial("c", "1", "p", {"EDA": np.ones(1000) + np.arange(1000) % 5}, {"EDA": 100.0})], ["p"])
     with pytest.warns(DatasetWarning, match="resampled"):
-        w, fs, _ = trial_windows(d, "EDA", window_s=10.0, preprocess=False)
+        w, fs, _ = trial_windows(d, "EDA", window_s=10.0, preprocess=False, resample="native")
     assert fs == 100.0 and w.shape == (3, 1000)
+    w, fs, info = trial_windows(d, "EDA", window_s=10.0, preprocess=False)  # default: EDA's model rate
+    assert fs == 100.0 and info["original_rates"] == [50.0, 100.0]
 
 
 def test_evaluate_with_stand_in_embedder_and_report(ds, tmp_path):

@@ -64,7 +64,7 @@ def test_predict_cli_matches_direct_embeddings(trained, reference_model, tmp_pat
     head, meta = load_head(trained / "head")
     classes = meta["classes"]
     df = pd.read_csv(out)
-    assert list(df.columns) == ["file", "window", "start_s", "end_s", "predicted", *[f"p_{c}" for c in classes]]
+    assert list(df.columns) == ["file", "window", "start_s", "end_s", "predicted", *[f"p_{c}" for c in classes], "quality_flags"]
     assert len(df) == 2 and df["file"].tolist() == [str(fa), str(fb)]
     p = df[[f"p_{c}" for c in classes]].to_numpy()
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)

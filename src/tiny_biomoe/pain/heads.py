@@ -336,7 +336,25 @@ def load_head(folder: str | os.PathLike) -> tuple[Head, dict]:
     bad = [k for k, v in state.items() if v.dtype.is_floating_point and not torch.isfinite(v).all()]
     if bad:
         raise CheckpointError(f"{where}: head weights {bad} contain NaN or inf; train the head again")
+    _warn_old_conditioning(meta, where)
     return head.eval(), meta
+
+
+def _warn_old_conditioning(meta: dict, where: str) -> None:
+    """Warn when the head's windows were conditioned otherwise than today (e.g. resample -> filter,
+    before conditioning version 2): its embeddings are not today's (``predict`` refuses such a head)."""
+    import warnings
+
+    from ..signals.conditioning import check_conditioning
+
+    wins = meta.get("windows")
+    if not isinstance(wins, dict):
+        return
+    for m, w in wins.items():
+        why = check_conditioning(w.get("conditioning") if isinstance(w, dict) else None, f"{where}: the head's {m} windows")
+        if why:
+            warnings.warn(f"{why}; retrain the head with `biomoe train` before predicting with it", stacklevel=3)
+            return
 
 
 # ----------------------------------------------------------------------------- fine-tuning

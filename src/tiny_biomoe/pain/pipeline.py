@@ -50,7 +50,10 @@ class PipelineConfig:
     """Everything that decides a result (stored in every report and saved head).
 
     ``modalities=None`` uses all modalities of the dataset. ``window_s=None`` uses each modality's
-    default window (10 s for EDA/BVP/RESP/SpO2). ``render_params`` maps a kind to parameter
+    default window (10 s for EDA/BVP/RESP/SpO2); trials shorter than it are refused, never padded.
+    ``resample``: ``"model"`` (each modality's model rate, e.g. 100 Hz for BVP), ``"native"`` (the
+    modality's most common recorded rate) or Hz (:func:`tiny_biomoe.signals.conditioning.condition`).
+    ``render_params`` maps a kind to parameter
     overrides for :func:`tiny_biomoe.representations.render`.
     """
 
@@ -62,6 +65,7 @@ class PipelineConfig:
     n_folds: int = 5
     window_s: float | None = None
     preprocess: bool = True
+    resample: "str | float" = "model"
     render_params: dict[str, dict] = field(default_factory=dict)
     head: HeadConfig = field(default_factory=HeadConfig)
     batch_size: int = 32
@@ -110,57 +114,103 @@ def _modality_window_s(modality: str, window_s: float | None) -> float:
 
 
 def trial_windows(
-    dataset: PainDataset, modality: str, window_s: float | None = None, preprocess: bool = True
+    dataset: PainDataset, modality: str, window_s: float | None = None, preprocess: bool = True,
+    *, resample: "str | float" = "model",
 ) -> tuple[np.ndarray, float, dict]:
     """One window per trial for ``modality``: ``(N, L)`` float32, its rate and a description.
 
-    Each trial signal is resampled to the most common rate of the modality (if rates differ),
-    preprocessed with the modality defaults (``tiny_biomoe.signals.preprocess``; zero-phase filters
-    on the whole trial), then cut to ``window_s`` seconds around its centre. Trials shorter than
-    the window are edge-padded and counted in a warning.
+    Each trial goes through :func:`tiny_biomoe.signals.conditioning.condition` (gaps -> filter over
+    the whole trial -> resample to ``resample``, by default the modality's model rate -> the window
+    at the trial's centre), exactly as ``embed``, ``render``, ``predict`` and the shards condition a
+    recording. The window is ``window_s``, else the dataset's trial length (``dataset.window_s``),
+    else the modality's default shortened to the shortest trial (the window follows the trial; a
+    warning says so). Windows are never padded: trials shorter than a given window are refused
+    (:class:`DatasetError` naming them and the longest window they allow). Quality flags
+    (:mod:`tiny_biomoe.signals.quality`) are counted in ``info["quality"]`` and a warning.
     """
-    from ..signals import describe_preprocessing, preprocess as _pre, resample
+    w, fs, info, _, _ = _trial_conditioning(dataset, modality, window_s, preprocess, resample=resample)
+    return w, fs, info
+
+
+def _trial_conditioning(
+    dataset: PainDataset, modality: str, window_s: float | None, preprocess: bool, *,
+    resample: "str | float" = "model", lines: Sequence[str] = (), line_settings: Mapping[str, Any] | None = None,
+) -> tuple[np.ndarray, float, dict, dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """:func:`trial_windows` plus the component lines (for ``multi``) and the per-trial quality arrays."""
+    from ..errors import SignalError
+    from ..signals.conditioning import condition, resolve_rate
 
     trials = [t for t in dataset.trials if modality in t.signals]
     if len(trials) != len(dataset.trials):
         raise DatasetError(f"{len(dataset.trials) - len(trials)} trials lack {modality}; use dataset.select([...]) first")
+    if not trials:
+        raise DatasetError(f"no trials with {modality}")
     rates = Counter(float(t.sampling_rates[modality]) for t in trials)
-    fs = rates.most_common(1)[0][0]
-    win_s = _modality_window_s(modality, window_s if window_s is not None else dataset.window_s)  # adapter's trial length
-    n = int(round(win_s * fs))
-    out = np.empty((len(trials), n), np.float32)
-    padded = resampled = 0
+    native = rates.most_common(1)[0][0]
+    try:
+        fs = resolve_rate("native" if resample == "native" else resample, modality, native)
+    except SignalError as exc:
+        raise DatasetError(f"{modality}: {exc}") from None
+    durations = np.array([len(t.signals[modality]) / float(t.sampling_rates[modality]) for t in trials])
+    given = window_s if window_s is not None else dataset.window_s  # the adapter's trial length (BioVid 5.5 s)
+    if given is not None:
+        win_s = float(given)
+    else:
+        win_s = _modality_window_s(modality, None)
+        if durations.min() < win_s:  # the window follows the trial
+            win_s = float(np.floor(durations.min() * fs) / fs)
+            warnings.warn(f"{modality}: the shortest trial is {durations.min():.3g} s, so the window is {win_s:g} s "
+                          f"(not the modality's default); pass window_s (CLI --window-s) to choose", DatasetWarning,
+                          stacklevel=3)
+    n_win = int(round(win_s * fs))
+    short = [f"{t.subject}/{t.trial} ({d:.3g} s)" for t, d in zip(trials, durations) if int(np.ceil(d * fs - 1e-9)) < n_win]
+    if short:
+        raise DatasetError(
+            f"{modality}: {len(short)} of {len(trials)} trials are shorter than the {win_s:g} s window, e.g. "
+            f"{', '.join(short[:5])}; windows are never padded with flat lines: use a window of at most "
+            f"{np.floor(durations.min() * fs) / fs:g} s (window_s, CLI --window-s) or leave those trials out")
+    out = np.empty((len(trials), n_win), np.float32)
+    out_lines = {c: np.empty((len(trials), n_win), np.float32) for c in lines}
+    qual: dict[str, list] = {}
+    resampled = 0
+    settings: dict[str, Any] = {}
     for i, t in enumerate(trials):
-        x = t.signals[modality]
-        if float(t.sampling_rates[modality]) != fs:
-            x = resample(x, t.sampling_rates[modality], fs)
-            resampled += 1
-        if preprocess:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", UserWarning)
-                x = _pre(x, fs, modality)
-        if x.size >= n:
-            s = (x.size - n) // 2
-            x = x[s : s + n]
-        else:
-            x = np.pad(x, (0, n - x.size), mode="edge")
-            padded += 1
-        if not np.all(np.isfinite(x)):
-            x = np.nan_to_num(x, nan=float(np.nanmedian(x)) if np.isfinite(x).any() else 0.0)
-        out[i] = x
-    if padded:
-        warnings.warn(f"{modality}: {padded} trials were shorter than {win_s:g} s and were edge-padded", DatasetWarning, stacklevel=2)
-    if resampled:
-        warnings.warn(f"{modality}: {resampled} trials were resampled to {fs:g} Hz", DatasetWarning, stacklevel=2)
-    info: dict[str, Any] = {"sampling_rate": fs, "window_s": win_s, "samples": n, "padded": padded, "resampled": resampled}
-    if preprocess:
+        fs_t = float(t.sampling_rates[modality])
+        resampled += fs_t != fs
         try:
-            info["preprocessing"] = describe_preprocessing(modality, fs)
-        except Exception as exc:  # description only; never fail a run on it
-            info["preprocessing"] = f"modality defaults ({exc})"
+            c = condition(t.signals[modality], fs_t, modality, window_s=n_win / fs, resample=fs, preprocess=preprocess,
+                          placement="centre", lines=lines, line_settings=line_settings)
+        except SignalError as exc:
+            raise DatasetError(f"{modality} of trial {t.subject}/{t.trial}: {exc}") from None
+        out[i] = c.data[0]
+        for name in lines:
+            out_lines[name][i] = c.lines[name][0]
+        for k, v in c.quality.as_arrays().items():
+            qual.setdefault(k, []).append(v[0])
+        settings = c.settings
+    quality = {k: np.asarray(v) for k, v in qual.items()}
+    flagged = quality["flatline"] | quality["clipped"] | quality["low_sqi"]
+    counts = {"windows": len(trials), "flagged": int(flagged.sum()), "flatline": int(quality["flatline"].sum()),
+              "clipped": int(quality["clipped"].sum()), "low_sqi": int(quality["low_sqi"].sum())}
+    if counts["flagged"]:
+        bad = [f"{t.subject}/{t.trial}" for t, f in zip(trials, flagged) if f]
+        warnings.warn(f"{modality}: {counts['flagged']} of {len(trials)} trials have quality flags (flat-line "
+                      f"{counts['flatline']}, clipped {counts['clipped']}, low SQI {counts['low_sqi']}), e.g. "
+                      f"{', '.join(bad[:5])}", DatasetWarning, stacklevel=3)
+    if resampled and resample == "native":
+        warnings.warn(f"{modality}: {resampled} trials were resampled to {fs:g} Hz", DatasetWarning, stacklevel=3)
+    info: dict[str, Any] = {"sampling_rate": fs, "window_s": n_win / fs, "samples": n_win, "resampled": int(resampled),
+                            "original_rates": sorted(rates), "resample": resample,
+                            "conditioning": settings.get("conditioning"), "placement": "centre",
+                            "gaps": {k: v for k, v in (settings.get("gaps") or {}).items() if not k.startswith("samples_")},
+                            "quality": {**(c.quality.settings if trials else {}), "counts": counts}}
+    if preprocess:
+        from ..signals import describe_preprocessing
+
+        info["preprocessing"] = {**describe_preprocessing(modality, native), "at_rate": "each trial's own rate"}
     else:
         info["preprocessing"] = None
-    return out, fs, info
+    return out, fs, info, out_lines, quality
 
 
 # ----------------------------------------------------------------------------- embeddings
@@ -183,6 +233,7 @@ def embed_block(
     device: str | torch.device = "auto",
     backend: str | None = None,
     precision: str | None = None,
+    lines: Mapping[str, np.ndarray] | None = None,
 ) -> np.ndarray:
     """Render ``windows`` as ``kind`` and embed them with ``model``: ``(N, 192)`` float32
     (a thin call of :func:`tiny_biomoe.embed.embed_windows`; the model runs in its inference form,
@@ -190,7 +241,8 @@ def embed_block(
     from ..embed import embed_windows
 
     out = embed_windows(windows, sampling_rate, modality, [kind], model, batch_size=batch_size, device=device,
-                        kind_params={kind: dict(render_params or {})}, backend=backend, precision=precision)
+                        kind_params={kind: dict(render_params or {})}, backend=backend, precision=precision,
+                        lines=lines)
     return np.asarray(out[kind], dtype=np.float32)
 
 
@@ -228,7 +280,11 @@ def extract_embeddings(
     t0 = time.perf_counter()
     n_images = 0
     for m in mods:
-        w, fs, winfo = trial_windows(ds, m, cfg.window_s, cfg.preprocess)
+        from ..representations.multi import multi_lines_request
+
+        names, lset = multi_lines_request(cfg.kinds, cfg.render_params, m)
+        w, fs, winfo, lines, _ = _trial_conditioning(ds, m, cfg.window_s, cfg.preprocess, resample=cfg.resample,
+                                                     lines=names, line_settings=lset)
         info["windows"][m] = winfo
         for k in cfg.kinds:
             rinfo = render_info(k, fs, w.shape[1], m, **cfg.render_params.get(k, {}))
@@ -236,7 +292,8 @@ def extract_embeddings(
             key = None
             arr = None
             if cache is not None:
-                key = cache.key(dataset_id=ds.name, windows=w, sampling_rate=fs, modality=m, kind=k,
+                key = cache.key(dataset_id=ds.name, windows=np.concatenate([w, *lines.values()], axis=1)
+                                if (k == "multi" and lines) else w, sampling_rate=fs, modality=m, kind=k,
                                 params=rinfo["params"], version=rinfo["version"], weights_hash=wkey)
                 arr = cache.get(key)
                 if arr is not None and arr.shape[0] != w.shape[0]:
@@ -244,7 +301,8 @@ def extract_embeddings(
             if arr is None:
                 if progress:
                     print(f"  embedding {m}/{k}: {w.shape[0]} windows ...", flush=True)
-                arr = fn(w, fs, m, k, model, render_params=cfg.render_params.get(k, {}), batch_size=cfg.batch_size, device=device)
+                arr = fn(w, fs, m, k, model, render_params=cfg.render_params.get(k, {}), batch_size=cfg.batch_size, device=device,
+                         **({"lines": lines} if (k == "multi" and lines) else {}))
                 n_images += w.shape[0]
                 if cache is not None and key is not None:
                     cache.put(key, arr, {"dataset": ds.name, "modality": m, "kind": k, "render": rinfo, "weights": wkey, "n": int(w.shape[0])})
@@ -384,8 +442,12 @@ def evaluate_finetune(
                                          key=lambda t: order[f"{t.subject}/{t.trial}"]), ds.classes, ds.notes)
     y, g = ds.labels_array(), ds.groups_array()
     folds = make_folds(config.protocol, g, ds.partitions_array(), n_folds=config.n_folds)
-    w, fs, _ = trial_windows(ds, m, config.window_s, config.preprocess)
-    images = render(w, k, fs, modality=m, **config.render_params.get(k, {}))
+    from ..representations.multi import multi_lines_request
+
+    names, lset = multi_lines_request([k], config.render_params, m)
+    w, fs, _, lines, _ = _trial_conditioning(ds, m, config.window_s, config.preprocess, resample=config.resample,
+                                             lines=names, line_settings=lset)
+    images = render(w, k, fs, modality=m, lines=lines or None, **config.render_params.get(k, {}))
     label = "pretrained" if ft.pretrained else "from scratch"
     fold_res, proba = [], []
     t0 = time.perf_counter()

@@ -5,9 +5,13 @@ embeddings: the modalities and representation kinds with their resolved paramete
 the window length and sampling rate, whether the modality filters were applied, the fusion, the
 classes and the sha256 of the backbone weights. :func:`predict` repeats exactly those steps:
 
-recording -> channel of each head modality -> resampled to the training rate -> filtered as in
-training -> windows (one centred window per recording, as in training, or sliding windows with
-``stride``) -> images -> embeddings -> fusion -> head -> class probabilities.
+recording -> channel of each head modality -> :func:`tiny_biomoe.signals.conditioning.condition`
+(gaps -> filtered as in training -> resampled to the training rate -> windows: one centred window
+per recording, as in training, or sliding windows with ``stride``; never padded) -> images -> embeddings -> fusion -> head -> class probabilities.
+
+A head whose windows were conditioned in another order (heads from before conditioning version 2
+resampled first, then filtered) is refused (:class:`CheckpointError`): retrain it. Each window's
+quality flags are reported (column ``quality_flags`` and a warning).
 
 Weights whose sha256 differs from the recorded one are refused (:class:`CheckpointError`) unless
 ``allow_weights_mismatch=True``: a head is only meaningful on the embeddings it was trained on.
@@ -112,32 +116,28 @@ def load_model_for_head(
 
 
 def _windows(x: np.ndarray, fs_in: float, modality: str, win: Mapping[str, Any], preprocess: bool,
-             stride: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """Windows ``(N, L)`` and their start times (s) made exactly as in training."""
-    from ..data.dataset import PainDataset, Trial
-    from ..signals import preprocess as _pre, resample
-    from ..signals.windowing import make_windows
-    from .pipeline import trial_windows
+             stride: float | None, lines: Sequence[str] = (), line_settings: Mapping[str, Any] | None = None,
+             ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]:
+    """Windows ``(N, L)``, their start times (s), component lines and quality flags (``(N,)`` str), made
+    exactly as in training: :func:`tiny_biomoe.signals.conditioning.condition` at the training rate,
+    the centre window (``stride=None``, as ``trial_windows``) or sliding windows. Never padded."""
+    from ..signals.conditioning import condition
 
     fs = float(win["sampling_rate"])
     n = int(win.get("samples") or round(float(win["window_s"]) * fs))
     x = np.asarray(x, dtype=np.float64)
-    if float(fs_in) != fs:
-        x = resample(x, fs_in, fs)
-    if stride is None:  # the training path itself: whole-signal filter, centre window, edge padding
-        ds = PainDataset("predict", [Trial("input", "0", None, {modality: x}, {modality: fs})], [])
-        w, _, _ = trial_windows(ds, modality, float(win["window_s"]), preprocess)
-        if len(x) > 2 * n:
-            warnings.warn(f"{modality}: the recording is {len(x) / fs:.0f} s long but only its centre "
-                          f"{n / fs:g} s window is classified; pass stride (CLI --stride) for sliding windows",
-                          stacklevel=3)
-        return w, np.array([max(0, (len(x) - n) // 2) / fs])
-    if preprocess:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            x = _pre(x, fs, modality)
-    wins = make_windows(x, fs, n / fs, float(stride))
-    return np.asarray(wins.data, np.float32), np.asarray(wins.starts, np.float64)
+    c = condition(x, fs_in, modality, window_s=n / fs, stride_s=None if stride is None else float(stride), resample=fs,
+                  preprocess=preprocess, placement="centre" if stride is None else "sliding", lines=lines,
+                  line_settings=line_settings)
+    if stride is None and len(x) / float(fs_in) > 2 * n / fs:
+        warnings.warn(f"{modality}: the recording is {len(x) / float(fs_in):.0f} s long but only its centre "
+                      f"{n / fs:g} s window is classified; pass stride (CLI --stride) for sliding windows",
+                      stacklevel=3)
+    q = c.quality
+    flags = np.array([",".join(k for k in ("flatline", "clipped", "low_sqi") if getattr(q, k)[i]) for i in range(len(c))],
+                     dtype=object)
+    return (np.asarray(c.data, np.float32), np.asarray(c.starts, np.float64),
+            {k: np.asarray(v, np.float32) for k, v in c.lines.items()}, flags)
 
 
 def predict(
@@ -169,7 +169,7 @@ def predict(
         column: channel to use (single-modality heads only).
         modality: the modality of the input channel; must be the head's (default: the head's).
         stride: ``None``: the centred window of each recording, exactly as in training (shorter
-            recordings are edge-padded); seconds: sliding windows of the training length.
+            recordings are refused, never padded); seconds: sliding windows of the training length.
         weights: backbone weights (default: those recorded in the head, see :func:`load_model_for_head`).
         allow_weights_mismatch: use weights whose sha256 differs from the recorded one (warns).
         backend, precision: the model's inference form (:mod:`tiny_biomoe.model.runtime`; default torch, fp32).
@@ -195,8 +195,18 @@ def predict(
     if column is not None and len(mods) > 1:
         raise InputError(f"the head uses several modalities {mods}; --column picks one channel only. Name the "
                          "file's columns after the modalities instead")
+    from ..signals.conditioning import check_conditioning
+
+    for m in mods:  # windows conditioned in another order give other embeddings: never mixed silently
+        why = check_conditioning(meta["windows"][m].get("conditioning"), f"{where}: the head's {m} windows")
+        if why:
+            raise CheckpointError(f"{why}; its predictions on today's windows would be unreliable. Retrain the head "
+                                  "with `biomoe train`")
     pipe = meta["pipeline"]
     render_params = dict(pipe.get("render_params") or {})
+    from ..representations.multi import multi_lines_request
+
+    want_lines = {m: multi_lines_request([k for mm, k in inputs if mm == m], render_params, m) for m in mods}
     items = list(signals) if isinstance(signals, (list, tuple)) else [signals]
     if not items:
         raise InputError("no recordings given")
@@ -205,18 +215,22 @@ def predict(
         for i, s in enumerate(items)]
 
     per_mod: dict[str, list[np.ndarray]] = {m: [] for m in mods}
-    rows_file, rows_start, rows_idx = [], [], []
+    per_lines: dict[str, list[dict[str, np.ndarray]]] = {m: [] for m in mods}
+    rows_file, rows_start, rows_idx, rows_flags = [], [], [], []
     for label, src in zip(labels, items):
         rec = read_signal(src, sampling_rate=sampling_rate, time_column=time_column)
-        got: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        got: dict[str, tuple[np.ndarray, np.ndarray, dict[str, np.ndarray], np.ndarray]] = {}
         for m in mods:
             _, x, fs_in = rec.pick(column, m)
-            got[m] = _windows(x, fs_in, m, meta["windows"][m], bool(pipe["preprocess"]), stride)
-        n = min(len(w) for w, _ in got.values())
-        if any(len(w) != n for w, _ in got.values()):
+            got[m] = _windows(x, fs_in, m, meta["windows"][m], bool(pipe["preprocess"]), stride, *want_lines[m])
+        n = min(len(g[0]) for g in got.values())
+        if any(len(g[0]) != n for g in got.values()):
             warnings.warn(f"{label}: modalities give different window counts; the first {n} are used", stacklevel=2)
         for m in mods:
             per_mod[m].append(got[m][0][:n])
+            per_lines[m].append({c: v[:n] for c, v in got[m][2].items()})
+        rows_flags += [",".join(dict.fromkeys(f"{m}:{fl}" for m in mods for fl in str(got[m][3][i]).split(",") if fl))
+                       for i in range(n)]
         starts = got[mods[0]][1][:n]
         rows_file += [label] * n
         rows_start += starts.tolist()
@@ -236,7 +250,9 @@ def predict(
         if now.get("version") != then.get("version") or now.get("params") != then.get("params"):
             raise CheckpointError(f"{where}: {m}/{k} now renders as {now.get('version')} {now.get('params')} but the head "
                                   f"was trained on {then.get('version')} {then.get('params')}; retrain the head")
+        lines = {c: np.concatenate([d[c] for d in per_lines[m]], axis=0) for c in (per_lines[m][0] if per_lines[m] else {})}
         emb[(m, k)] = embed_block(w, fs, m, k, model, render_params=rp, batch_size=batch_size, device=device,
+                                  **({"lines": lines} if (k == "multi" and lines) else {}),
                                   backend=backend, precision=precision)
     proba = h.predict_proba(fuse(emb, inputs, method))
     win_s = float(meta["windows"][mods[0]]["window_s"])
@@ -245,7 +261,12 @@ def predict(
                        "predicted": [classes[i] for i in proba.argmax(axis=1)]})
     for j, c in enumerate(classes):
         df[f"p_{c}"] = proba[:, j].astype(np.float64)
-    df.attrs.update(weights=wdict, head=where, classes=classes)
+    df["quality_flags"] = rows_flags  # e.g. "bvp:flatline"; empty: no flag (see tiny_biomoe.signals.quality)
+    n_flagged = sum(bool(f) for f in rows_flags)
+    if n_flagged:
+        warnings.warn(f"{n_flagged} of {len(df)} windows have quality flags (flat-line, clipping or low SQI; column "
+                      "quality_flags); their predictions deserve less trust", stacklevel=2)
+    df.attrs.update(weights=wdict, head=where, classes=classes, quality={"windows": len(df), "flagged": n_flagged})
     return df
 
 

@@ -197,50 +197,36 @@ def _fingerprint(task: TaskConfig, cfg: PretrainConfig) -> str:
         d.pop(k, None)  # training-only settings do not change the stored windows
     d["recordings_per_shard"] = cfg.shards.recordings_per_shard
     d["format"] = SHARD_FORMAT
+    from ..signals.conditioning import CONDITIONING
+
+    d["conditioning"] = CONDITIONING  # windows conditioned in another order are other settings
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _conditioned(task: TaskConfig, x: np.ndarray, fs: float, rate: float) -> np.ndarray:
-    """A whole recording resampled to ``rate`` and, if the task asks for it, preprocessed."""
-    from ..signals import preprocess, resample
+def _labelled_windows(task: TaskConfig, ref: RecordingRef, x: np.ndarray, fs: float, rate: float, n_samples: int) -> list[tuple[np.ndarray, Any]]:
+    """``[(windows float32 (n, n_samples), label)]``: the whole recording, or each labelled segment.
 
-    if abs(fs - rate) > 1e-6:
-        x = resample(x, fs, rate)
-    if task.preprocess:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            x = preprocess(x, rate, task.modality)
-    return x
-
-
-def _windows_of(task: TaskConfig, x: np.ndarray, rate: float, n_samples: int) -> np.ndarray:
-    """Windows ``(n, n_samples)`` float32 of a conditioned signal at ``rate``."""
-    from ..signals import make_windows
+    The recording is conditioned whole by :func:`tiny_biomoe.signals.conditioning.condition` (gaps ->
+    filter if ``task.preprocess`` -> resample to ``rate`` -> windows), the path every other caller uses;
+    segments only choose where the windows are cut.
+    """
+    from ..signals.conditioning import condition
 
     w = task.window
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        win = make_windows(x, rate, w.length_s, w.stride_s, max_windows=w.max_windows_per_recording)
-    data = np.asarray(win.data, dtype=np.float32)
-    if data.shape[1] != n_samples:  # rounding of length_s * rate: keep every window the same length
-        data = data[:, :n_samples] if data.shape[1] > n_samples else np.pad(data, ((0, 0), (0, n_samples - data.shape[1])), mode="edge")
-    return data
-
-
-def _labelled_windows(task: TaskConfig, ref: RecordingRef, x: np.ndarray, fs: float, rate: float, n_samples: int) -> list[tuple[np.ndarray, Any]]:
-    """``[(windows, label)]``: the whole recording, or each labelled segment (preprocessed whole first)."""
-    x = _conditioned(task, x, fs, rate)
+    spans = None if ref.segments is None else [(a, b) for a, b, _ in ref.segments]
+    try:
+        c = condition(x, fs, task.modality, window_s=n_samples / rate, stride_s=w.stride_s, resample=rate,
+                      preprocess=task.preprocess, max_windows=w.max_windows_per_recording, spans=spans, quality=False)
+    except SignalError as exc:
+        if spans is not None and "no span" in str(exc):
+            raise DatasetError(f"{ref.id}: no labelled segment is as long as one window ({task.window.length_s} s)") from None
+        raise
+    data = np.asarray(c.data, dtype=np.float32)
+    if data.shape[1] != n_samples:  # cannot happen: the window is n_samples / rate
+        raise DatasetError(f"{ref.id}: windows of {data.shape[1]} samples, the task's are {n_samples}")
     if ref.segments is None:
-        return [(_windows_of(task, x, rate, n_samples), ref.label)]
-    out = []
-    for a, b, label in ref.segments:
-        seg = x[int(round(a * rate)) : int(round(b * rate))]
-        if len(seg) < n_samples:
-            continue  # shorter than one window (e.g. a truncated last epoch)
-        out.append((_windows_of(task, seg, rate, n_samples), label))
-    if not out:
-        raise DatasetError(f"{ref.id}: no labelled segment is as long as one window ({task.window.length_s} s)")
-    return out
+        return [(data, ref.label)]
+    return [(data[c.span_index == j], ref.segments[j][2]) for j in range(len(ref.segments)) if (c.span_index == j).any()]
 
 
 def _save_npy(path: Path, arr: np.ndarray) -> None:
@@ -272,6 +258,7 @@ def prepare_task(
     meta_path = folder / "task.json"
     if meta_path.is_file() and not force:
         old = json.loads(meta_path.read_text(encoding="utf-8"))
+        _check_shard_conditioning(old, folder)
         if old.get("fingerprint") != fp:
             raise DatasetError(
                 f"shards in {str(folder)!r} were built with other settings for task {task.name!r}; "
@@ -309,6 +296,7 @@ def prepare_task(
             "classes": classes,
             "sampling_rate": float(rate),
             "window_samples": n_samples,
+            "conditioning": _conditioning_record(),
             "recordings": [r.id for r in refs],
             "val_recordings": val,
             "shards": [f"shard-{k:05d}" for k in range(n_shards)],
@@ -428,6 +416,22 @@ def prepare_shards(
     return out
 
 
+def _conditioning_record() -> dict[str, Any]:
+    from ..signals.conditioning import CONDITIONING
+
+    return dict(CONDITIONING)
+
+
+def _check_shard_conditioning(meta: dict[str, Any], folder: Path) -> None:
+    """DatasetError when the shards' windows were conditioned otherwise than today (e.g. the old
+    resample -> filter order, recorded as no ``conditioning``): never mixed with today's windows."""
+    from ..signals.conditioning import check_conditioning
+
+    why = check_conditioning(meta.get("conditioning"), f"the shards in {str(folder)!r}")
+    if why:
+        raise DatasetError(f"{why}; rebuild them: biomoe prepare-shards --config CONFIG --force")
+
+
 # ----------------------------------------------------------------------------- reading
 class ShardedTask:
     """Memory-mapped windows of one task, with by-recording train/validation index arrays."""
@@ -440,6 +444,7 @@ class ShardedTask:
         self.index: dict[str, Any] = json.loads(p.read_text(encoding="utf-8"))
         if self.index.get("format") != SHARD_FORMAT:
             raise DatasetError(f"{str(p)!r} has shard format {self.index.get('format')}, expected {SHARD_FORMAT}; rebuild with --force")
+        _check_shard_conditioning(self.index, self.folder)
         names = self.index["shards"]
         self._x = [np.load(self.folder / f"{s}.x.npy", mmap_mode="r") for s in names]
         self._y = [np.load(self.folder / f"{s}.y.npy") for s in names]

@@ -18,8 +18,10 @@ Order (:data:`CONDITIONING`, stored in every output as ``conditioning``):
    offset and drift, so the polyphase resampler's zero-padded edges do not ring, and no
    information above the new Nyquist is folded in before the filter has seen it.
 3. **resample** to the modality's model rate (:attr:`ModalityDefaults.model_rate_hz`, e.g. 100 Hz
-   for BVP) with :func:`scipy.signal.resample_poly` (anti-aliased), so that one modality looks
-   the same whatever device recorded it; ``resample="native"`` keeps the recording's rate.
+   for BVP) with :func:`scipy.signal.resample_poly` (anti-aliased; ``padtype="line"``, so a
+   signal with a level, EDA or SpO2, does not ring towards zero at the edges), so that one
+   modality looks the same whatever device recorded it; ``resample="native"`` keeps the
+   recording's rate.
 4. **windows**: sliding windows of ``window_s`` every ``stride_s`` (``placement="sliding"``) or
    the one window at the centre of the recording (``placement="centre"``, a trial).
 
@@ -83,12 +85,14 @@ class Conditioned(Windows):
         original_sampling_rate: the recording's own rate (Hz).
         settings: how the windows were made (``conditioning`` order and version, gap policy,
             rates, filter, window, placement); stored with every output.
+        span_index: with ``spans``: the span each window was cut from.
     """
 
     lines: Mapping[str, np.ndarray] = field(default_factory=dict)
     quality: WindowQuality | None = None
     original_sampling_rate: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
+    span_index: np.ndarray | None = None
 
 
 def resolve_rate(resample: "str | float | None", modality: "str | ModalityDefaults", sampling_rate: float) -> float:
@@ -126,7 +130,7 @@ def _stage(x: np.ndarray, fs: float, fs_out: float, hp: float | None, lp: float 
            filt: bool) -> np.ndarray:
     """filter (optional) at ``fs`` then resample to ``fs_out``: steps 2-3 of the order."""
     y = zero_phase_filter(x, fs, hp, lp, order) if filt else x
-    return _resample(y, fs, fs_out) if fs_out != fs else y
+    return _resample(y, fs, fs_out, padtype="line") if fs_out != fs else y
 
 
 def _cut(x: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
@@ -153,6 +157,7 @@ def condition(
     max_missing: float = 0.5,
     max_windows: int | None = None,
     placement: str = "sliding",
+    spans: "Sequence[tuple[float, float]] | None" = None,
     lines: Sequence[str] = (),
     line_settings: Mapping[str, Any] | None = None,
     quality: bool = True,
@@ -172,6 +177,10 @@ def condition(
         max_missing: windows with a larger missing fraction are dropped.
         max_windows: keep only the first N windows.
         placement: ``"sliding"`` or ``"centre"`` (one window at the middle of the recording).
+        spans: ``[(start_s, end_s), ...]``: sliding windows cut inside each span only (e.g. the
+            labelled segments of a recording), after conditioning the whole recording;
+            ``max_windows`` applies per span, spans shorter than a window give none
+            (``Conditioned.span_index`` says which span each window came from).
         lines: component windows to cut too (:data:`LINE_NAMES`).
         line_settings: overrides of ``highpass_hz``, ``lowpass_hz``, ``tonic_phasic_hz``,
             ``filter_order`` for the lines (default: the modality's).
@@ -197,7 +206,26 @@ def condition(
     x = _stage(filled_x, fs0, fs, m.highpass_hz, m.lowpass_hz, m.filter_order, preprocess)
     x = normalize(x, normalize_method)
     # 4. windows
-    if placement == "sliding":
+    span_index = None
+    if spans is not None:
+        n = int(round(win * fs))
+        parts, part_starts, part_idx, n_cand, n_drop = [], [], [], 0, 0
+        for j, (a, b) in enumerate(spans):
+            i0, i1 = max(0, int(round(float(a) * fs))), min(x.size, int(round(float(b) * fs)))
+            if i1 - i0 < n:
+                continue  # shorter than one window (e.g. a truncated last epoch)
+            try:
+                w = make_windows(x[i0:i1], fs, n / fs, stride_s, max_missing=max_missing, max_windows=max_windows)
+            except SignalError:  # every window of this span mostly missing
+                continue
+            parts.append(w.data)
+            part_starts.append(w.starts + i0 / fs)
+            part_idx.append(np.full(len(w), j))
+            n_cand, n_drop, stride = n_cand + w.n_candidates, n_drop + w.n_dropped, w.stride_s
+        if not parts:
+            raise SignalError(f"no span of the recording holds one usable window of {win:g} s")
+        data, starts_s, span_index = np.concatenate(parts), np.concatenate(part_starts), np.concatenate(part_idx)
+    elif placement == "sliding":
         w = make_windows(x, fs, win, stride_s, max_missing=max_missing, max_windows=max_windows)
         data, starts_s, stride, n_cand, n_drop = w.data, w.starts, w.stride_s, w.n_candidates, w.n_dropped
     else:
@@ -250,8 +278,8 @@ def condition(
         "preprocessing": ({**describe_preprocessing(m, fs0, normalize_method), "at_rate": fs0} if preprocess else None),
         "window_s": n / fs,
         "stride_s": float(stride),
-        "placement": "centre" if placement == "center" else placement,
+        "placement": "spans" if spans is not None else ("centre" if placement == "center" else placement),
         "lines": list(out_lines),
     }
     return Conditioned(np.asarray(data, np.float64), np.asarray(starts_s, np.float64), fs, n / fs, float(stride),
-                       int(n_cand), int(n_drop), out_lines, q, fs0, settings)
+                       int(n_cand), int(n_drop), out_lines, q, fs0, settings, span_index)
