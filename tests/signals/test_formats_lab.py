@@ -238,3 +238,15 @@ def test_missing_library_names_the_extra(tmp_path, monkeypatch, module, suffix, 
     monkeypatch.setitem(__import__("sys").modules, module, None)  # simulate "not installed"
     with pytest.raises(MissingDependencyError, match=r"tiny-biomoe\[io\]"):
         read_signal(p)
+
+
+def test_empatica_zip_with_the_session_folder_inside(tmp_path):
+    files, eda, _, _ = _e4_files(np.random.default_rng(13))
+    z = tmp_path / "download.zip"
+    with zipfile.ZipFile(z, "w") as zf:
+        for k, v in files.items():
+            zf.writestr(f"1600000000_A01234/{k}", v)
+        zf.writestr("__MACOSX/1600000000_A01234/._EDA.csv", "junk")
+    rec = read_signal(z)
+    assert rec.rate("EDA") == 4 and rec.pick(modality="eda")[0] == "EDA"
+    np.testing.assert_allclose(rec.signals["EDA"], eda, rtol=1e-12)

@@ -157,3 +157,11 @@ def test_transfer_functions_by_device_and_sensor():
     assert unit == "uV"
     assert transfer(adc, "EDABIT", 10, device="bitalino") is None  # first BITalino board: kept raw
     assert transfer(adc, "RIP", 16) is None and transfer(adc, "RAW", 16) is None and transfer(adc, "EDA", None) is None
+
+
+def test_h5_that_is_not_hdf5_is_a_clear_error(tmp_path):
+    pytest.importorskip("h5py")
+    p = tmp_path / "cut.h5"
+    p.write_bytes(b"\x89HDF\r\n\x1a\n" + b"\x00" * 40)  # the signature, then nothing
+    with pytest.raises(SignalError, match="not a readable HDF5 file"):
+        read_signal(p)
