@@ -165,24 +165,57 @@ def _run_render(args: argparse.Namespace) -> int:
 
 
 def _add_embed(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("embed", help="embed a signal's windows with Tiny-BioMoE into an .npz/.parquet file")
+    p = sub.add_parser("embed", help="embed signal windows with Tiny-BioMoE: one file -> .npz/.parquet, many "
+                       "recordings (files, globs, folders, a manifest, a BIDS root) -> a Parquet dataset folder",
+                       epilog="Exit code 3: some recordings of a dataset failed (path and reason in the summary and in "
+                       "<output>/_errors.csv); the others were embedded. Under torchrun --nproc_per_node=N the "
+                       "recordings are shared out over the processes (docs/embeddings.md).")
     _add_signal_args(p)
+    for a in p._actions:  # embed takes many inputs
+        if a.dest == "input":
+            a.nargs = "*"
+            a.metavar = "INPUT"
+            a.help = ("signal file(s), glob(s), folder(s) (searched recursively) or a BIDS root; one file keeps the "
+                      "single-file output, anything else writes a Parquet dataset folder (-o study.parquet)")
+        elif a.dest == "modality":
+            a.help = "eda (gsr), bvp (ppg), resp, spo2, ecg, emg, eeg (a manifest's modality column overrides it)"
+    p.add_argument("--manifest", default=None, metavar="CSV", help="CSV of recordings: file (relative to the CSV), "
+                   "modality, column, rate, and metadata columns (e.g. subject, session) carried into the dataset")
     p.add_argument("--batch-size", type=int, default=32, help="images per forward pass (default 32)")
-    p.add_argument("--max-windows", type=int, default=None, help="embed only the first N windows")
+    p.add_argument("--max-windows", type=int, default=None, help="embed only the first N windows (of each recording)")
     p.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    p.add_argument("--chunk-windows", type=int, default=512, metavar="N",
+                   help="dataset: windows conditioned and embedded at a time (bounds memory; results do not change)")
+    p.add_argument("--dry-run", action="store_true", help="dataset: list what would be embedded, skipped or redone")
     _add_weights_arg(p)
     _add_device_arg(p)
     _add_runtime_args(p)
-    p.add_argument("-o", "--output", default=None, help="output .npz or .parquet (default: "
-                   "<input>.embeddings.npz beside the input)")
+    p.add_argument("-o", "--output", default=None, help="output .npz or .parquet for one file (default: "
+                   "<input>.embeddings.npz beside it); the dataset folder (e.g. study.parquet) for many, resumed "
+                   "when it exists (--force redoes every recording)")
     p.set_defaults(func=_run_embed)
 
 
+def _embed_dataset_mode(args: argparse.Namespace) -> bool:
+    """``biomoe embed`` writes a dataset for anything but one existing file (and no manifest)."""
+    from pathlib import Path
+
+    inputs = list(args.input or [])
+    if getattr(args, "manifest", None) or len(inputs) != 1:
+        return True
+    one = Path(inputs[0])
+    out = getattr(args, "output", None)
+    return not (one.is_file() or (not one.exists() and not any(c in inputs[0] for c in "*?["))) or bool(
+        out and Path(out).is_dir())
+
+
 def _run_embed(args: argparse.Namespace) -> int:
+    if _embed_dataset_mode(args):
+        return _run_embed_dataset(args)
     from .embed import embed_file
 
     res, path = embed_file(
-        args.input, args.modality, args.output, sampling_rate=args.fs, column=args.column,
+        args.input[0], args.modality, args.output, sampling_rate=args.fs, column=args.column,
         time_column=args.time_column, time_unit=args.time_unit, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
         weights=args.weights, window=args.window, stride=args.stride, batch_size=args.batch_size,
         device=args.device, preprocess=not args.no_preprocess, max_windows=args.max_windows,
@@ -197,6 +230,42 @@ def _run_embed(args: argparse.Namespace) -> int:
            "starts_s": [float(x) for x in res.starts], "sampling_rate": res.metadata.get("sampling_rate"),
            "quality": q})
     return 0
+
+
+#: exit code of ``biomoe embed`` when some recordings of a dataset failed (the others were embedded)
+EXIT_SOME_FAILED = 3
+
+
+def _run_embed_dataset(args: argparse.Namespace) -> int:
+    import os
+
+    from .dataset_embed import embed_dataset
+    from .errors import InputError
+
+    if not args.output:
+        raise InputError("embedding many recordings writes a dataset folder: give -o/--output, e.g. -o study.parquet")
+    if args.time_unit not in (None, "auto"):
+        raise InputError("--time-unit is only for one file; the readers detect it for each recording of a dataset")
+    res = embed_dataset(
+        list(args.input or []), args.output, modality=args.modality, manifest=args.manifest,
+        kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"), weights=args.weights, column=args.column,
+        sampling_rate=args.fs, time_column=args.time_column, window=args.window, stride=args.stride,
+        preprocess=not args.no_preprocess, resample="model" if args.resample is None else args.resample,
+        max_windows=args.max_windows, chunk_windows=args.chunk_windows, batch_size=args.batch_size,
+        device=args.device, backend=args.backend, precision=args.precision, force=bool(getattr(args, "force", False)),
+        dry_run=args.dry_run, progress=not args.no_progress,
+    )
+    if res.dry_run:
+        text = "\n".join(f"{p['action']:<5}  {p['path']}" for p in res.plan)
+        counts = {a: sum(p["action"] == a for p in res.plan) for a in ("embed", "redo", "skip")}
+        text += f"\ndry run: {counts['embed']} to embed, {counts['redo']} to redo, {counts['skip']} up to date"
+    else:
+        text = f"{res.summary_table()}\ndataset: {res.path}"
+    from .dataset_embed import _asdict
+
+    if int(os.environ.get("RANK", "0") or 0) == 0:  # under torchrun every rank has the totals; rank 0 prints them
+        _emit(args, text, _asdict(res))
+    return EXIT_SOME_FAILED if res.n_failed else 0
 
 
 # ----------------------------------------------------------------------------- inspect (what a file holds)
@@ -709,10 +778,14 @@ def _check_outputs(args: argparse.Namespace) -> None:
     value = getattr(args, attr, None)
     if args.command == "bench" and value in (None, "-"):
         return
+    if args.command == "embed" and _embed_dataset_mode(args):  # a dataset folder: resumed when it exists
+        if value:
+            check_output(value, kind="dir", force=True, option="-o/--output")
+        return
     if args.command == "embed" and value is None:
         from .embed import default_output_path
 
-        value = args.output = str(default_output_path(args.input))
+        value = args.output = str(default_output_path(args.input[0]))
     option = {"output": "-o/--output", "out": "--out", "json": "--json"}[attr]
     force = bool(getattr(args, "force", False))
     path = check_output(value, kind=kind, force=force, suffixes=suffixes, option=option)
