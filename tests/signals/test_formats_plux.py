@@ -38,7 +38,7 @@ def two_devices(tmp_path):
     header = {
         MAC1: _device(MAC1, "biosignalsplux", FS, ["nSeq", "DI", "CH1", "CH2"], ["CH1", "CH2"], ["EDA", "ECG"], [16, 16], 0),
         MAC2: _device(MAC2, "bitalino_rev", FS, ["nSeq", "I1", "I2", "O1", "O2", "A1", "A2"], ["A1", "A2"],
-                      ["EDABITREV", "RAW"], [10, 10], 1),
+                      ["EDABITREV", "RAW"], [4, 1, 1, 1, 1, 10, 10], 1),  # BITalino: one resolution per column
     }
     rows = []
     for i in range(N):

@@ -148,6 +148,15 @@ def _as_list(v: Any, n: int) -> list:
     return list(v) + [v[-1] if v else None] * max(0, n - len(v))
 
 
+def _aligned(v: Any, column: list[str], labels: list[str]) -> list:
+    """A per-channel header list for ``labels``: given per column (BITalino's ``resolution`` is
+    ``[4, 1, 1, 1, 1, 10, ...]`` for nSeq, I1, I2, O1, O2, A1, ...) or per analog channel."""
+    v = _text(v)
+    if isinstance(v, list) and len(v) == len(column) and len(column) != len(labels):
+        return [v[column.index(lab)] for lab in labels]
+    return _as_list(v, len(labels))
+
+
 def _build(devices_data: list[tuple[str, Mapping[str, Any], dict[str, np.ndarray], list[str], list[Any]]],
            path: Path, convert: bool, fmt: str):
     """Devices -> Recording; ``devices_data``: (mac, attributes, label -> samples, sensors, resolutions)."""
@@ -235,8 +244,8 @@ def read_opensignals_text(path: "str | Path", *, convert: bool = True, **_: Any)
         if missing:
             raise SignalError(f"{path}: device {mac}: labels {missing} are not among its columns {column}")
         chans = {lab: block[lab].to_numpy(np.float64) for lab in labels}
-        sens = _as_list(d.get("sensor"), len(labels))
-        res = _as_list(d.get("resolution"), len(labels))
+        sens = _aligned(d.get("sensor"), column, labels)
+        res = _aligned(d.get("resolution"), column, labels)
         built.append((mac, d, chans, [None if s is None else str(s) for s in sens], res))
     return _build(built, path, convert, "opensignals-text")
 
