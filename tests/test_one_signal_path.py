@@ -103,3 +103,59 @@ def test_multi_lines_differ_from_the_filtered_window(rendered):
     assert not np.allclose(wins.lines["raw"], wins.data)  # raw is the unfiltered recording
     from_windows = render(wins.data, "multi", wins.sampling_rate, "bvp")  # old way: both lines from the window
     assert not torch.equal(from_windows, images["multi"])
+
+
+def test_render_cli_takes_embeds_signal_options(tmp_path):
+    from PIL import Image
+
+    from tiny_biomoe.cli import main
+    from tiny_biomoe.previews import render_file
+
+    t = np.arange(int(30 * FS)) / FS
+    p = tmp_path / "rec.csv"
+    np.savetxt(p, np.c_[t, _bvp(0)], delimiter=",", header="time,bvp", comments="", fmt="%.6f")
+    out = tmp_path / "prev"
+    rc = main(["render", str(p), "--modality", "bvp", "--kinds", "waveform", "--resample", "native", "--window", "5",
+               "--stride", "5", "--max-missing", "0.2", "--max-windows", "2", "-o", str(out)])
+    assert rc == 0 and len(list((out / "waveform").glob("*.png"))) == 2
+    # the PNG is the image of the native-rate window that embed would give the model
+    wins, imgs = render_signal(np.loadtxt(p, delimiter=",", skiprows=1)[:, 1], FS, "bvp", ("waveform",), 5.0, 5.0,
+                               resample="native", max_windows=2)
+    png = np.asarray(Image.open(sorted((out / "waveform").glob("*.png"))[0]))
+    expect = (imgs["waveform"][0].permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
+    assert wins.sampling_rate == FS
+    np.testing.assert_array_equal(png, expect)
+    assert render_file(p, "bvp", tmp_path / "p2", kinds="waveform", resample=50, max_windows=1)
+
+
+def test_old_order_heads_and_shards_are_refused(rendered, tmp_path):
+    import json
+    import warnings
+
+    from tiny_biomoe.errors import CheckpointError, DatasetError
+    from tiny_biomoe.pain.heads import Head, load_head, save_head
+    from tiny_biomoe.pain.predict import predict
+    from tiny_biomoe.representations import render_info
+
+    head = Head(192, 2, 0, 0.0)
+    meta = {"classes": ["a", "b"], "fusion": {"inputs": [["bvp", "waveform"]], "method": "add"},
+            "pipeline": {"preprocess": True, "render_params": {}},
+            "windows": {"bvp": {"sampling_rate": 100.0, "window_s": 10.0, "samples": 1000}},  # no conditioning record
+            "representations": {"bvp/waveform": render_info("waveform", 100.0, 1000, "bvp")}}
+    with pytest.raises(CheckpointError, match=r"old conditioning order \(resample -> filter"):
+        predict((head, meta), [_bvp(0)], sampling_rate=FS)
+    folder = save_head(head, tmp_path / "head", meta)
+    with pytest.warns(UserWarning, match="old conditioning order"):
+        load_head(folder)
+    meta["windows"]["bvp"]["conditioning"] = {"order": ["gaps", "filter", "resample", "windows"], "version": 2}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        load_head(save_head(head, tmp_path / "head2", meta))
+    # shards whose index records no conditioning (built before version 2) are refused, with the fix
+    test_shards_hold_the_same_windows(rendered, tmp_path)
+    idx = tmp_path / "shards" / "bvp" / "index.json"
+    d = json.loads(idx.read_text())
+    del d["conditioning"]
+    idx.write_text(json.dumps(d))
+    with pytest.raises(DatasetError, match="old conditioning order.*--force"):
+        ShardedTask(idx.parent)
