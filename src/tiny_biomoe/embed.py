@@ -326,7 +326,8 @@ def embed_signal(
         modality: e.g. ``"eda"``, ``"bvp"``/``"ppg"``, ``"resp"``, ``"spo2"``, ``"ecg"``, ``"emg"``, ``"eeg"``.
         kinds: representation kinds to embed (see :func:`tiny_biomoe.representations.list_kinds`).
         model: TinyBioMoE, weights path/name, or ``None`` (official weights).
-        window, stride: seconds (defaults: the modality's window; stride = window).
+        window: window length in seconds (default: the modality's window).
+        stride: seconds between window starts (default: the window, no overlap).
         preprocess: apply the modality's default filter first (:func:`tiny_biomoe.signals.preprocess`).
         kind_params: per-kind parameter overrides, e.g. ``{"spectrogram_psd": {"preset": "paper"}}``.
         max_windows: keep only the first N windows.

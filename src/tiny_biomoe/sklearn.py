@@ -94,11 +94,13 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
         kinds: representation kinds (see :func:`tiny_biomoe.representations.list_kinds`).
         fusion: how kinds are combined: ``"concat"`` (``192 x len(kinds)``), ``"add"`` or ``"mean"`` (192).
         pooling: how the windows of one trial are combined: ``"mean"`` or ``"max"``.
-        window, stride: window and stride in seconds; ``window=None`` embeds each trial as one window.
+        window: window length in seconds; ``None`` embeds each trial as one window.
+        stride: seconds between window starts (default: the window, no overlap).
         preprocess: apply the modality's default filter to each trial first.
         weights: a weights path/name for :func:`tiny_biomoe.model.load_model`, a ``TinyBioMoE``, or
             ``None`` (the official weights).
-        batch_size, device: inference batch size and device (``"auto"``: CUDA if available).
+        batch_size: images per inference batch.
+        device: inference device (``"auto"``: CUDA if available).
         cache: reuse embeddings of trials already seen in this process (default ``True``).
         cache_dir: also keep them on disk in this folder (``None``: memory only).
 

@@ -22,8 +22,8 @@ subtracts the mean of a baseline interval, and returns :class:`~tiny_biomoe.data
 >>> import numpy as np, pandas as pd
 >>> ev = pd.DataFrame({"onset": [5.0, 20.0], "duration": [10.0, 10.0], "label": ["rest", "pain"]})
 >>> trials = cut_trials({"EDA": np.arange(4000.0)}, ev, sampling_rate=100, subject="s1", tmin=0, tmax=10)
->>> [(t.trial, t.label, t.signals["EDA"][0], t.signals["EDA"].size) for t in trials]
-[('000', 'rest', 500.0, 1000), ('001', 'pain', 2000.0, 1000)]
+>>> tuple((t.trial, t.label, t.signals["EDA"].size, float(t.signals["EDA"].min())) for t in trials)
+(('000', 'rest', 1000, 500.0), ('001', 'pain', 1000, 2000.0))
 """
 
 from __future__ import annotations
@@ -224,7 +224,8 @@ def cut_trials(
             :func:`~tiny_biomoe.signals.read_signal` (DataFrame, NeuroKit2 frame, MNE ``Raw``, dict).
         events: an events frame (:func:`read_events`) or anything :func:`read_events` reads.
         subject: the subject id of every trial.
-        tmin, tmax: seconds relative to onset (``tmax=None``: the event's duration; an event of
+        tmin: start of the trial in seconds relative to onset (negative: before it).
+        tmax: end in seconds relative to onset (``None``: the event's duration; an event of
             duration 0 then is a DatasetError).
         channels: modality -> channel name (default: every channel, named as in the recording).
         labels: keep only events with these labels; ``label_map`` renames labels first (``None``

@@ -1,0 +1,41 @@
+"""The MkDocs site builds with warnings as errors, and examples/quickstart.ipynb runs (nbclient)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_mkdocs_build_strict(tmp_path):
+    pytest.importorskip("mkdocs", reason="needs the docs extra: pip install 'tiny-biomoe[docs]'")
+    pytest.importorskip("mkdocstrings")
+    pytest.importorskip("material")
+    env = {**os.environ, "NO_MKDOCS_2_WARNING": "1"}
+    r = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "-q", "-f", str(REPO / "mkdocs.yml"),
+                        "-d", str(tmp_path / "site")], capture_output=True, text=True, timeout=300, env=env)
+    assert r.returncode == 0, r.stdout[-2000:] + r.stderr[-3000:]
+    api = (tmp_path / "site" / "api" / "index.html").read_text(encoding="utf-8")
+    assert "BioMoEEmbedder" in api and "cut_trials" in api and "embed_signal" in api  # docstrings rendered
+    for page in ("workflows", "signals", "pain"):
+        assert (tmp_path / "site" / page / "index.html").is_file()
+
+
+def test_quickstart_notebook_runs(reference_checkpoint, tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat", reason="needs the test extra (nbclient, nbformat, ipykernel)")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    monkeypatch.setenv("TINY_BIOMOE_WEIGHTS", str(reference_checkpoint))  # the kernel inherits the environment
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    nb = nbformat.read(REPO / "examples" / "quickstart.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "EmbeddingResult(6 windows x 192" in text and "checkpoint.pt" in text
+    assert "'misses': 48" in text  # 48 trials, each embedded once over the four folds
