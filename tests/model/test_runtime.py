@@ -270,3 +270,47 @@ def test_embed_signal_takes_backend_and_precision(reference_model):
     with pytest.raises(TypeError):  # keyword-only
         embed_signal(sig, 100.0, "eda", "waveform", reference_model, None, None, 32, "auto", True, False, None,
                      None, None, 0.5, None, "onnx")
+
+
+def _csv(tmp_path):
+    t = np.arange(0, 40, 0.01)
+    path = tmp_path / "eda.csv"
+    np.savetxt(path, np.c_[t, 5 + np.sin(t / 3)], delimiter=",", header="time,eda", comments="")
+    return path
+
+
+def test_cli_backend_precision_and_stage_times(reference_checkpoint, tmp_path, capsys, monkeypatch):
+    from tiny_biomoe.cli import main
+    from tiny_biomoe.embed import load_embeddings
+
+    csv, out = _csv(tmp_path), tmp_path / "e.npz"
+    base = ["embed", str(csv), "--modality", "eda", "--weights", str(reference_checkpoint), "--no-progress"]
+    assert main(base + ["-o", str(out), "--precision", "fp16"]) == 2
+    err = capsys.readouterr().err
+    assert "fp16" in err and "CUDA" in err and not out.exists()
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)
+    assert main(base + ["-o", str(out), "--backend", "onnx"]) == 2
+    assert "tiny-biomoe[export]" in capsys.readouterr().err and not out.exists()
+    assert main(base + ["-o", str(out), "--backend", "torch", "--precision", "fp32", "-v"]) == 0
+    err = capsys.readouterr().err
+    assert "time per stage:" in err and "model" in err and "render" in err
+    inf = load_embeddings(out).metadata["inference"]
+    assert inf["backend"] == "torch" and inf["precision"] == "fp32"
+    assert runtime.current_settings() == {"backend": "torch", "precision": "fp32"}  # restored after the command
+    with pytest.raises(SystemExit) as exc:  # not a choice: argparse's usage error
+        main(base + ["-o", str(out), "--precision", "int8"])
+    assert exc.value.code == 2
+
+
+def test_cli_thread_policy_is_decided_before_torch_loads(tmp_path):
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    code = ("import os, sys; from tiny_biomoe.cli import main\n"
+            "try:\n    main(['info', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(os.environ.get('OMP_WAIT_POLICY'), 'torch' in sys.modules)")
+    got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert got[-2:] == ["PASSIVE", "False"]  # set while torch was not loaded yet
+    env["OMP_WAIT_POLICY"] = "ACTIVE"  # the user's choice wins
+    got = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout.split()
+    assert got[-2] == "ACTIVE"
