@@ -39,3 +39,17 @@ def test_quickstart_notebook_runs(reference_checkpoint, tmp_path, monkeypatch):
     text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
     assert "EmbeddingResult(6 windows x 192" in text and "checkpoint.pt" in text
     assert "'misses': 48" in text  # 48 trials, each embedded once over the four folds
+
+
+def test_evaluation_notebook_runs(reference_checkpoint, tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat", reason="needs the test extra (nbclient, nbformat, ipykernel)")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    monkeypatch.setenv("TINY_BIOMOE_WEIGHTS", str(reference_checkpoint))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    nb = nbformat.read(REPO / "examples" / "evaluation.ipynb", as_version=4)
+    nbclient.NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
+                   for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    assert "95% CI" in text and "predictions.csv" in text and "report.html" in text
+    assert (tmp_path / "report" / "predictions.csv").is_file()
