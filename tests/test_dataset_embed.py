@@ -250,3 +250,19 @@ def test_chunked_conditioning_equals_whole(name):
     assert sum(c.n_dropped for c in chunks) == whole.n_dropped
     limited = list(iter_condition(x, fs, m, chunk_windows=3, max_windows=4))
     np.testing.assert_array_equal(np.concatenate([c.starts for c in limited]), whole.starts[:4])
+
+
+def test_chunked_dataset_equals_whole_and_chunk_size_is_not_a_setting(tmp_path, study, reference_checkpoint):
+    whole = tmp_path / "whole.parquet"
+    _run([study], whole, reference_checkpoint, resample="model", stride=2.5, chunk_windows=10_000)
+    small = tmp_path / "small.parquet"
+    res = _run([study], small, reference_checkpoint, resample="model", stride=2.5, chunk_windows=2)
+    a, b = read_embedding_dataset(whole), read_embedding_dataset(small)
+    pd.testing.assert_frame_equal(a.drop(columns="embedding"), b.drop(columns="embedding"))
+    np.testing.assert_allclose(np.stack(a["embedding"]), np.stack(b["embedding"]), rtol=0, atol=1e-5)
+    assert res.n_windows == 7 + 11 + 9  # rec_b: 30 s, 5 s windows every 2.5 s
+    # written chunk by chunk: rec_b's 11 windows in 6 row groups of at most 2 windows, whole in one
+    assert pq.ParquetFile(next(small.glob("part-s1_rec_b*"))).num_row_groups == 6
+    assert pq.ParquetFile(next(whole.glob("part-s1_rec_b*"))).num_row_groups == 1
+    again = _run([study], small, reference_checkpoint, resample="model", stride=2.5, chunk_windows=7)
+    assert again.skipped == 3 and again.embedded == 0
