@@ -28,14 +28,20 @@ def _fresh_cache():
     clear_memory_cache()
 
 
-def test_transform_equals_preprocess_then_embed_windows(reference_model):
+def test_transform_equals_embed_signal_per_trial(reference_model):
     X = _trials()
     emb = BioMoEEmbedder(sampling_rate=FS, modality="eda", weights=reference_model).fit(X)
     Z = emb.transform(X)
     assert Z.shape == (4, 384) and Z.dtype == np.float32
-    wins = np.stack([preprocess(x, FS, "eda") for x in X])
-    ref = embed_windows(wins, FS, "eda", ["waveform", "spectrogram_psd"], reference_model)
-    np.testing.assert_allclose(Z, np.concatenate([ref["waveform"], ref["spectrogram_psd"]], axis=1), rtol=1e-4, atol=1e-5)
+    for row, x in zip(Z, X):  # each 10 s trial is one window of embed_signal (same conditioning: filter, 100 Hz)
+        res = embed_signal(x, FS, "eda", kinds=("waveform", "spectrogram_psd"), model=reference_model, window=10.0)
+        assert len(res) == 1 and res.metadata["sampling_rate"] == 100.0
+        np.testing.assert_allclose(row, np.concatenate([res.embeddings["waveform"][0], res.embeddings["spectrogram_psd"][0]]),
+                                   rtol=1e-4, atol=1e-5)
+    native = clone(emb).set_params(resample="native", kinds="waveform").fit(X).transform(X[:2])
+    wins = np.stack([preprocess(x, FS, "eda") for x in X[:2]])  # native rate: the filtered trial itself
+    np.testing.assert_allclose(native, embed_windows(wins, FS, "eda", "waveform", reference_model)["waveform"],
+                               rtol=1e-4, atol=1e-5)
     names = emb.get_feature_names_out()
     assert names[0] == "eda_waveform_e0" and names[-1] == "eda_spectrogram_psd_e191" and len(names) == 384
     added = clone(emb).set_params(fusion="add").fit(X).transform(X)

@@ -97,6 +97,7 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
         window: window length in seconds; ``None`` embeds each trial as one window.
         stride: seconds between window starts (default: the window, no overlap).
         preprocess: apply the modality's default filter to each trial first.
+        resample: ``"model"`` (the modality's model rate, as ``embed_signal``), ``"native"`` or Hz.
         weights: a weights path/name for :func:`tiny_biomoe.model.load_model`, a ``TinyBioMoE``, or
             ``None`` (the official weights).
         batch_size: images per inference batch.
@@ -104,7 +105,9 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
         cache: reuse embeddings of trials already seen in this process (default ``True``).
         cache_dir: also keep them on disk in this folder (``None``: memory only).
 
-    Trials shorter than 8 samples (the renderers' minimum) are edge-padded to 8 with ``window=None``.
+    Trials go through the same conditioning as :func:`~tiny_biomoe.embed.embed_signal` (gaps, filter,
+    resampling to the model rate, windows). With ``window=None`` a flat trial or one shorter than 8
+    samples (the renderers' minimum) is rendered as it is, stretched to 8 samples at least.
 
     Attributes (after ``fit``): ``model_``, ``weights_sha256_``, ``n_features_out_`` and, when fitted
     on a 2-D array, ``n_features_in_`` (then ``transform`` needs trials of that many samples).
@@ -120,6 +123,7 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
         window: float | None = None,
         stride: float | None = None,
         preprocess: bool = True,
+        resample: "str | float" = "model",
         weights: Any = None,
         batch_size: int = 32,
         device: str = "auto",
@@ -134,6 +138,7 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
         self.window = window
         self.stride = stride
         self.preprocess = preprocess
+        self.resample = resample
         self.weights = weights
         self.batch_size = batch_size
         self.device = device
@@ -221,32 +226,31 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
 
         s = {"fs": float(self.sampling_rate), "modality": get_modality(self.modality).name, "kinds": self._kind_list(),
              "fusion": self.fusion, "pooling": self.pooling, "window": self.window, "stride": self.stride,
-             "preprocess": bool(self.preprocess), "weights": self.weights_sha256_, "v": 1}
+             "preprocess": bool(self.preprocess), "resample": self.resample, "weights": self.weights_sha256_, "v": 2}
         return json.dumps(s, sort_keys=True)
 
-    def _windows(self, x: np.ndarray) -> tuple[np.ndarray, float]:
-        from .signals.processing import check_signal, fill_short_gaps, preprocess
-        from .signals.windowing import signal_windows
+    def _windows(self, x: np.ndarray) -> tuple[np.ndarray, float, dict[str, np.ndarray]]:
+        """Windows ``(n, L)`` of one trial, their rate and component lines, through the package's one
+        conditioning path (:func:`tiny_biomoe.signals.conditioning.condition`, as ``embed_signal``)."""
+        from .representations.multi import multi_lines_request
+        from .signals.conditioning import condition, resolve_rate
 
-        fs = float(self.sampling_rate)
+        fs0 = float(self.sampling_rate)
         finite = x[np.isfinite(x)]
         if finite.size == 0:
             raise InputError("a trial has no finite sample (all NaN/inf); drop it before embedding")
-        if self.window is None:
-            if np.ptp(finite) == 0:  # a flat trial (sensor off): nothing to filter, render it as it is
-                y = np.where(np.isfinite(x), x, finite[0])
-            else:
-                y = preprocess(x, fs, self.modality) if self.preprocess else check_signal(x)
-            if np.isnan(y).any():
-                y, _ = fill_short_gaps(y, fs, max_gap_s=y.size / fs)
-            if y.size < _MIN_SAMPLES:  # the renderers' minimum; such a trial says little anyway
-                y = np.pad(y, (0, _MIN_SAMPLES - y.size), mode="edge")
-            return y[None, :], fs
-        w = signal_windows(x, fs, self.modality, self.window, self.stride, preprocess=self.preprocess)
-        if len(w) == 0:
-            raise InputError(f"a trial of {x.size / fs:g} s gives no full window of {self.window:g} s; "
-                             "use a shorter window= or window=None")
-        return w.data, w.sampling_rate
+        names, settings = multi_lines_request(self._kind_list(), {}, self.modality)
+        if self.window is None and (np.ptp(finite) == 0 or x.size < _MIN_SAMPLES):
+            # a flat trial (sensor off) or a few samples: nothing to filter; render it as it is
+            fs = resolve_rate(self.resample, self.modality, fs0)
+            n = max(_MIN_SAMPLES, int(round(x.size * fs / fs0)))
+            y = np.interp(np.linspace(0, x.size - 1, n), np.arange(x.size), np.where(np.isfinite(x), x, finite[0]))
+            return y[None, :], fs, {k: y[None, :] for k in names}
+        win = x.size / fs0 if self.window is None else float(self.window)
+        w = condition(x, fs0, self.modality, window_s=win, stride_s=self.stride, resample=self.resample,
+                      preprocess=self.preprocess, placement="centre" if self.window is None else "sliding",
+                      lines=names, line_settings=settings, quality=False)
+        return w.data, w.sampling_rate, dict(w.lines)
 
     def _embed_new(self, trials: list[np.ndarray]) -> list[np.ndarray]:
         from .embed import embed_windows
@@ -254,12 +258,15 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
         kinds = self._kind_list()
         per_trial = [self._windows(x) for x in trials]
         by_len: dict[tuple[int, float], list[int]] = {}
-        for i, (w, fs) in enumerate(per_trial):
+        for i, (w, fs, _) in enumerate(per_trial):
             by_len.setdefault((w.shape[1], fs), []).append(i)
         pooled: list[np.ndarray | None] = [None] * len(trials)
         for (_, fs), idx in by_len.items():
             block = np.concatenate([per_trial[i][0] for i in idx], axis=0)
-            emb = embed_windows(block, fs, self.modality, kinds, self.model_, batch_size=int(self.batch_size), device="auto")
+            names = list(per_trial[idx[0]][2])
+            lines = {k: np.concatenate([per_trial[i][2][k] for i in idx], axis=0) for k in names} or None
+            emb = embed_windows(block, fs, self.modality, kinds, self.model_, batch_size=int(self.batch_size),
+                                device="auto", lines=lines)
             pos = 0
             for i in idx:
                 n = per_trial[i][0].shape[0]
