@@ -56,8 +56,10 @@ def test_biovid_as_distributed(biovid):
     assert s["partitions"]["all"]["duration_s_per_class"]["PA4"] == {"min": 5.5, "median": 5.5, "max": 5.5}
     assert "emg_corrugator" in ds.info["also_in_files"] and "window: 5.5 s" in ds.summary_text()
     # the windows follow the 5.5 s trial: nothing is padded
-    w, fs, info = trial_windows(ds.select(["ECG"]), "ECG")
-    assert w.shape == (12, N) and fs == 512.0 and info["padded"] == 0 and info["window_s"] == 5.5
+    w, fs, info = trial_windows(ds.select(["ECG"]), "ECG")  # at ECG's model rate, 250 Hz
+    assert w.shape == (12, 1375) and fs == 250.0 and info["window_s"] == 5.5 and info["original_rates"] == [512.0]
+    w, fs, info = trial_windows(ds.select(["ECG"]), "ECG", resample="native")  # the whole 5.5 s trial at 512 Hz
+    assert w.shape == (12, N) and fs == 512.0 and info["window_s"] == 5.5 and info["resampled"] == 0
     assert len(load_biovid(base).trials) == 12  # biosignals_filtered/ itself
     with pytest.warns(DatasetWarning, match="left out by the class selection"):
         binary = load_biovid(root, classes=("BL1", "PA4"))
@@ -133,5 +135,5 @@ def test_biovid_evaluate_cli_uses_5_5_s_windows(biovid, reference_checkpoint, tm
     assert "window: 5.5 s" in capsys.readouterr().out
     res = json.loads((tmp_path / "rep" / "results.json").read_text())
     w = res["windows"]["EDA"]
-    assert (w["window_s"], w["samples"], w["padded"]) == (5.5, N, 0)  # the trial, never padded to 10 s
+    assert (w["window_s"], w["samples"], w["sampling_rate"]) == (5.5, 550, 100.0)  # the trial at EDA's model rate, not 10 s
     assert "published_comparison" not in res and len(res["folds"]) == 2
