@@ -227,6 +227,47 @@ def test_cli_single_file_keeps_its_output(tmp_path, study, reference_checkpoint,
     assert rc == 2 and "-o/--output" in capsys.readouterr().err
 
 
+def _e4_session(folder: Path, seed: int, seconds: int = 30) -> Path:
+    """An Empatica E4 session folder as E4 connect exports it (EDA at 4 Hz, BVP at 64 Hz, tags)."""
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(seed)
+    start = 1600000000.0 + seed
+    eda = 2 + 0.2 * np.sin(np.arange(4 * seconds) / 7) + 0.01 * rng.normal(size=4 * seconds)
+    (folder / "EDA.csv").write_text(f"{start:.6f}\n4.000000\n" + "".join(f"{v:.6f}\n" for v in eda))
+    (folder / "BVP.csv").write_text(f"{start:.6f}\n64.000000\n" + "".join(f"{v:.2f}\n" for v in rng.normal(size=64 * seconds)))
+    (folder / "tags.csv").write_text("")
+    return folder
+
+
+def test_e4_session_folders_are_one_recording_each(tmp_path, study, reference_checkpoint, capsys):
+    from tiny_biomoe.cli import main
+
+    _e4_session(study / "s3" / "1600000003_A0", 3)
+    _e4_session(study / "s4_e4", 4)
+    recs = list_inputs([study])
+    assert [r.name for r in recs] == ["s1/rec_a.csv", "s1/rec_b.csv", "s2/rec_c.csv", "s3/1600000003_A0", "s4_e4"]
+    assert list_inputs([study / "s4_e4"])[0].name == "s4_e4"  # the session folder itself
+    res = _run([study / "s3", study / "s4_e4"], tmp_path / "e4.parquet", reference_checkpoint, resample="model")
+    df = read_embedding_dataset(tmp_path / "e4.parquet")
+    assert sorted(df["source"].unique()) == ["1600000003_A0", "s4_e4"] and not res.failures
+    assert len(df) == 2 * 6  # 30 s of EDA at its model rate: 5 s windows at 0, 5, ..., 25 s
+    # one session folder on its own is one recording: the single-file output beside it
+    out = tmp_path / "one.npz"
+    rc = main(["embed", str(study / "s4_e4"), "--modality", "eda", "--kinds", "waveform", "--window", "5",
+               "--no-progress", "--weights", str(reference_checkpoint), "-o", str(out)])
+    assert rc == 0 and out.is_file()
+
+
+def test_a_fifo_is_refused_as_one_file_not_read_as_a_dataset(tmp_path, reference_checkpoint, capsys):
+    from tiny_biomoe.cli import main
+
+    fifo = tmp_path / "rec.csv"
+    os.mkfifo(fifo)
+    rc = main(["embed", str(fifo), "--modality", "eda", "--weights", str(reference_checkpoint), "-o",
+               str(tmp_path / "e.npz")])
+    assert rc == 2 and "not a regular file" in capsys.readouterr().err and not (tmp_path / "e.npz").exists()
+
+
 # ----------------------------------------------------------------------------- chunked == whole
 @pytest.mark.parametrize("name", list_modalities())
 def test_chunked_conditioning_equals_whole(name):

@@ -197,16 +197,22 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
 
 
 def _embed_dataset_mode(args: argparse.Namespace) -> bool:
-    """``biomoe embed`` writes a dataset for anything but one existing file (and no manifest)."""
+    """``biomoe embed`` writes a dataset for anything but one recording (and no manifest).
+
+    One recording is one path that is not a folder (a file, also a FIFO or device, which the reader
+    refuses), an Empatica E4 session folder, or a missing path without glob characters (the reader
+    names it)."""
     from pathlib import Path
 
     inputs = list(args.input or [])
     if getattr(args, "manifest", None) or len(inputs) != 1:
         return True
     one = Path(inputs[0])
-    out = getattr(args, "output", None)
-    return not (one.is_file() or (not one.exists() and not any(c in inputs[0] for c in "*?["))) or bool(
-        out and Path(out).is_dir())
+    if one.is_dir():
+        from .dataset_embed import _is_e4_session
+
+        return not _is_e4_session(one)
+    return one.exists() is False and any(c in inputs[0] for c in "*?[")
 
 
 def _run_embed(args: argparse.Namespace) -> int:
@@ -379,13 +385,17 @@ def _add_ai4pain_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--baseline-segments", type=int, default=None,
                    help="non-overlapping segments cut from the 2025 baseline (default 6)")
     g.add_argument("--rest-periods", type=int, default=None, help="with --rest no-pain: how many REST periods (default 6)")
+    g.add_argument("--length-tolerance", type=int, default=None, metavar="SAMPLES",
+                   help="samples by which one segment may differ across modalities, cropped to the shortest (default 0: "
+                   "an error)")
 
 
 def _ai4pain_options(args: argparse.Namespace) -> dict:
     rest = getattr(args, "rest", None)
     return {"edition": getattr(args, "edition", None), "rest": rest.replace("-", "_") if rest else None,
             "segment_s": getattr(args, "segment_s", None), "baseline_segments": getattr(args, "baseline_segments", None),
-            "rest_periods": getattr(args, "rest_periods", None)}
+            "rest_periods": getattr(args, "rest_periods", None),
+            "length_tolerance": getattr(args, "length_tolerance", None)}
 
 
 def _pain_setup(args: argparse.Namespace, **pipeline: object):
@@ -547,7 +557,7 @@ def _run_predict(args: argparse.Namespace) -> int:
         raise InputError("give recordings to predict (INPUT ...), or a dataset partition with --dataset/--root/--partition")
     df = predict(args.head, list(args.inputs), sampling_rate=args.fs, column=args.column, time_column=args.time_column,
                  modality=args.modality, stride=args.stride, weights=args.weights, device=args.device,
-                 allow_weights_mismatch=args.allow_weights_mismatch, batch_size=args.batch_size, log=print)
+                 allow_weights_mismatch=args.allow_weights_mismatch, batch_size=args.batch_size, log=_LOG.info)
     path = write_predictions(df, args.output)
     counts = ", ".join(f"{c}={n}" for c, n in df["predicted"].value_counts().items())
     print(f"wrote {len(df)} predictions ({counts}) to {path}")
@@ -703,6 +713,7 @@ _BOUNDS: dict[str, dict[str, Any]] = {
     "folds": {"min": 2, "max": 10_000}, "finetune_steps": {"min": 0, "max": 10_000_000},
     "threads": {"min": 1, "max": 1024}, "workers": {"min": 1, "max": 1024}, "stop_at_step": {"min": 1},
     "baseline_segments": {"min": 1, "max": 10_000}, "rest_periods": {"min": 1, "max": 10_000},
+    "length_tolerance": {"min": 0, "max": 1_000_000},
 }
 
 

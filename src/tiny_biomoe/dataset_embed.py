@@ -140,13 +140,26 @@ def _is_signal_file(p: Path, suffixes: set[str]) -> bool:
     return sfx in suffixes
 
 
+def _is_e4_session(folder: Path) -> bool:
+    """Whether ``folder`` itself holds an Empatica E4 session (its sensor CSVs directly inside)."""
+    from .signals.empatica import is_empatica_csv
+
+    return any(is_empatica_csv(f) for f in folder.glob("*.csv"))
+
+
 def _folder_files(root: Path) -> list[Path]:
+    """Signal files under ``root``; an Empatica E4 session folder is one recording (the folder itself)."""
+    if _is_e4_session(root):
+        return [root]
     suffixes = _readable_suffixes()
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith((".", "_")) and not d.endswith(".parquet"))
+        kept = sorted(d for d in dirnames if not d.startswith((".", "_")) and not d.endswith(".parquet"))
+        sessions = [d for d in kept if _is_e4_session(Path(dirpath) / d)]
+        dirnames[:] = [d for d in kept if d not in sessions]
         out += [Path(dirpath) / f for f in sorted(filenames) if _is_signal_file(Path(dirpath) / f, suffixes)]
-    return out
+        out += [Path(dirpath) / d for d in sessions]
+    return sorted(out)
 
 
 def _rel(p: Path, root: Path) -> str:
@@ -251,7 +264,7 @@ def list_inputs(inputs: "str | os.PathLike | Sequence[str | os.PathLike]", *,
                 if not found:
                     raise DatasetError(f"folder {s!r} holds no recordings of a known type "
                                        f"({', '.join(sorted(_readable_suffixes()))})")
-                recs += [InputRecording(f, _rel(f, p)) for f in found]
+                recs += [InputRecording(f, _rel(f, p) if f != p else p.name) for f in found]
         elif p.exists() or p.with_suffix(".hea").exists():
             recs.append(InputRecording(p, p.as_posix()))
         elif _GLOB_CHARS.search(s):
@@ -277,7 +290,11 @@ def list_inputs(inputs: "str | os.PathLike | Sequence[str | os.PathLike]", *,
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     files = [path]
-    if path.suffix.lower() == ".hea":  # a WFDB record is the header plus its signal file(s)
+    if path.is_dir():  # an E4 session folder: its CSVs, by name and content
+        files = sorted(path.glob("*.csv"))
+        for f in files:
+            h.update(f.name.encode() + b"\0")
+    elif path.suffix.lower() == ".hea":  # a WFDB record is the header plus its signal file(s)
         files += sorted(path.parent.glob(path.stem + ".dat"))
     for f in files:
         with open(f, "rb") as fh:
