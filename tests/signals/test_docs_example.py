@@ -22,6 +22,7 @@ def test_defaults_table_matches_code():
         cells = [c.strip() for c in row.strip("|").split("|")]
         assert cells[1] == f"{m.window_s:g} s"
         assert cells[3] == f"{m.stft_segment_s:g} s / {m.stft_overlap * 100:.0f} %"
+        assert cells[5] == f"{m.model_rate_hz:g} Hz"
         if m.highpass_hz and m.lowpass_hz:
             assert cells[2] == f"band-pass {m.highpass_hz:g}-{m.lowpass_hz:g} Hz"
         elif m.lowpass_hz:
@@ -38,4 +39,15 @@ def test_example_runs(monkeypatch, reference_checkpoint):
         warnings.simplefilter("error")  # the example must not need the random fallback here
         exec(compile(code, str(DOC), "exec"), {})
     lines = out.getvalue().splitlines()
-    assert lines[0] == "(3, 192) [ 0. 10. 20.]" and lines[1] == "200"
+    assert lines[0] == "(3, 192) [ 0. 10. 20.]" and lines[1] == "400" and lines[2] == "0"
+
+
+def test_conditioning_example_prints_what_it_says():
+    text = DOC.read_text()
+    start = text.index("## One conditioning path")
+    code = re.search(r"```python\n(.*?)```", text[start:], re.S).group(1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        exec(compile(code, str(DOC), "exec"), {})
+    said = [ln.split("# ", 1)[1].strip() for ln in code.splitlines() if ln.startswith("print(")]
+    assert out.getvalue().splitlines() == said
