@@ -45,12 +45,16 @@ _EXPORTS: dict[str, str] = {
     "embed_windows": ".embed",
     "load_embeddings": ".embed",
     "EmbeddingResult": ".embed",
+    "BioMoEEmbedder": ".sklearn",
     # pain recognition
     "PainDataset": ".data",
     "Trial": ".data",
     "load_ai4pain": ".data",
     "load_biovid": ".data",
     "load_manifest": ".data",
+    "read_events": ".data",
+    "cut_trials": ".data",
+    "dataset_from_events": ".data",
     "load_dataset": ".data",
     "make_synthetic_pain": ".data",
     "EmbeddingCache": ".data",
@@ -92,6 +96,8 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs
     from .data import EmbeddingCache, PainDataset, Trial, load_ai4pain, load_biovid, load_dataset, load_manifest, make_synthetic_pain
     from .embed import EmbeddingResult, embed_signal, embed_windows, load_embeddings
+    from .sklearn import BioMoEEmbedder
+    from .data import cut_trials, dataset_from_events, read_events
     from .errors import CheckpointError, ConfigError, DatasetError, InputError, SignalError, TinyBioMoEError, WeightsNotFoundError
     from .model import TinyBioMoE, WeightsInfo, load_model
     from .model.export import OnnxEmbedder, export_onnx
