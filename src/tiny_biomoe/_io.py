@@ -199,18 +199,11 @@ def atomic_dir(path: str | os.PathLike, *, replace: bool = False) -> Iterator[Pa
     temporary folder is removed and ``path`` is untouched. The folder gets mode ``0777 & ~umask``.
     """
     path = Path(path)
-    _make_parent(path)
-    cleanup_stale(path.parent)
     if path.exists() and not path.is_dir():
         raise OutputError(f"{str(path)!r} exists and is not a folder; choose a folder name")
     if path.exists() and not replace:
         raise OutputError(f"{str(path)!r} exists; choose a new folder (CLI: pass --force to replace it)")
-    try:
-        tmp = Path(tempfile.mkdtemp(prefix=_prefix(path), suffix=".tmp", dir=path.parent))
-    except OSError as exc:
-        if exc.errno in _WRITE_ERRNOS:
-            raise _output_error(path, exc) from None
-        raise
+    tmp = temp_dir_beside(path)
     try:
         yield tmp
         _public_mode(tmp)
