@@ -114,3 +114,25 @@ def test_predict_writes_the_test_submission(folder, reference_checkpoint, refere
     assert main(["predict", "--head", str(tmp / "head"), "x.csv", "--dataset", "ai4pain", "--root", str(root),
                  "-o", str(tmp / "no.csv")]) == 2
     assert "not both" in capsys.readouterr().err and not (tmp / "no.csv").exists()
+
+
+def test_predict_refuses_test_segments_shorter_than_the_heads_window(folder):
+    """A submission needs every segment: one shorter than the head's window is refused before any work,
+    naming it and the window to retrain with (never padded, never silently dropped)."""
+    from tiny_biomoe.data import load_ai4pain
+    from tiny_biomoe.errors import InputError
+    from tiny_biomoe.pain.heads import Head
+    from tiny_biomoe.pain.predict import predict_dataset
+
+    _, root, _ = folder
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = load_ai4pain(root, modalities=["EDA"])
+    test = [t for t in ds.trials if t.partition == "test"]
+    longest = max(t.duration("EDA") for t in test)
+    meta = {"classes": list(ds.classes), "fusion": {"inputs": [["EDA", "waveform"]], "method": "none"},
+            "pipeline": {"preprocess": True}, "representations": {"EDA/waveform": {}},
+            "windows": {"EDA": {"sampling_rate": 100.0, "window_s": longest + 0.5}}}
+    with pytest.raises(InputError, match=r"shorter than the head's window \(EDA [\d.]+ s\).*Retrain the head with --window-s") as e:
+        predict_dataset((Head(192, 3, hidden=None), meta), ds, partition="test")
+    assert all(f"{t.subject}/{t.trial}" in str(e.value) for t in test[:5])

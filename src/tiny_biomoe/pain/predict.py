@@ -323,6 +323,18 @@ def predict_dataset(
                       + "; ".join(f"{k}: trained on {a!r}, now {b!r}" for k, (a, b) in diff.items())
                       + ". Pass the same adapter options as for training", stacklevel=2)
     ds = ds.select(mods)
+    short = []  # a submission needs every segment: refuse before any work, naming them (never padded)
+    for m in mods:
+        need = float(meta["windows"][m]["window_s"])
+        short += [f"{t.subject}/{t.trial} ({m} {t.duration(m):.2f} s)" for t in ds.trials if t.duration(m) + 1e-9 < need]
+    if short:
+        shortest = min(t.duration(m) for t in ds.trials for m in mods)
+        wins = ", ".join(f"{m} {float(meta['windows'][m]['window_s']):g} s" for m in mods)
+        raise InputError(
+            f"{len(short)} segments of {partition or 'the dataset'} are shorter than the head's window "
+            f"({wins}), e.g. {', '.join(short[:5])}; "
+            f"windows are never padded. Retrain the head with --window-s {np.floor(shortest * 100) / 100:g} or less "
+            "(or load the test partition with the training data, so the window follows the shortest segment)")
     recs = [Recording({m: t.signals[m] for m in mods}, {m: float(t.sampling_rates[m]) for m in mods},
                       f"{t.subject}/{t.trial}") for t in ds.trials]
     df = predict(head, recs, weights=weights, device=device, allow_weights_mismatch=allow_weights_mismatch,
