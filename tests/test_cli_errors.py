@@ -276,3 +276,34 @@ def test_killed_run_temporaries_removed_by_next_run_and_umask_modes(csv_file, tm
     assert stat.S_IMODE(os.stat(tmp_path / "prev").st_mode) == 0o750
     png = next((tmp_path / "prev" / "waveform").iterdir())
     assert stat.S_IMODE(os.stat(png).st_mode) == 0o640  # as any new file under this umask, not 0600
+
+
+@pytest.mark.parametrize("magic", [b"", b"\x80\x02", b"PK\x03\x04"], ids=["random", "pickle-header", "zip-header"])
+@pytest.mark.parametrize("command", ["embed", "export"])
+def test_random_bytes_as_weights_exit_2_with_clear_message(magic, command, csv_file, tmp_path, capsys):
+    """Random bytes (seeded), also behind a pickle or zip magic, are a corrupt file, not 'arbitrary code'."""
+    weights = tmp_path / "random.pth"
+    weights.write_bytes(magic + np.random.default_rng(0).bytes(4096))
+    if command == "embed":
+        out = tmp_path / "e.npz"
+        argv = ["embed", str(csv_file), "--modality", "eda", "--kinds", "waveform", "--max-windows", "1",
+                "--weights", str(weights), "--device", "cpu", "--no-progress", "-o", str(out)]
+    else:
+        out = tmp_path / "m.onnx"
+        argv = ["export", "--weights", str(weights), "-o", str(out)]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and "arbitrary code" not in err
+    assert str(weights) in err and ("not a PyTorch/safetensors checkpoint" in err or "truncated or corrupt" in err)
+    assert not out.exists() and not list(tmp_path.glob("*.tmp*"))
+
+
+@pytest.mark.parametrize("value", ["", ",,", " , "])
+def test_bench_sections_naming_nothing_refused(value, capsys, monkeypatch):
+    """An empty --sections is a refusal (like an empty --kinds), not a full benchmark run."""
+    import tiny_biomoe._bench
+
+    monkeypatch.setattr(tiny_biomoe._bench, "run_benchmarks", lambda *a, **k: pytest.fail("benchmark started"))
+    assert main(["bench", "--quick", "--sections", value]) == 2
+    err = capsys.readouterr().err
+    assert "names no section" in err and "Traceback" not in err

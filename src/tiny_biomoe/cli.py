@@ -632,8 +632,13 @@ def _run_bench(args: argparse.Namespace) -> int:
     over: dict = {"threads": args.threads, "weights": args.weights}
     if args.forms:
         over["forms"] = tuple(f.strip() for f in args.forms.split(",") if f.strip())
-    if args.sections:
+    if args.sections is not None:
         over["sections"] = tuple(f.strip() for f in args.sections.split(",") if f.strip())
+        if not over["sections"]:
+            from .errors import InputError
+
+            raise InputError(f"--sections {args.sections!r} names no section; e.g. --sections inference,render "
+                             "(leave --sections out to run all)")
     cfg = BenchConfig.quick_config(**over) if args.quick else BenchConfig(**over)
     to_stdout = args.json == "-"
     report = run_benchmarks(cfg, json_path=None if to_stdout else args.json)
