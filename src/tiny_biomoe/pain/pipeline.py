@@ -439,7 +439,8 @@ def evaluate_finetune(
     if trial_ids is not None:
         order = {t: i for i, t in enumerate(trial_ids)}
         ds = PainDataset(ds.name, sorted((t for t in ds.trials if f"{t.subject}/{t.trial}" in order),
-                                         key=lambda t: order[f"{t.subject}/{t.trial}"]), ds.classes, ds.notes)
+                                         key=lambda t: order[f"{t.subject}/{t.trial}"]), ds.classes, ds.notes, ds.info,
+                         ds.window_s)
     y, g = ds.labels_array(), ds.groups_array()
     folds = make_folds(config.protocol, g, ds.partitions_array(), n_folds=config.n_folds)
     from ..representations.multi import multi_lines_request

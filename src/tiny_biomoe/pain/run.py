@@ -57,7 +57,7 @@ def class_examples(ds: PainDataset, cfg: PipelineConfig) -> dict[str, dict[str, 
                 picks.append(t)
         if not picks:
             continue
-        sub = PainDataset(ds.name, picks, ds.classes).select([m])
+        sub = PainDataset(ds.name, picks, ds.classes, window_s=ds.window_s).select([m])
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # padding/resampling were already reported while embedding
             w, fs, _ = trial_windows(sub, m, cfg.window_s, cfg.preprocess)
@@ -185,7 +185,8 @@ def run_finetune(
     log(dataset.summary_text())
     ds = dataset.labelled().select([m])
     if train_partitions:
-        ds = PainDataset(ds.name, [t for t in ds.trials if t.partition in train_partitions], ds.classes, ds.notes)
+        ds = PainDataset(ds.name, [t for t in ds.trials if t.partition in train_partitions], ds.classes, ds.notes, ds.info,
+                        ds.window_s)
         if not ds.trials:
             raise DatasetError(f"no labelled trials in partitions {train_partitions}")
     if ft.pretrained:
