@@ -29,7 +29,8 @@ PUBLISHED_AI4PAIN_2025: dict[str, Any] = {
     "sources": [
         {"name": "Organisers' baseline",
          "citation": "AI4PAIN 2025 Grand Challenge, organisers' baseline paper (Gaussian-kernel SVM on simple statistics "
-                     "of the raw, unfiltered signals)",
+                     "of the raw, unfiltered signals); figures as listed on the challenge site, "
+                     "https://sites.google.com/view/ai4pain2025/baseline-results",
          "results": [
              {"modalities": ["EDA"], "validation": 45.60, "test": 38.50},
              {"modalities": ["BVP"], "validation": 56.25, "test": 45.69},
