@@ -194,7 +194,7 @@ def _embedding_map_png(table: Any, path: Path, method: str = "pca", seed: int = 
     elif method == "umap":
         from ..errors import require
 
-        xy = require("umap", "all", "UMAP maps").UMAP(random_state=seed).fit_transform(x)
+        xy = require("umap", "umap", "UMAP maps").UMAP(random_state=seed).fit_transform(x)
         axes = ("UMAP 1", "UMAP 2")
     elif method == "pca":
         from sklearn.decomposition import PCA
