@@ -190,3 +190,16 @@ def test_empty_cells_in_a_per_trial_file_are_interpolated(tmp_path):
     with pytest.warns(DatasetWarning, match="1 non-numeric values in 'EDA' were interpolated"):
         ds = load_ai4pain(tmp_path, partitions=["train"], modalities=["EDA", "BVP"], sampling_rate=1.0)
     np.testing.assert_array_equal(ds.trials[0].signals["EDA"], [1.0, 2.0, 3.0, 4.0])
+
+
+def test_manifest_reads_compressed_tables(tmp_path):
+    import gzip
+
+    rng = np.random.default_rng(4)
+    eda = rng.normal(size=300)
+    text = "time,eda\n" + "\n".join(f"{i / 50:.4f},{float(v)!r}" for i, v in enumerate(eda)) + "\n"
+    (tmp_path / "s1.csv.gz").write_bytes(gzip.compress(text.encode()))
+    pd.DataFrame([{"subject": "s1", "label": "rest", "file": "s1.csv.gz", "modality": "EDA", "column": "eda", "fs": 50}]
+                 ).to_csv(tmp_path / "m.csv", index=False)
+    ds = load_manifest(tmp_path / "m.csv")
+    np.testing.assert_allclose(ds.trials[0].signals["EDA"], eda, rtol=1e-12)

@@ -216,3 +216,49 @@ def test_dataset_adapters_share_the_reader(tmp_path, xy):
         _files.read_table(tmp_path / "bad.csv")
     matched, _ = _files.find_files(tmp_path, __import__("re").compile(r"S1"))
     assert [m[0].name for m in matched] == ["S1_NP_1.csv.gz"]
+
+
+def test_comment_lines_between_rows_are_dropped_and_counted(tmp_path, xy):
+    # loggers write event marks into the data ('# stimulus on'): they are not rows, and the values around them stay
+    a, b = xy
+    rows = [f"{i / FS:.4f},{float(a[i])!r},{float(b[i])!r}" for i in range(N)]
+    rows.insert(50, "# stimulus on")
+    rows.insert(120, "   % marker 2")
+    p = tmp_path / "marks.csv"
+    p.write_text("# logger v2\ntime,EDA,BVP\n" + "\n".join(rows) + "\n")
+    tab = read_table(p, comment="#%")
+    assert tab.comment_lines_in_table == 2 and tab.comments == ["logger v2"]
+    assert tab.channels == ["EDA", "BVP"] and len(tab.frame) == N and tab.sampling_rate == FS
+    np.testing.assert_allclose(tab.frame["EDA"], a, rtol=1e-12)
+    np.testing.assert_allclose(tab.frame["BVP"], b, rtol=1e-12)
+    assert tab.info()["comment_lines_in_table"] == 2
+
+
+def test_compressed_opensignals_text_is_detected_and_read(tmp_path):
+    import json
+
+    from tiny_biomoe.signals.readers import detect_format
+
+    mac = "00:07:80:4D:2E:76"
+    head = {mac: {"sampling rate": 100, "resolution": [16], "column": ["nSeq", "DI", "A1"], "label": ["A1"],
+                  "sensor": ["EDA"], "position": 0, "device": "biosignalsplux"}}
+    adc = np.arange(N) % 997 + 1000
+    text = ("# OpenSignals Text File Format. Version 1\n# " + json.dumps(head) + "\n# EndOfHeader\n"
+            + "\n".join(f"{i % 16}\t0\t{v}" for i, v in enumerate(adc)) + "\n")
+    plain, gz = tmp_path / "os.txt", tmp_path / "os.txt.gz"
+    plain.write_text(text)
+    gz.write_bytes(gzip.compress(text.encode()))
+    assert detect_format(gz) == detect_format(plain) == "opensignals"
+    r1, r2 = read_signal(plain), read_signal(gz)
+    assert r2.channels == r1.channels == ["A1"] and r2.sampling_rate == 100.0
+    np.testing.assert_array_equal(r2.signals["A1"], r1.signals["A1"])
+    # biosignalsplux EDA in uS = ADC / 2^16 * 3 / 0.12 (PLUX datasheet)
+    np.testing.assert_allclose(r2.signals["A1"], adc / 2 ** 16 * 3 / 0.12, rtol=1e-12)
+
+
+def test_the_table_reader_and_inspect_are_public_in_signals():
+    import tiny_biomoe
+    import tiny_biomoe.signals as s
+
+    assert s.read_table is read_table and s.inspect is tiny_biomoe.inspect
+    assert {"read_table", "Table", "inspect", "format_inspection"} <= set(s.__all__)

@@ -28,7 +28,7 @@ def load_manifest(path: str | Path, *, classes: Sequence[str] | None = None, nam
     Columns: ``subject, label, file, modality, column, fs`` (required) and ``trial``, ``partition``
     (optional). Each row is one modality of one trial; rows with the same (subject, trial) form one
     trial (``trial`` defaults to the file name without extension). ``file`` is relative to the
-    manifest's folder; ``.csv``/``.tsv`` files are read with ``column`` naming the signal column (empty:
+    manifest's folder; ``.csv``/``.tsv``/``.txt`` files (also ``.gz``/``.bz2``/``.xz`` compressed) are read with ``column`` naming the signal column (empty:
     the first non-time column), ``.npy`` files hold a 1-D array or a 2-D ``(samples, channels)`` array
     with ``column`` the channel index. ``fs`` is the sampling rate in Hz. ``classes`` fixes the class
     order; rows with other labels raise a DatasetError (default: labels in first-seen order).
@@ -149,7 +149,7 @@ def _read_signal(f: Path, column: str, cache: dict) -> np.ndarray:
                 raise DatasetError(f"{f}: channel {j} out of range (array has {a.shape[1]} columns, samples x channels)")
             return a[:, j].astype(np.float64)
         raise DatasetError(f"{f}: expected a 1-D or 2-D array, got shape {a.shape}")
-    if suf in (".csv", ".tsv", ".txt"):
+    if _files.tables.is_table_path(f):  # .csv/.tsv/.txt, also .gz/.bz2/.xz compressed
         if f not in cache:
             cache[f] = _files.read_table(f)
         df = cache[f]
@@ -157,4 +157,4 @@ def _read_signal(f: Path, column: str, cache: dict) -> np.ndarray:
         if col is None:
             raise DatasetError(f"{f}: column {column!r} not found (columns: {list(df.columns)})")
         return _files.signal_column(df, col, f)
-    raise DatasetError(f"{f}: unsupported file type {suf!r}; use .csv, .tsv or .npy")
+    raise DatasetError(f"{f}: unsupported file type {suf!r}; use .csv, .tsv, .txt (also .gz/.bz2/.xz compressed) or .npy")

@@ -18,6 +18,8 @@ from .processing import (
 from .conditioning import Conditioned, condition
 from .quality import WindowQuality, window_quality
 from .readers import Recording, read_signal
+from .tables import Table, read_table
+from .inspection import format_inspection, inspect
 from .windowing import Windows, make_windows, signal_windows
 
 __all__ = [
@@ -28,6 +30,7 @@ __all__ = [
     "window_quality",
     "ModalityDefaults",
     "Recording",
+    "Table",
     "Windows",
     "check_sampling_rate",
     "check_signal",
@@ -35,12 +38,15 @@ __all__ = [
     "design_filter",
     "eda_components",
     "fill_short_gaps",
+    "format_inspection",
     "get_modality",
+    "inspect",
     "list_modalities",
     "make_windows",
     "normalize",
     "preprocess",
     "read_signal",
+    "read_table",
     "resample",
     "signal_windows",
     "zero_phase_filter",

@@ -1,6 +1,6 @@
 """PLUX OpenSignals exports (BITalino, biosignalsplux): the text format and the HDF5 format.
 
-Text (``.txt``): a first line ``# OpenSignals Text File Format``, a second line ``# {json}`` with one
+Text (``.txt``, also compressed ``.txt.gz``/``.bz2``/``.xz``): a first line ``# OpenSignals Text File Format``, a second line ``# {json}`` with one
 entry per device keyed by its MAC address (``sampling rate``, ``resolution``, ``column``, ``label``,
 ``sensor``, ``device``, ``date``, ``time``, ``position`` ...), ``# EndOfHeader``, then tab-separated rows:
 each device's ``column`` list in ``position`` order (``nSeq``, digital ``DI``/``I1``..., then the
@@ -116,8 +116,10 @@ def _text(v: Any) -> Any:
 
 def parse_header(path: Path) -> tuple[dict[str, dict[str, Any]], int]:
     """``(devices, number of header lines)`` of an OpenSignals text file; SignalError if it is not one."""
+    from .tables import open_text
+
     lines: list[str] = []
-    with open(path, "r", encoding="utf-8", errors="replace") as fh:
+    with open_text(path) as fh:
         for line in fh:
             lines.append(line.rstrip("\r\n"))
             if line.strip().lower().startswith("# endofheader") or len(lines) >= _HEADER_LINES:
@@ -217,9 +219,12 @@ def read_opensignals_text(path: "str | Path", *, convert: bool = True, **_: Any)
         if not isinstance(column, list) or not column:
             raise SignalError(f"{path}: device {mac} has no 'column' list in the OpenSignals header")
         cols += [(mac, str(c)) for c in column]
+    from .tables import open_text
+
     try:
-        data = pd.read_csv(path, sep="\t", skiprows=skip, header=None, comment="#", dtype=np.float64,
-                           skipinitialspace=True)
+        with open_text(path) as fh:  # also .txt.gz / .bz2 / .xz / a one-file .zip
+            data = pd.read_csv(fh, sep="\t", skiprows=skip, header=None, comment="#", dtype=np.float64,
+                               skipinitialspace=True)
     except pd.errors.EmptyDataError:
         raise SignalError(f"{path}: the OpenSignals file has a header but no samples") from None
     except (ValueError, pd.errors.ParserError) as exc:

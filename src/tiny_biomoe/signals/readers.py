@@ -338,6 +338,14 @@ def detect_format(path: "str | os.PathLike") -> str:
     if name.endswith(("_physio.tsv.gz", "_physio.tsv")):
         return "bids"
     if is_table_path(path):
+        if head[:2] == b"\x1f\x8b" or head[:3] == b"BZh" or head[:6] == b"\xfd7zXZ\x00":
+            from .tables import open_text  # compressed text: look at its first decompressed bytes
+
+            try:
+                with open_text(path) as fh:
+                    head = fh.read(64).encode("utf-8", "replace")
+            except (OSError, EOFError, ValueError):
+                pass  # a broken archive: the table reader names the problem
         if head.lstrip().startswith(b"# OpenSignals"):
             return "opensignals"
         from .empatica import is_empatica_csv

@@ -5,8 +5,9 @@ also ``.gz``/``.bz2`` compressed) and, through :mod:`tiny_biomoe.data._files`, b
 
 What it handles:
 
-* leading comment lines (``#`` or ``%``) and blank lines; ``key: value`` / ``key = value`` pairs in
-  them are kept in :attr:`Table.header` (a ``sampling rate``/``fs``/``sfreq`` entry is a header rate);
+* comment lines (``#`` or ``%``) and blank lines above the table; ``key: value`` / ``key = value`` pairs
+  in them are kept in :attr:`Table.header` (a ``sampling rate``/``fs``/``sfreq`` entry is a header rate);
+  comment lines between the rows (event marks such as ``# stimulus on``) are dropped and counted;
 * ``.gz``, ``.bz2``, ``.xz`` and ``.zip`` (one member) compressed text;
 * the separator (tab, ``;``, ``,`` or whitespace) sniffed from the first lines; a decimal comma with ``;``;
 * files with or without a header row (``header="auto"``); without one, columns are named by their
@@ -106,6 +107,7 @@ class Table:
         comments: the comment lines themselves (without the leading ``#``).
         has_header: whether the table had a header row.
         non_numeric: columns dropped because they hold no numbers at all.
+        comment_lines_in_table: comment lines found (and dropped) between the rows.
         warnings: the warnings issued while reading (also emitted with :func:`warnings.warn`).
         source: the path.
     """
@@ -121,6 +123,7 @@ class Table:
     comments: list[str] = field(default_factory=list)
     has_header: bool = True
     non_numeric: list[str] = field(default_factory=list)
+    comment_lines_in_table: int = 0
     warnings: list[str] = field(default_factory=list)
     source: str = ""
 
@@ -134,6 +137,7 @@ class Table:
         return {"format": "table", "time_column": self.time_column, "time_unit": self.time_unit,
                 "sampling_rate_from": self.rate_source, "start_time": self.start_time,
                 "has_header": self.has_header, "non_numeric_columns": list(self.non_numeric),
+                "comment_lines_in_table": self.comment_lines_in_table,
                 "header": dict(self.header), "warnings": list(self.warnings)}
 
 
@@ -165,6 +169,53 @@ def open_text(path: Path, error: type[Exception] = SignalError) -> io.TextIOBase
     except (OSError, zipfile.BadZipFile, EOFError) as exc:
         raise error(f"{path}: cannot decompress ({exc}); check that the file is complete") from exc
     return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=None)
+
+
+class _SkipComments(io.TextIOBase):
+    """A text stream without the lines that start (after spaces) with a comment character: comment lines
+    *inside* a table (event marks such as ``# stimulus on``) are dropped, not parsed as rows."""
+
+    def __init__(self, fh: io.TextIOBase, prefixes: str, chunk: int = 1 << 20) -> None:
+        self._fh, self._chunk, self._chars = fh, chunk, prefixes
+        self._line = re.compile(r"^[ \t]*[" + re.escape(prefixes) + r"][^\n]*(?:\n|$)", re.MULTILINE)
+        self._out, self._tail, self._eof = "", "", False
+        self.dropped = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def _clean(self, text: str) -> str:
+        if not any(c in text for c in self._chars):
+            return text
+        out, k = self._line.subn("", text)
+        self.dropped += k
+        return out
+
+    def _fill(self) -> None:
+        chunk = self._fh.read(self._chunk)
+        if not chunk:
+            self._out += self._clean(self._tail)
+            self._tail, self._eof = "", True
+            return
+        data = self._tail + chunk
+        cut = data.rfind("\n") + 1  # only whole lines are cleaned; the rest waits for the next chunk
+        self._out += self._clean(data[:cut])
+        self._tail = data[cut:]
+
+    def read(self, size: int | None = -1) -> str:  # type: ignore[override]
+        if size is None or size < 0:
+            while not self._eof:
+                self._fill()
+            out, self._out = self._out, ""
+            return out
+        while len(self._out) < size and not self._eof:
+            self._fill()
+        out, self._out = self._out[:size], self._out[size:]
+        return out
+
+    def close(self) -> None:
+        self._fh.close()
+        super().close()
 
 
 def _head_lines(path: Path, n: int, error) -> list[str]:
@@ -234,6 +285,7 @@ class _Layout:
     comments: list[str]
     header: dict[str, str]
     decimal: str
+    prefixes: str = ""  # comment characters: lines starting with one are dropped inside the table too
 
 
 def _layout(path: Path, sep: str | None, header, comment: str, error) -> _Layout:
@@ -254,7 +306,7 @@ def _layout(path: Path, sep: str | None, header, comment: str, error) -> _Layout
         break
     if skip >= len(lines):
         raise error(f"{path}: only comment lines, no table below them")
-    data = lines[skip:skip + 20]
+    data = [ln for ln in lines[skip:] if not (prefixes and ln.strip().startswith(prefixes))][:20]
     sp = sep if sep is not None else _sniff_sep(data)
     first = _split(data[0], sp)
     if header == "auto":
@@ -271,7 +323,7 @@ def _layout(path: Path, sep: str | None, header, comment: str, error) -> _Layout
     if sp == ";" and any(re.search(r"\d,\d", ln) for ln in body[:5]):
         decimal = ","
     pairs = dict(p for p in (_parse_comment(c) for c in comments) if p is not None)
-    return _Layout(skip, sp, has_header, comments, pairs, decimal)
+    return _Layout(skip, sp, has_header, comments, pairs, decimal, "".join(prefixes))
 
 
 def read_frame(
@@ -285,16 +337,22 @@ def read_frame(
     """The table of ``path`` as read (all columns, their text or numbers), and what the layout showed.
 
     Returns ``(frame, meta)`` with ``meta`` keys ``has_header``, ``sep``, ``comments``, ``header``
-    (key/value pairs of the comment lines) and ``header_rate`` (Hz or None). Column names are stripped
+    (key/value pairs of the comment lines), ``header_rate`` (Hz or None) and ``comment_lines_in_table``
+    (comment lines dropped between the rows). Column names are stripped
     strings; without a header row they are ``"0"``, ``"1"``, ... Errors are raised as ``error``.
     """
     path = Path(path)
     lay = _layout(path, sep, header, comment, error)
-    kw: dict[str, Any] = dict(sep=lay.sep, skiprows=lay.skip, header=0 if lay.has_header else None,
+    # the stream drops every comment line (those above the table too), so only the others are skipped
+    skip = lay.skip - len(lay.comments) if lay.prefixes else lay.skip
+    kw: dict[str, Any] = dict(sep=lay.sep, skiprows=skip, header=0 if lay.has_header else None,
                               decimal=lay.decimal, skip_blank_lines=True, skipinitialspace=True)
+    dropped = 0
     try:
-        with open_text(path, error) as fh:
+        with open_text(path, error) as raw:
+            fh = _SkipComments(raw, lay.prefixes) if lay.prefixes else raw
             df = pd.read_csv(fh, engine="c" if lay.sep != "|" else "python", **kw)
+            dropped = getattr(fh, "dropped", 0) - len(lay.comments) if lay.prefixes else 0
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError, OSError, EOFError) as exc:
         raise error(f"{path}: cannot read as a delimited table ({str(exc).strip()}); check that every row has "
                     "the same number of fields, or pass sep=") from exc
@@ -307,7 +365,7 @@ def read_frame(
     else:
         df.columns = [str(i) for i in range(df.shape[1])]
     meta = {"has_header": lay.has_header, "sep": lay.sep, "comments": lay.comments, "header": lay.header,
-            "header_rate": _header_rate(lay.header)}
+            "header_rate": _header_rate(lay.header), "comment_lines_in_table": max(dropped, 0)}
     return df, meta
 
 
@@ -601,7 +659,8 @@ def read_table(
             warnings.warn(n, stacklevel=3)
     return Table(frame=frame, sampling_rate=fs, rate_source=rate_source, time_column=tcol, time_unit=unit,
                  time=t_sec, start_time=start, header=meta["header"], comments=meta["comments"],
-                 has_header=meta["has_header"], non_numeric=bad, warnings=notes, source=source)
+                 has_header=meta["has_header"], non_numeric=bad, comment_lines_in_table=meta["comment_lines_in_table"],
+                 warnings=notes, source=source)
 
 
 def is_table_path(path: "str | Path") -> bool:
