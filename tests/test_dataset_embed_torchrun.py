@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -37,8 +38,10 @@ def test_two_processes_equal_one(tmp_path, reference_checkpoint):
            "embed", str(study), "--modality", "eda", "--kinds", "waveform", "--window", "5", "--no-progress",
            "--weights", str(reference_checkpoint), "-o", str(two), "--json"]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env=env, cwd=tmp_path)
-    # one recording failed: both ranks exit with 3, which torchrun reports (and exits 1)
-    assert proc.returncode == 1 and proc.stderr.count("exitcode  : 3") == 2, proc.stderr[-3000:]
+    # one recording failed: the ranks exit with 3 once the index is written, which torchrun reports (and exits 1);
+    # the rank that exits first makes torchrun stop the other (SIGTERM, exit code -15), so either may show
+    codes = [int(c) for c in re.findall(r"exitcode\s*:\s*(-?\d+)", proc.stderr)]
+    assert proc.returncode == 1 and 3 in codes and set(codes) <= {3, -15}, proc.stderr[-3000:]
     # rank 0 printed the totals of both ranks: 6 recordings, one failed
     summaries = [json.loads(s) for s in _json_objects(proc.stdout)]
     assert len(summaries) == 1 and summaries[0]["recordings"] == 6 and summaries[0]["failed"] == 1
