@@ -37,8 +37,10 @@ def test_demo_fallback_to_random_weights_says_so(tmp_path, monkeypatch, capsys):
     tiny = DemoConfig(SyntheticPainConfig(n_subjects=2, trials_per_class=1, partitions=None),
                       PipelineConfig(modalities=["BVP"], kinds=["waveform"], n_folds=2, head=HeadConfig(kind="logreg")))
     folder = run_demo(tmp_path / "d", config=tiny, device="cpu", use_cache=False)
-    err = capsys.readouterr().err
+    printed = capsys.readouterr()
+    err = printed.err
     assert "RANDOM-INIT WEIGHTS" in err and "Tiny-BioMoE.pth" in err and "TINY_BIOMOE_WEIGHTS" in err
+    assert (printed.out + err).count("RANDOM-INIT WEIGHTS") == 1  # the banner once, not repeated by the log
     res = json.loads((folder / "results.json").read_text())
     assert res["weights"]["source"].startswith("random-init") and res["weights"]["official"] is False
     assert "RANDOM-INIT WEIGHTS" in (folder / "report.md").read_text()

@@ -82,11 +82,13 @@ def run_demo(
     syn = make_synthetic_pain(cfg.synthetic)
     with tempfile.TemporaryDirectory(prefix="biomoe-demo-data-") as tmp:
         write_ai4pain_layout(syn, tmp, blind_partitions=())  # the demo keeps the test labels to evaluate on them
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # the synthetic baseline is shorter than six 10 s segments
+        with warnings.catch_warnings(record=True) as caught:  # shown as one-line notes, not hidden
+            warnings.simplefilter("always")
             parts = ("train", "validation", "test") if cfg.synthetic.partitions else ("train",)
             ds = load_ai4pain(tmp, partitions=parts, modalities=cfg.pipeline.modalities,
                               baseline_segments=cfg.synthetic.trials_per_class, segment_s=cfg.synthetic.duration_s)
+        for w in caught:
+            log(f"note: {w.message}")
     ds = PainDataset(syn.name, ds.trials, ds.classes, list(syn.notes), ds.info, ds.window_s)
     log(ds.summary_text())
 

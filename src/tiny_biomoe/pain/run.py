@@ -26,7 +26,7 @@ __all__ = ["load_weights", "class_examples", "run_evaluation", "run_training", "
 def load_weights(weights: str, device: str, allow_random: bool, seed: int, log: Callable[[str], None] = print,
                  hint: str | None = None) -> "tuple[TinyBioMoE, WeightsInfo]":
     """``load_model`` with a loud notice (on stderr, followed by ``hint`` if given) when the weights are
-    not the official ones; the weights line also goes to ``log``. Returns ``(model, WeightsInfo)``."""
+    not the official ones; the official weights' line goes to ``log``. Returns ``(model, WeightsInfo)``."""
     from ..model import load_model
 
     with warnings.catch_warnings(record=True) as caught:
@@ -39,7 +39,8 @@ def load_weights(weights: str, device: str, allow_random: bool, seed: int, log: 
     if not winfo.official:
         notice = f"{msg}\n{hint}" if hint else msg
         print(f"{'!' * 100}\n{notice}\n{'!' * 100}", file=sys.stderr, flush=True)
-    log(msg)
+    else:  # a non-official banner is shown once (above), not repeated by the log
+        log(msg)
     return model, winfo
 
 
