@@ -130,3 +130,19 @@ def test_check_conditioning_recognises_the_old_order():
     assert check_conditioning(dict(CONDITIONING), "x") is None
     assert "old conditioning order (resample -> filter" in check_conditioning(None, "head")
     assert "version 1" in check_conditioning({"order": ["resample", "filter", "windows"], "version": 1}, "shards")
+
+
+def test_a_recording_below_the_modality_band_is_warned_about_not_refused():
+    import warnings as _w
+
+    from tiny_biomoe.signals.conditioning import band_top_hz, condition
+
+    x = np.random.default_rng(0).normal(size=250 * 20)
+    assert band_top_hz("emg") == 450.0 and band_top_hz("spo2") == 0.5
+    with pytest.warns(UserWarning, match=r"EMG recorded at 250 Hz: its Nyquist frequency \(125 Hz\) is below"):
+        w = condition(x, 250, "emg")
+    assert w.sampling_rate == 1000.0  # still made, at the model rate
+    with _w.catch_warnings():
+        _w.simplefilter("error", UserWarning)
+        condition(x, 250, "emg", resample="native")  # not resampled up: no empty band is added
+        condition(np.random.default_rng(1).normal(size=1000 * 20), 1000, "emg")

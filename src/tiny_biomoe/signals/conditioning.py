@@ -38,6 +38,7 @@ and cut at the same places: ``raw`` (no filter), ``filtered`` (the modality's ba
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 
@@ -93,6 +94,28 @@ class Conditioned(Windows):
     original_sampling_rate: float = 0.0
     settings: dict[str, Any] = field(default_factory=dict)
     span_index: np.ndarray | None = None
+
+
+def band_top_hz(modality: "str | ModalityDefaults") -> float | None:
+    """The upper edge of where the modality's information is: its spectrogram band's ``fmax``, else
+    its filter's low-pass edge (``None`` when it has neither, e.g. SpO2)."""
+    m = get_modality(modality)
+    if m.spectrogram_band_hz is not None:
+        return float(m.spectrogram_band_hz[1])
+    return None if m.lowpass_hz is None else float(m.lowpass_hz)
+
+
+def _warn_band_above_nyquist(m: ModalityDefaults, fs0: float, fs: float) -> None:
+    """Warn when a recording is resampled up to the model rate but its own Nyquist frequency is below
+    the modality's band: the upper part of the band (and of the spectrogram images) stays empty."""
+    top = band_top_hz(m)
+    if top is None or fs <= fs0 or fs0 / 2 >= top:
+        return
+    warnings.warn(
+        f"{m.name.upper()} recorded at {fs0:g} Hz: its Nyquist frequency ({fs0 / 2:g} Hz) is below the top of the "
+        f"modality's band ({top:g} Hz), so {fs0 / 2:g}-{top:g} Hz holds nothing and that part of the spectrogram "
+        f"images stays empty after resampling to {fs:g} Hz ({m.name.upper()} is usually recorded at "
+        f"{m.typical_rates[0]:g}-{m.typical_rates[1]:g} Hz); the images are still made", stacklevel=3)
 
 
 def resolve_rate(resample: "str | float | None", modality: "str | ModalityDefaults", sampling_rate: float) -> float:
@@ -200,6 +223,7 @@ def condition(
         raise SignalError(f"unknown line(s) {bad}; known: {list(LINE_NAMES)}")
     win = float(m.window_s if window_s is None else window_s)
     raw = check_signal(signal)
+    _warn_band_above_nyquist(m, fs0, fs)
     # 1. gaps
     filled_x, filled = fill_short_gaps(raw, fs0, max_gap_s)
     # 2.-3. filter at the recording's rate, then resample
