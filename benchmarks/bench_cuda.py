@@ -75,10 +75,12 @@ def main(argv: list[str] | None = None) -> int:
     wins = np.random.default_rng(0).standard_normal((512, 1000)).astype(np.float32)
     e2e = {}
     for prec in ("fp32", "bf16" if torch.cuda.is_bf16_supported() else "fp16"):
-        embed_windows(wins[:64], 100.0, "eda", ["waveform"], model, batch_size=256, precision=prec)
+        embed_windows(wins[:64], sampling_rate=100.0, modality="eda", kinds=["waveform"], model=model, batch_size=256,
+                      precision=prec)
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        embed_windows(wins, 100.0, "eda", ["waveform", "spectrogram_psd"], model, batch_size=256, precision=prec)
+        embed_windows(wins, sampling_rate=100.0, modality="eda", kinds=["waveform", "spectrogram_psd"], model=model,
+                      batch_size=256, precision=prec)
         torch.cuda.synchronize()
         e2e[prec] = 1024 / (time.perf_counter() - t0)
     report["end_to_end_images_per_s"] = e2e

@@ -45,7 +45,7 @@ def conditioned_windows(x: np.ndarray, fs: float, modality: str) -> Windows:
     """Default conditioning: the modality's filter, resampling to its model rate, its windows."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # below the band: reported by covers_band() in the table instead
-        return condition(x, fs, modality)
+        return condition(x, sampling_rate=fs, modality=modality)
 
 
 def covers_band(modality: str, fs: float) -> bool:

@@ -41,7 +41,8 @@ def strip(modality: str) -> np.ndarray:
     w = conditioned_windows(x, fs, modality)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        imgs = torch.cat([render(w.data[:1], k, w.sampling_rate, modality, **p) for k, p in PANELS])
+        imgs = torch.cat([render(w.data[:1], kind=k, sampling_rate=w.sampling_rate, modality=modality, **p) for k,
+                          p in PANELS])
     small = F.interpolate(imgs, size=(TILE, TILE), mode="bilinear", align_corners=False, antialias=True)
     return contact_sheet(small.clamp(0, 1), columns=len(PANELS), gap=3)
 

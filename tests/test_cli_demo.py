@@ -103,8 +103,9 @@ def test_train_finetune_cli_one_step(tmp_path, reference_checkpoint, reference_m
     x = make_synthetic_pain(n_subjects=2, trials_per_class=1, partitions=None, seed=9).trials[0].signals["BVP"]
     (tmp_path / "ft").rename(tmp_path / "moved")  # the recorded backbone path is gone: HEAD/backbone is used
     df = predict(tmp_path / "moved", x, sampling_rate=100.0, device="cpu")
-    w = preprocess(x, 100.0, "BVP")[(len(x) - 1000) // 2:][:1000][None].astype(np.float32)
-    ref = head.predict_proba(embed_windows(w, 100.0, "BVP", ["waveform"], backbone, device="cpu")["waveform"])
+    w = preprocess(x, sampling_rate=100.0, modality="BVP")[(len(x) - 1000) // 2:][:1000][None].astype(np.float32)
+    ref = head.predict_proba(embed_windows(w, sampling_rate=100.0, modality="BVP", kinds=["waveform"], model=backbone,
+                                           device="cpu")["waveform"])
     np.testing.assert_allclose(df[[f"p_{c}" for c in meta["classes"]]].to_numpy(), ref, atol=2e-5)
     # two kinds cannot be fine-tuned together: a clear error
     rc = main(["train", "--dataset", "ai4pain", "--root", str(root), "--modalities", "BVP", "--kinds", "waveform", "psd",

@@ -127,8 +127,10 @@ def test_dataset_rows_metadata_and_filtered_reads(tmp_path, study, reference_che
     from tiny_biomoe.signals.readers import read_signal
 
     rec = read_signal(study / "s1" / "rec_b.csv")
-    w = condition(rec.signals["eda"], rec.rate("eda"), "eda", window_s=5.0, resample="native", quality=False)
-    ref = embed_windows(w.data[2:3], w.sampling_rate, "eda", ["waveform"], str(reference_checkpoint))
+    w = condition(rec.signals["eda"], sampling_rate=rec.rate("eda"), modality="eda", window_s=5.0, resample="native",
+                  quality=False)
+    ref = embed_windows(w.data[2:3], sampling_rate=w.sampling_rate, modality="eda", kinds=["waveform"],
+                        model=str(reference_checkpoint))
     np.testing.assert_allclose(np.stack(a["embedding"].to_numpy())[2], ref["waveform"][0], atol=1e-5)
 
 
@@ -280,7 +282,7 @@ def test_chunked_conditioning_equals_whole(name):
     x[n // 2 : n // 2 + max(1, int(0.2 * fs))] = np.nan  # a short gap: interpolated
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        whole = condition(x, fs, m, quality=False)
+        whole = condition(x, sampling_rate=fs, modality=m, quality=False)
         chunks = list(iter_condition(x, fs, m, chunk_windows=3))
     assert len(chunks) >= 3  # it really was chunked
     starts = np.concatenate([c.starts for c in chunks])

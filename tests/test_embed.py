@@ -27,7 +27,8 @@ def _eda(seconds=25.0, seed=0):
 
 @pytest.fixture(scope="module")
 def result(reference_model):
-    return embed_signal(_eda(), FS, "gsr", kinds=("waveform", "spectrogram_psd"), model=reference_model, batch_size=1)
+    return embed_signal(_eda(), sampling_rate=FS, modality="gsr", kinds=("waveform", "spectrogram_psd"),
+                        model=reference_model, batch_size=1)
 
 
 def test_embed_signal_equals_manual_pipeline(result, reference_model):
@@ -40,7 +41,7 @@ def test_embed_signal_equals_manual_pipeline(result, reference_model):
     np.testing.assert_array_equal(result.starts, [0.0, 10.0])
     for kind in ("waveform", "spectrogram_psd"):
         with torch.inference_mode():
-            expect = reference_model(render(wins, kind, 100.0, modality="eda")).numpy()
+            expect = reference_model(render(wins, kind=kind, sampling_rate=100.0, modality="eda")).numpy()
         got = result.embeddings[kind]
         assert got.shape == (2, 192) and got.dtype == np.float32
         np.testing.assert_allclose(got, expect, rtol=1e-4, atol=1e-5)
@@ -73,8 +74,9 @@ def test_embed_windows_batching_does_not_change_results(result, reference_model,
 
     monkeypatch.setattr(weights, "file_sha256", no_hashing)  # the pipeline calls embed_windows once per block
     wins = np.random.default_rng(1).normal(size=(3, 200)).cumsum(axis=1)
-    a = embed_windows(wins, FS, "eda", "waveform", reference_model, batch_size=3)
-    b = embed_windows(wins, FS, "eda", ["waveform"], reference_model, batch_size=2, device="cpu")
+    a = embed_windows(wins, sampling_rate=FS, modality="eda", kinds="waveform", model=reference_model, batch_size=3)
+    b = embed_windows(wins, sampling_rate=FS, modality="eda", kinds=["waveform"], model=reference_model, batch_size=2,
+                      device="cpu")
     assert list(a) == ["waveform"] and a["waveform"].shape == (3, 192)
     np.testing.assert_allclose(a["waveform"], b["waveform"], rtol=1e-4, atol=1e-5)
 
@@ -126,14 +128,16 @@ def test_failed_save_leaves_nothing(result, tmp_path, monkeypatch):
 
 def test_recording_input_and_errors(reference_model):
     rec = read_signal({"time_ignored": _eda(12, 1) * 0 + np.arange(240), "eda": _eda(12, 1)}, sampling_rate=FS)
-    res = embed_signal(rec, None, "eda", kinds="waveform", model=reference_model, window=5.0, stride=5.0,
+    res = embed_signal(rec, sampling_rate=None, modality="eda", kinds="waveform", model=reference_model, window=5.0,
+                       stride=5.0,
                        max_windows=1)
     assert res.metadata["channel"] == "eda" and res.metadata["source"] == "<dict>" and len(res) == 1
     with pytest.raises(SignalError, match="shorter than one window"):
-        embed_signal(_eda(5), FS, "eda", model=reference_model)
+        embed_signal(_eda(5), sampling_rate=FS, modality="eda", model=reference_model)
     with pytest.raises(InputError, match="unknown representation kind"):
-        embed_signal(_eda(), FS, "eda", kinds=["waveform", "nope"], model=reference_model)
+        embed_signal(_eda(), sampling_rate=FS, modality="eda", kinds=["waveform", "nope"], model=reference_model)
     with pytest.raises(SignalError, match="unknown modality"):
-        embed_signal(_eda(), FS, "skin", model=reference_model)
+        embed_signal(_eda(), sampling_rate=FS, modality="skin", model=reference_model)
     with pytest.raises(InputError, match="batch_size"):
-        embed_windows(np.ones((1, 100)).cumsum(axis=1), FS, "eda", "waveform", reference_model, batch_size=0)
+        embed_windows(np.ones((1, 100)).cumsum(axis=1), sampling_rate=FS, modality="eda", kinds="waveform",
+                      model=reference_model, batch_size=0)

@@ -47,12 +47,13 @@ def test_embed_renders_exactly_the_preview_windows(rendered, reference_model, mo
     wins, images = rendered
     seen: dict[str, tuple[np.ndarray, dict]] = {}
 
-    def spy(x, kind, fs, modality=None, device=None, *, lines=None, **params):
+    def spy(x, *, kind, sampling_rate, modality=None, device=None, lines=None, **params):
         seen[kind] = (x.detach().cpu().numpy(), {c: np.asarray(v) for c, v in (lines or {}).items()})
-        return render(x, kind, fs, modality, device, lines=lines, **params)
+        return render(x, kind=kind, sampling_rate=sampling_rate, modality=modality, device=device, lines=lines,
+                      **params)
 
     monkeypatch.setattr(embed_mod, "render", spy)
-    res = embed_signal(_bvp(0), FS, "bvp", kinds=("waveform", "multi"), model=reference_model)
+    res = embed_signal(_bvp(0), sampling_rate=FS, modality="bvp", kinds=("waveform", "multi"), model=reference_model)
     for kind in ("waveform", "multi"):
         np.testing.assert_array_equal(seen[kind][0], wins.data)
     for c in wins.lines:
@@ -101,7 +102,8 @@ def test_shards_hold_the_same_windows(rendered, tmp_path):
 def test_multi_lines_differ_from_the_filtered_window(rendered):
     wins, images = rendered
     assert not np.allclose(wins.lines["raw"], wins.data)  # raw is the unfiltered recording
-    from_windows = render(wins.data, "multi", wins.sampling_rate, "bvp")  # old way: both lines from the window
+    from_windows = render(wins.data, kind="multi", sampling_rate=wins.sampling_rate,
+                          modality="bvp")  # old way: both lines from the window
     assert not torch.equal(from_windows, images["multi"])
 
 

@@ -34,13 +34,16 @@ def test_transform_equals_embed_signal_per_trial(reference_model):
     Z = emb.transform(X)
     assert Z.shape == (4, 384) and Z.dtype == np.float32
     for row, x in zip(Z, X):  # each 10 s trial is one window of embed_signal (same conditioning: filter, 100 Hz)
-        res = embed_signal(x, FS, "eda", kinds=("waveform", "spectrogram_psd"), model=reference_model, window=10.0)
+        res = embed_signal(x, sampling_rate=FS, modality="eda", kinds=("waveform", "spectrogram_psd"),
+                           model=reference_model, window=10.0)
         assert len(res) == 1 and res.metadata["sampling_rate"] == 100.0
         np.testing.assert_allclose(row, np.concatenate([res.embeddings["waveform"][0], res.embeddings["spectrogram_psd"][0]]),
                                    rtol=1e-4, atol=1e-5)
     native = clone(emb).set_params(resample="native", kinds="waveform").fit(X).transform(X[:2])
-    wins = np.stack([preprocess(x, FS, "eda") for x in X[:2]])  # native rate: the filtered trial itself
-    np.testing.assert_allclose(native, embed_windows(wins, FS, "eda", "waveform", reference_model)["waveform"],
+    wins = np.stack([preprocess(x, sampling_rate=FS,
+                                modality="eda") for x in X[:2]])  # native rate: the filtered trial itself
+    np.testing.assert_allclose(native, embed_windows(wins, sampling_rate=FS, modality="eda", kinds="waveform",
+                                                     model=reference_model)["waveform"],
                                rtol=1e-4, atol=1e-5)
     names = emb.get_feature_names_out()
     assert names[0] == "eda_waveform_e0" and names[-1] == "eda_spectrogram_psd_e191" and len(names) == 384
@@ -55,11 +58,11 @@ def test_window_pooling_matches_embed_signal_and_takes_ragged_trials(reference_m
     emb = BioMoEEmbedder(sampling_rate=FS, modality="eda", kinds="waveform", window=5.0, weights=reference_model)
     Z = emb.fit_transform(ragged)
     for row, x in zip(Z, ragged):
-        res = embed_signal(x, FS, "eda", kinds="waveform", model=reference_model, window=5.0)
+        res = embed_signal(x, sampling_rate=FS, modality="eda", kinds="waveform", model=reference_model, window=5.0)
         assert len(res) == x.size // 100
         np.testing.assert_allclose(row, res.embeddings["waveform"].mean(axis=0), rtol=1e-4, atol=1e-5)
     zmax = clone(emb).set_params(pooling="max").fit(ragged).transform(ragged)
-    res = embed_signal(ragged[1], FS, "eda", kinds="waveform", model=reference_model, window=5.0)
+    res = embed_signal(ragged[1], sampling_rate=FS, modality="eda", kinds="waveform", model=reference_model, window=5.0)
     np.testing.assert_allclose(zmax[1], res.embeddings["waveform"].max(axis=0), rtol=1e-4, atol=1e-5)
 
 

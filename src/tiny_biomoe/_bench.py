@@ -21,7 +21,7 @@ import tempfile
 import threading
 import time
 import tracemalloc
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable
 
@@ -353,7 +353,7 @@ def bench_render(cfg: BenchConfig) -> dict[str, Any]:
             n_mpl = max(2, n // 4) if not cfg.quick else 2  # matplotlib is slow: time a quarter of the windows
             matplotlib_render(wins[:1], kind, fs)  # warm-up: fonts, caches
             calls = {
-                "torch": lambda: render(wins, kind, fs, **params),
+                "torch": lambda: render(wins, kind=kind, sampling_rate=fs, **params),
                 "mpl": lambda: matplotlib_render(wins[:n_mpl], kind, fs),
                 "mpl_new": lambda: matplotlib_render(wins[:n_mpl], kind, fs, reuse_figure=False),
             }
@@ -424,12 +424,14 @@ def bench_end_to_end(cfg: BenchConfig, model: Any = None) -> dict[str, Any]:
     rounds = 1 if cfg.quick else 3  # interleaved repeats; the median run is reported
     with _threads(cfg.threads):
         for name, (net, prec) in forms.items():  # build (and tune) each form before timing
-            embed_mod.embed_signal(signal[: int(60 * fs)], fs, "eda", kinds=kinds, model=net, device="cpu", precision=prec)
+            embed_mod.embed_signal(signal[: int(60 * fs)], sampling_rate=fs, modality="eda", kinds=kinds, model=net,
+                                   device="cpu", precision=prec)
         for _ in range(rounds):
             for name, (net, prec) in forms.items():
                 reset_stage_times()
                 t0 = time.perf_counter()
-                res = embed_mod.embed_signal(signal, fs, "eda", kinds=kinds, model=net, batch_size=32, device="cpu",
+                res = embed_mod.embed_signal(signal, sampling_rate=fs, modality="eda", kinds=kinds, model=net,
+                                             batch_size=32, device="cpu",
                                              precision=prec)
                 total = time.perf_counter() - t0
                 n_img = sum(v.shape[0] for v in res.embeddings.values())

@@ -400,8 +400,9 @@ def _embed_one(rec: InputRecording, part: Path, *, part_meta: dict[str, Any], me
                                         max_windows=max_windows):
                 if not len(chunk):
                     continue
-                emb = embed_windows(chunk.data, chunk.sampling_rate, m, kinds, model, batch_size, "auto", False,
-                                    kind_params, backend=backend, precision=precision)
+                emb = embed_windows(chunk.data, sampling_rate=chunk.sampling_rate, modality=m, kinds=kinds,
+                                    model=model, batch_size=batch_size, device="auto", progress=False,
+                                    kind_params=kind_params, backend=backend, precision=precision)
                 writer.write_table(part_table(schema, source=rec.name, channel=str(channel), modality=m.name, window0=n,
                                               starts=chunk.starts, window_s=chunk.window_s, embeddings=emb,
                                               metadata=dict(rec.metadata)))

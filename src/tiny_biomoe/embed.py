@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from ._compat import keyword_only_after
 from ._io import atomic_path
 from .errors import InputError, require
 from .representations.base import as_windows_tensor, kind_list, render, render_info
@@ -235,8 +236,10 @@ def _progress(total: int, enabled: bool, desc: str):
     return tqdm(total=total, disable=not enabled, desc=desc, unit="img", leave=False)
 
 
+@keyword_only_after(1, legacy=8)
 def embed_windows(
     windows: Any,
+    *,
     sampling_rate: float,
     modality: str | None,
     kinds: "str | Sequence[str]" = ("waveform", "spectrogram_psd"),
@@ -245,7 +248,6 @@ def embed_windows(
     device: "str | torch.device | None" = "auto",
     progress: bool = False,
     kind_params: Mapping[str, Mapping[str, Any]] | None = None,
-    *,
     backend: str | None = None,
     precision: str | None = None,
     lines: Mapping[str, np.ndarray] | None = None,
@@ -284,7 +286,8 @@ def embed_windows(
             for i in range(0, n, int(batch_size)):
                 with stage("render"):
                     ln = {c: np.asarray(v)[i : i + int(batch_size)] for c, v in lines.items()} if lines else None
-                    img = render(x[i : i + int(batch_size)].to(dev, non_blocking=True), k, fs, modality, dev, lines=ln,
+                    img = render(x[i : i + int(batch_size)].to(dev, non_blocking=True), kind=k, sampling_rate=fs,
+                                 modality=modality, device=dev, lines=ln,
                                  **params)
                 with stage("model"):
                     chunks.append(embedder(img).cpu().numpy())
@@ -293,9 +296,11 @@ def embed_windows(
     return out
 
 
+@keyword_only_after(1, legacy=15)
 def embed_signal(
     signal: "np.ndarray | Recording",
-    sampling_rate: float | None,
+    *,
+    sampling_rate: float | None = None,
     modality: str,
     kinds: "str | Sequence[str]" = ("waveform", "spectrogram_psd"),
     model: Any = None,
@@ -310,7 +315,6 @@ def embed_signal(
     column: "str | int | None" = None,
     max_missing: float = 0.5,
     target_rate: float | None = None,
-    *,
     backend: str | None = None,
     precision: str | None = None,
     resample: "str | float" = "model",
@@ -363,13 +367,15 @@ def embed_signal(
 
     line_names, line_settings = multi_lines_request(kinds, kind_params, m)
     with stage("condition"):
-        wins = condition(signal, original_fs, m, window_s=window, stride_s=stride, preprocess=preprocess,
+        wins = condition(signal, sampling_rate=original_fs, modality=m, window_s=window, stride_s=stride,
+                         preprocess=preprocess,
                          resample=target_rate if target_rate is not None else resample, max_missing=max_missing,
                          max_windows=max_windows, lines=line_names, line_settings=line_settings, quality=quality)
     fs = wins.sampling_rate
     kinds_meta = {k: render_info(k, fs, wins.data.shape[1], m, **kind_params.get(k, {})) for k in kinds}
     net, weights = _resolve_model(model, device)
-    emb = embed_windows(wins.data, fs, m, kinds, net, batch_size, "auto", progress, kind_params,
+    emb = embed_windows(wins.data, sampling_rate=fs, modality=m, kinds=kinds, model=net, batch_size=batch_size,
+                        device="auto", progress=progress, kind_params=kind_params,
                         backend=backend, precision=precision, lines=wins.lines)
     from .model.runtime import get_embedder
 
@@ -451,7 +457,7 @@ def embed_file(
             time_unit=time_unit,
         )
     res = embed_signal(
-        rec, None, modality, kinds=kinds, model=weights, window=window, stride=stride, batch_size=batch_size,
+        rec, sampling_rate=None, modality=modality, kinds=kinds, model=weights, window=window, stride=stride, batch_size=batch_size,
         device=device, preprocess=preprocess, progress=progress, max_windows=max_windows, target_rate=target_rate,
         backend=backend, precision=precision, resample=resample, max_missing=max_missing,
     )

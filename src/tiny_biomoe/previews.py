@@ -55,14 +55,16 @@ def render_signal(
     kinds = kind_list(kinds)
     kp = dict(kind_params or {})
     names, line_settings = multi_lines_request(kinds, kp, m)
-    wins = condition(signal, sampling_rate, m, window_s=window, stride_s=stride, preprocess=preprocess,
+    wins = condition(signal, sampling_rate=sampling_rate, modality=m, window_s=window, stride_s=stride,
+                     preprocess=preprocess,
                      resample=resample, max_missing=max_missing, max_windows=max_windows, lines=names,
                      line_settings=line_settings, quality=quality)
     from ._validate import check_work
 
     check_work(len(wins) * len(kinds) * 3 * 224 * 224 * 4, f"rendering {len(wins)} windows x {len(kinds)} kinds",
                hint="render fewer windows (max_windows, CLI --max-windows) or use a larger stride")
-    return wins, {k: render(wins.data, k, wins.sampling_rate, m, device, lines=wins.lines, **dict(kp.get(k, {})))
+    return wins, {k: render(wins.data, kind=k, sampling_rate=wins.sampling_rate, modality=m, device=device,
+                            lines=wins.lines, **dict(kp.get(k, {})))
                   for k in kinds}
 
 

@@ -247,7 +247,8 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
             y = np.interp(np.linspace(0, x.size - 1, n), np.arange(x.size), np.where(np.isfinite(x), x, finite[0]))
             return y[None, :], fs, {k: y[None, :] for k in names}
         win = x.size / fs0 if self.window is None else float(self.window)
-        w = condition(x, fs0, self.modality, window_s=win, stride_s=self.stride, resample=self.resample,
+        w = condition(x, sampling_rate=fs0, modality=self.modality, window_s=win, stride_s=self.stride,
+                      resample=self.resample,
                       preprocess=self.preprocess, placement="centre" if self.window is None else "sliding",
                       lines=names, line_settings=settings, quality=False)
         return w.data, w.sampling_rate, dict(w.lines)
@@ -265,7 +266,8 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
             block = np.concatenate([per_trial[i][0] for i in idx], axis=0)
             names = list(per_trial[idx[0]][2])
             lines = {k: np.concatenate([per_trial[i][2][k] for i in idx], axis=0) for k in names} or None
-            emb = embed_windows(block, fs, self.modality, kinds, self.model_, batch_size=int(self.batch_size),
+            emb = embed_windows(block, sampling_rate=fs, modality=self.modality, kinds=kinds, model=self.model_,
+                                batch_size=int(self.batch_size),
                                 device="auto", lines=lines)
             pos = 0
             for i in idx:

@@ -180,7 +180,8 @@ def _rendered_classes(n_per_class: int = 8):
         for _ in range(n_per_class):
             wins.append(np.sin(2 * np.pi * freq * t + rng.uniform(0, 2 * np.pi)) + 0.3 * rng.standard_normal(t.size))
             labels.append(label)
-    return render(np.asarray(wins, np.float32), "waveform", 100.0, modality="eda"), np.asarray(labels)
+    return render(np.asarray(wins, np.float32), kind="waveform", sampling_rate=100.0,
+                  modality="eda"), np.asarray(labels)
 
 
 def test_bf16_form_error_is_reported_and_bounded(reference_model, reference_io):

@@ -254,7 +254,8 @@ def test_embed_signal_takes_backend_and_precision(reference_model):
     from tiny_biomoe.embed import embed_signal
 
     sig = np.sin(np.arange(2000) / 50.0) + 5.0
-    res = embed_signal(sig, 100.0, "eda", kinds="waveform", model=reference_model, precision="fp32", backend="torch")
+    res = embed_signal(sig, sampling_rate=100.0, modality="eda", kinds="waveform", model=reference_model,
+                       precision="fp32", backend="torch")
     inf = res.metadata["inference"]
     assert inf["backend"] == "torch" and inf["precision"] == "fp32" and "FastTinyBioMoE" in inf["form"]
     with torch.inference_mode():  # the default path equals the eager model within float32 tolerance
@@ -263,10 +264,12 @@ def test_embed_signal_takes_backend_and_precision(reference_model):
         from tiny_biomoe.signals.modalities import get_modality
 
         wins = signal_windows(sig, 100.0, get_modality("eda"), None, None)
-        want = reference_model(render(wins.data, "waveform", wins.sampling_rate, "eda")).numpy()
+        want = reference_model(render(wins.data, kind="waveform", sampling_rate=wins.sampling_rate,
+                                      modality="eda")).numpy()
     assert np.abs(res.embeddings["waveform"] - want).max() < EMB_TOL
     with pytest.raises(InputError, match="fp16"):
-        embed_signal(sig, 100.0, "eda", kinds="waveform", model=reference_model, precision="fp16")
+        embed_signal(sig, sampling_rate=100.0, modality="eda", kinds="waveform", model=reference_model,
+                     precision="fp16")
     with pytest.raises(TypeError):  # keyword-only
         embed_signal(sig, 100.0, "eda", "waveform", reference_model, None, None, 32, "auto", True, False, None,
                      None, None, 0.5, None, "onnx")

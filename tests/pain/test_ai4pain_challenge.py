@@ -93,10 +93,11 @@ def test_predict_writes_the_test_submission(folder, reference_checkpoint, refere
     cols = pd.read_csv(root / "test" / "Eda" / f"{test_subj}.csv")
     wins = []
     for c in df["segment"]:
-        x = preprocess(cols[c].dropna().to_numpy(), 100.0, "EDA")
+        x = preprocess(cols[c].dropna().to_numpy(), sampling_rate=100.0, modality="EDA")
         s = (len(x) - 1000) // 2
         wins.append(x[s:s + 1000])
-    p = head.predict_proba(embed_windows(np.stack(wins).astype(np.float32), 100.0, "EDA", ["waveform"], reference_model,
+    p = head.predict_proba(embed_windows(np.stack(wins).astype(np.float32), sampling_rate=100.0, modality="EDA",
+                                         kinds=["waveform"], model=reference_model,
                                          device="cpu")["waveform"])
     assert df["predicted"].tolist() == [meta["classes"][i] for i in p.argmax(1)]
     rc = main(["predict", "--head", str(tmp / "head"), "--dataset", "ai4pain", "--root", str(root), "--device", "cpu",

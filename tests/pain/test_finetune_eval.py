@@ -65,9 +65,9 @@ def test_evaluate_finetune_from_scratch_matches_independent_folds():
     # independent: sklearn GroupKFold over subjects, windows cut by hand, finetune per fold with seed + fold
     y = np.array([ds.classes.index(t.label) for t in ds.trials])
     g = np.array([t.subject for t in ds.trials])
-    xs = [preprocess(t.signals["BVP"], 100.0, "BVP") for t in ds.trials]
+    xs = [preprocess(t.signals["BVP"], sampling_rate=100.0, modality="BVP") for t in ds.trials]
     w = np.stack([x[(len(x) - 1000) // 2:][:1000] for x in xs]).astype(np.float32)  # centre 10 s
-    imgs = render(w, "waveform", 100.0, modality="BVP")
+    imgs = render(w, kind="waveform", sampling_rate=100.0, modality="BVP")
     cms = []
     for i, (tr, te) in enumerate(GroupKFold(n_splits=2).split(w, groups=g)):
         assert not set(g[tr]) & set(g[te])

@@ -53,7 +53,8 @@ def test_trial_windows_centre_crop_never_pad_preprocess():
     np.testing.assert_allclose(w[0], x_long[350:1150], rtol=1e-6)  # centre crop
     np.testing.assert_allclose(w[1], x_short, rtol=1e-6)
     w2, _, info2 = trial_windows(d, "BVP", window_s=5.0, preprocess=True)
-    np.testing.assert_allclose(w2[0], preprocess(x_long, 100.0, "bvp")[500:1000], rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(w2[0], preprocess(x_long, sampling_rate=100.0, modality="bvp")[500:1000], rtol=1e-5,
+                               atol=1e-6)
     assert info2["preprocessing"]["modality"] == "bvp"
     assert info2["conditioning"] == {"order": ["gaps", "filter", "resample", "windows"], "version": 2}
 

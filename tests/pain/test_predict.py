@@ -45,7 +45,7 @@ def _write_csv(path, x, fs=100.0, extra=None):
 
 def _direct(head, meta, windows, model):
     """What the head gives on embeddings computed directly (no predict code)."""
-    emb = embed_windows(windows, 100.0, "EDA", KINDS, model, device="cpu")
+    emb = embed_windows(windows, sampling_rate=100.0, modality="EDA", kinds=KINDS, model=model, device="cpu")
     assert meta["fusion"]["method"] == "add"
     return head.predict_proba(emb["waveform"] + emb["psd"])
 
@@ -70,9 +70,9 @@ def test_predict_cli_matches_direct_embeddings(trained, reference_model, tmp_pat
     np.testing.assert_allclose(p.sum(1), 1.0, atol=1e-5)
     assert df["predicted"].tolist() == [classes[i] for i in p.argmax(1)]
     # independent windows: whole-signal filter, centre crop of 1000 samples
-    xa = preprocess(a, 100.0, "EDA")
+    xa = preprocess(a, sampling_rate=100.0, modality="EDA")
     s = (len(xa) - 1000) // 2
-    xb = preprocess(b, 100.0, "EDA")
+    xb = preprocess(b, sampling_rate=100.0, modality="EDA")
     wins = np.stack([xa[s:s + 1000], xb[750:1750]]).astype(np.float32)
     np.testing.assert_allclose(p, _direct(head, meta, wins, reference_model), atol=2e-5)
     assert df["start_s"].tolist() == pytest.approx([s / 100.0, 7.5]) and df["end_s"].tolist() == pytest.approx([s / 100 + 10, 17.5])
@@ -125,7 +125,7 @@ def test_head_trained_on_random_init_gets_the_same_init_back(trained):
         df = predict((head, meta), x, sampling_rate=100.0, device="cpu")
     torch.manual_seed(3)
     model = TinyBioMoE().eval()
-    xp = preprocess(x, 100.0, "EDA")
+    xp = preprocess(x, sampling_rate=100.0, modality="EDA")
     w = xp[(len(xp) - 1000) // 2:][:1000][None].astype(np.float32)
     np.testing.assert_allclose(df[[f"p_{c}" for c in meta["classes"]]].to_numpy(), _direct(head, meta, w, model), atol=2e-5)
     with pytest.raises(CheckpointError, match="sha256"):  # explicit other weights: no recorded hash to match

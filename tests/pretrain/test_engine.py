@@ -270,12 +270,13 @@ def test_rendering_modes_match_direct_render(shard_root):
     kinds = np.array([1, 0, 1])
     imgs, yy = engine_mod._images_for(x, y, kinds, task, st, torch.device("cpu"))
     for i, k in enumerate(kinds):
-        torch.testing.assert_close(imgs[i : i + 1], render(x[i : i + 1], task.representations[k], st.sampling_rate, modality="bvp"))
+        torch.testing.assert_close(imgs[i : i + 1], render(x[i : i + 1], kind=task.representations[k],
+                                                           sampling_rate=st.sampling_rate, modality="bvp"))
     np.testing.assert_array_equal(yy, y)
     task.representation_mode = "all"
     imgs, yy = engine_mod._images_for(x, y, kinds, task, st, torch.device("cpu"))
     assert imgs.shape == (6, 3, 224, 224)
-    torch.testing.assert_close(imgs[3:], render(x, "psd", st.sampling_rate, modality="bvp"))
+    torch.testing.assert_close(imgs[3:], render(x, kind="psd", sampling_rate=st.sampling_rate, modality="bvp"))
     np.testing.assert_array_equal(yy, np.concatenate([y, y]))
 
 

@@ -94,7 +94,7 @@ def test_the_measure_sees_the_flat_band_above_the_filter_edge():
     paper = informative_share(w.data, "spectrogram_psd", 100.0, modality="bvp", preset="paper")["rows"]
     band = informative_share(w.data, "spectrogram_psd", 100.0, modality="bvp")["rows"]
     assert np.all(paper < 0.4) and np.all(band >= 0.99)
-    img = render(w.data[:1], "spectrogram_psd", 100.0, "bvp", preset="paper")[0]
+    img = render(w.data[:1], kind="spectrogram_psd", sampling_rate=100.0, modality="bvp", preset="paper")[0]
     top_rows = img[:, :112]  # 25-50 Hz: above the band-pass, at the clip floor
     assert (top_rows - torch.tensor(VIRIDIS_RGB[0]).view(3, 1, 1)).abs().max() < 0.03
 
@@ -109,11 +109,11 @@ def test_default_spectrograms_fill_at_least_80_percent_of_rows_on_generated_reco
         x = simulate_recording(modality, duration_s=2 * m.window_s, sampling_rate=fs, seed=fs)
         if top is not None and fs / 2 < top and m.model_rate_hz > fs:
             with pytest.warns(UserWarning, match="Nyquist frequency"):
-                condition(x, fs, m)
+                condition(x, sampling_rate=fs, modality=m)
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("error", UserWarning)  # a recording that covers the band gets no such warning
-            w = condition(x, fs, m)
+            w = condition(x, sampling_rate=fs, modality=m)
         assert w.sampling_rate == m.model_rate_hz
         for kind in SPECTROGRAMS:
             r = informative_share(w.data, kind, w.sampling_rate, modality=m)

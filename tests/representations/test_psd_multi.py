@@ -42,7 +42,7 @@ def test_psd_curve_pixels_follow_scipy_welch():
     v = (logp - logp.min()) / (logp.max() - logp.min())
     rows = BOTTOM - v * (BOTTOM - TOP)
     pos = np.linspace(TOP, BOTTOM, rows.size)
-    d = 1.0 - render(x, "psd", FS, modality="bvp")[0, 0].numpy()
+    d = 1.0 - render(x, kind="psd", sampling_rate=FS, modality="bvp")[0, 0].numpy()
     for c in range(TOP, BOTTOM + 1):
         at = np.interp(np.clip([c - 0.5, c, c + 0.5], TOP, BOTTOM), pos, rows)
         dark = np.flatnonzero(d[:, c] > 0.75)
@@ -65,12 +65,12 @@ def test_multi_components_equal_preprocessing_functions():
 
 
 def test_multi_draws_each_component_in_its_colour():
-    img = render(_x(seed=6), "multi", FS, modality="eda")[0].permute(1, 2, 0).numpy()
+    img = render(_x(seed=6), kind="multi", sampling_rate=FS, modality="eda")[0].permute(1, 2, 0).numpy()
     for colour in MULTI_COLORS[:3]:
         dist = np.abs(img - np.asarray(colour)).max(axis=-1)
         assert (dist < 0.02).sum() > 50, colour  # many fully covered pixels of that colour
     with pytest.raises(InputError, match="needs a modality"):
-        render(_x(), "multi", FS)
+        render(_x(), kind="multi", sampling_rate=FS)
 
 
 _BAD_DRAWING = [{"size": 0}, {"size": 10.5}, {"line_width": 0}, {"margin": -3}, {"margin": 100}]
@@ -85,4 +85,4 @@ def test_bad_drawing_params_are_input_errors(kind, bad):
     # every kind refuses the same bad drawing parameters (psd/multi used to draw or crash with them)
     x = np.sin(np.arange(1000) / 10.0)
     with pytest.raises(InputError, match=next(iter(bad))):
-        render(x, kind, 100.0, modality="bvp", **bad)
+        render(x, kind=kind, sampling_rate=100.0, modality="bvp", **bad)

@@ -45,7 +45,7 @@ def test_register_custom_kind():
     register_kind(kind)
     try:
         assert "test_grey" in list_kinds()
-        img = render(np.zeros((2, 50)), "test_grey", 10.0, level=0.25)
+        img = render(np.zeros((2, 50)), kind="test_grey", sampling_rate=10.0, level=0.25)
         assert img.shape == (2, 3, 224, 224) and torch.all(img == 0.25)
         with pytest.raises(InputError, match="already registered"):
             register_kind(kind)
@@ -70,9 +70,9 @@ def _batches(draw):
 def test_kind_properties(kind, x, modality):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # short windows shrink the STFT segment (warned)
-        img = render(x, kind, 50.0, modality=modality)
-        again = render(x, kind, 50.0, modality=modality)
-        loop = torch.cat([render(x[i], kind, 50.0, modality=modality) for i in range(x.shape[0])])
+        img = render(x, kind=kind, sampling_rate=50.0, modality=modality)
+        again = render(x, kind=kind, sampling_rate=50.0, modality=modality)
+        loop = torch.cat([render(x[i], kind=kind, sampling_rate=50.0, modality=modality) for i in range(x.shape[0])])
     assert img.shape == (x.shape[0], 3, 224, 224) and img.dtype == torch.float32
     assert torch.isfinite(img).all() and img.min() >= 0 and img.max() <= 1
     assert torch.equal(img, again)
@@ -83,7 +83,7 @@ def test_kind_properties(kind, x, modality):
 def test_float32_tensor_input_stays_on_its_device_and_is_close_to_float64():
     x = np.random.default_rng(0).normal(size=(2, 1000)).cumsum(axis=1)
     for kind in BUILTIN:
-        a = render(torch.from_numpy(x).float(), kind, 100.0, modality="eda")
-        b = render(x, kind, 100.0, modality="eda")
+        a = render(torch.from_numpy(x).float(), kind=kind, sampling_rate=100.0, modality="eda")
+        b = render(x, kind=kind, sampling_rate=100.0, modality="eda")
         assert a.device == torch.device("cpu")
         assert (a - b).abs().mean() < 2e-3, kind

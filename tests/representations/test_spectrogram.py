@@ -67,7 +67,8 @@ def test_viridis_lookup_equals_matplotlib():
 @pytest.mark.parametrize("f0", [5.0, 20.0, 41.0])
 def test_pure_tone_lights_the_right_row_paper_preset(f0):
     t = np.arange(1000) / FS
-    img = render(np.sin(2 * np.pi * f0 * t), "spectrogram_psd", FS, modality="eeg", preset="paper")[0]
+    img = render(np.sin(2 * np.pi * f0 * t), kind="spectrogram_psd", sampling_rate=FS, modality="eeg",
+                 preset="paper")[0]
     green = img[1].mean(dim=1).numpy()  # viridis green rises monotonically with the value
     row = int(np.argmax(green))
     expect = (1 - f0 / (FS / 2)) * 223  # low frequencies at the bottom
@@ -79,7 +80,7 @@ def test_pure_tone_lights_the_right_row_of_the_modality_band(modality, f0):
     t = np.arange(1000) / FS
     kind = get_kind("spectrogram_psd")
     p = kind.params(FS, 1000, modality)
-    img = render(np.sin(2 * np.pi * f0 * t), kind, FS, modality=modality)[0]
+    img = render(np.sin(2 * np.pi * f0 * t), kind=kind, sampling_rate=FS, modality=modality)[0]
     green = img[1].mean(dim=1).numpy()
     row = np.flatnonzero(green >= green.max() - 1e-3).mean()  # centre of the brightest rows (viridis tops out flat)
     expect = (1 - (f0 - p.fmin) / (p.fmax - p.fmin)) * 223
@@ -99,7 +100,7 @@ def test_modality_and_paper_presets_and_shrinking():
     with pytest.warns(UserWarning, match="shrinking"):
         p = kind.params(FS, 300, "eda")
     assert p.nfft == 300 and p.noverlap == 270
-    img = render(_x(300), "spectrogram_phase", FS, modality="eda")
+    img = render(_x(300), kind="spectrogram_phase", sampling_rate=FS, modality="eda")
     assert img.shape == (1, 3, 224, 224)
 
 
@@ -147,7 +148,7 @@ def test_default_band_per_modality_and_paper_preset_keeps_matplotlibs_axis():
 def test_paper_preset_image_is_the_plain_matplotlib_spectrogram():
     x = _x(1000, 11)
     for mode in ("psd", "angle", "phase"):
-        img = render(x, f"spectrogram_{mode}", FS, modality="bvp", preset="paper")
+        img = render(x, kind=f"spectrogram_{mode}", sampling_rate=FS, modality="bvp", preset="paper")
         m = spectrogram_matrix(torch.from_numpy(x).float()[None], FS, mode, 256, 128)
         ref, _, _ = mlab.specgram(x, NFFT=256, Fs=FS, noverlap=128, mode=mode)
         assert m.shape[1:] == ref.shape  # all 129 bins, 0..Nyquist
@@ -157,22 +158,22 @@ def test_paper_preset_image_is_the_plain_matplotlib_spectrogram():
 
 
 def test_band_fills_the_image_and_bad_bands_are_input_errors():
-    img = render(_x(1000), "spectrogram_psd", FS, modality="eda")
+    img = render(_x(1000), kind="spectrogram_psd", sampling_rate=FS, modality="eda")
     assert img.shape == (1, 3, 224, 224)
     p = get_kind("spectrogram_psd").params(FS, 1000, "eda")
     assert 220 <= len(range(*[int(np.ceil(p.fmin * p.pad_to / FS)), int(p.fmax * p.pad_to / FS) + 1])) <= 224
     from tiny_biomoe.errors import InputError
     with pytest.raises(InputError, match="fmax > fmin"):
-        render(_x(1000), "spectrogram_psd", FS, modality="eda", fmin=2.0, fmax=1.0)
+        render(_x(1000), kind="spectrogram_psd", sampling_rate=FS, modality="eda", fmin=2.0, fmax=1.0)
     with pytest.raises(InputError, match="empty"):
-        render(_x(1000), "spectrogram_psd", FS, modality="eda", fmin=60.0)
+        render(_x(1000), kind="spectrogram_psd", sampling_rate=FS, modality="eda", fmin=60.0)
     with pytest.raises(InputError, match="at least the STFT segment"):
-        render(_x(1000), "spectrogram_psd", FS, modality="eda", pad_to=100)
+        render(_x(1000), kind="spectrogram_psd", sampling_rate=FS, modality="eda", pad_to=100)
     with pytest.raises(InputError, match="frequency >= 0"):
-        render(_x(1000), "spectrogram_psd", FS, modality="eda", fmin=-1.0)
+        render(_x(1000), kind="spectrogram_psd", sampling_rate=FS, modality="eda", fmin=-1.0)
     with pytest.raises(InputError, match="more than 8192"):
-        render(_x(1000), "spectrogram_psd", FS, modality="eda", pad_to=10**6)
+        render(_x(1000), kind="spectrogram_psd", sampling_rate=FS, modality="eda", pad_to=10**6)
     with pytest.raises(InputError, match="whole number"):
-        render(_x(1000), "spectrogram_psd", FS, modality="eda", pad_to=1000.5)
+        render(_x(1000), kind="spectrogram_psd", sampling_rate=FS, modality="eda", pad_to=1000.5)
     p = get_kind("spectrogram_psd").params(FS, 1000, "eda", fmax=np.float32(0.5), pad_to=np.int64(8000))
     assert (p.fmax, p.pad_to) == (0.5, 8000)

@@ -53,7 +53,7 @@ def test_condition_equals_scipy_filter_then_resample_then_windows(name):
     m = get_modality(name)
     seconds = 3 * m.window_s + 1.0
     x = _recording(fs, seconds)
-    c = condition(x, fs, name, quality=False)
+    c = condition(x, sampling_rate=fs, modality=name, quality=False)
     y = _scipy_expected(x, fs, name)
     n = int(round(m.window_s * m.model_rate_hz))
     expect = np.stack([y[i * n : (i + 1) * n] for i in range(3)])
@@ -73,8 +73,8 @@ def test_model_rates_documented():
 
 def test_native_and_explicit_rates():
     x = _recording(250.0, 25.0)
-    assert condition(x, 250.0, "bvp", resample="native", quality=False).sampling_rate == 250.0
-    assert condition(x, 250.0, "bvp", resample=50, quality=False).data.shape == (2, 500)
+    assert condition(x, sampling_rate=250.0, modality="bvp", resample="native", quality=False).sampling_rate == 250.0
+    assert condition(x, sampling_rate=250.0, modality="bvp", resample=50, quality=False).data.shape == (2, 500)
     assert resolve_rate(None, "ecg", 1000.0) == 250.0 and resolve_rate("native", "ecg", 1000.0) == 1000.0
     with pytest.raises(SignalError, match="'model', 'native' or a rate"):
         resolve_rate("fast", "ecg", 1000.0)
@@ -86,7 +86,7 @@ def test_one_gap_policy():
     x[1500:1520] = np.nan  # 0.2 s: interpolated before filtering
     x[2100:2900] = np.nan  # 8 s: stays missing, its window is dropped
     with pytest.warns(UserWarning, match="dropped 1 of 3 windows"):
-        c = condition(x, fs, "bvp", quality=False)
+        c = condition(x, sampling_rate=fs, modality="bvp", quality=False)
     np.testing.assert_array_equal(c.starts, [0.0, 10.0])
     assert np.isfinite(c.data).all()
     assert c.settings["gaps"]["samples_interpolated"] == 20 and c.settings["gaps"]["samples_missing"] == 800
@@ -95,23 +95,23 @@ def test_one_gap_policy():
 def test_never_padded():
     x = _recording(100.0, 8.0)
     with pytest.raises(SignalError, match="shorter than one window"):
-        condition(x, 100.0, "bvp", window_s=10.0)
+        condition(x, sampling_rate=100.0, modality="bvp", window_s=10.0)
     with pytest.raises(SignalError, match="never padded"):
-        condition(x, 100.0, "bvp", window_s=10.0, placement="centre")
-    c = condition(x, 100.0, "bvp", window_s=5.0, placement="centre", quality=False)
+        condition(x, sampling_rate=100.0, modality="bvp", window_s=10.0, placement="centre")
+    c = condition(x, sampling_rate=100.0, modality="bvp", window_s=5.0, placement="centre", quality=False)
     assert c.data.shape == (1, 500) and c.starts[0] == pytest.approx(1.5)  # the centre 5 s of 8 s
 
 
 def test_lines_come_from_the_whole_unconditioned_recording():
     fs = 200.0
     x = _recording(fs, 40.0)
-    c = condition(x, fs, "bvp", lines=("raw", "filtered"), quality=False)
+    c = condition(x, sampling_rate=fs, modality="bvp", lines=("raw", "filtered"), quality=False)
     np.testing.assert_array_equal(c.lines["filtered"], c.data)  # the band-passed line is the conditioned window
     assert not np.allclose(c.lines["raw"], c.data)  # raw is not the filtered window any more
     raw = sps.resample_poly(x, 1, 2, padtype="line")
     np.testing.assert_allclose(c.lines["raw"], np.stack([raw[i * 1000 : (i + 1) * 1000] for i in range(4)]), atol=1e-10)
     # EDA: tonic/phasic split over the whole recording (0.05 Hz needs more than a 10 s window)
-    e = condition(x, fs, "eda", lines=("raw", "tonic", "phasic"), quality=False)
+    e = condition(x, sampling_rate=fs, modality="eda", lines=("raw", "tonic", "phasic"), quality=False)
     np.testing.assert_allclose(e.lines["tonic"] + e.lines["phasic"], e.lines["raw"], atol=1e-9)
     assert not np.allclose(e.lines["tonic"][0] - e.lines["tonic"][0].mean(), e.lines["tonic"][1] - e.lines["tonic"][1].mean())
 
@@ -119,8 +119,9 @@ def test_lines_come_from_the_whole_unconditioned_recording():
 def test_spans_cut_inside_segments_of_the_whole_conditioned_recording():
     fs = 100.0
     x = _recording(fs, 60.0)
-    whole = condition(x, fs, "bvp", window_s=5.0, quality=False)
-    c = condition(x, fs, "bvp", window_s=5.0, spans=[(10.0, 22.0), (30.0, 33.0), (40.0, 50.0)], quality=False)
+    whole = condition(x, sampling_rate=fs, modality="bvp", window_s=5.0, quality=False)
+    c = condition(x, sampling_rate=fs, modality="bvp", window_s=5.0, spans=[(10.0, 22.0), (30.0, 33.0), (40.0, 50.0)],
+                  quality=False)
     np.testing.assert_array_equal(c.starts, [10.0, 15.0, 40.0, 45.0])
     np.testing.assert_array_equal(c.span_index, [0, 0, 2, 2])
     np.testing.assert_array_equal(c.data[2], whole.data[8])  # filtered whole, not per segment
@@ -140,9 +141,9 @@ def test_a_recording_below_the_modality_band_is_warned_about_not_refused():
     x = np.random.default_rng(0).normal(size=250 * 20)
     assert band_top_hz("emg") == 450.0 and band_top_hz("spo2") == 0.5
     with pytest.warns(UserWarning, match=r"EMG recorded at 250 Hz: its Nyquist frequency \(125 Hz\) is below"):
-        w = condition(x, 250, "emg")
+        w = condition(x, sampling_rate=250, modality="emg")
     assert w.sampling_rate == 1000.0  # still made, at the model rate
     with _w.catch_warnings():
         _w.simplefilter("error", UserWarning)
-        condition(x, 250, "emg", resample="native")  # not resampled up: no empty band is added
-        condition(np.random.default_rng(1).normal(size=1000 * 20), 1000, "emg")
+        condition(x, sampling_rate=250, modality="emg", resample="native")  # not resampled up: no empty band is added
+        condition(np.random.default_rng(1).normal(size=1000 * 20), sampling_rate=1000, modality="emg")

@@ -82,14 +82,14 @@ def test_embed_signal_takes_dataframe_and_raw_like_an_array(reference_model):
     from tiny_biomoe.embed import embed_signal
 
     x = _eda(1000)
-    ref = embed_signal(x, FS, "eda", kinds="waveform", model=reference_model)
+    ref = embed_signal(x, sampling_rate=FS, modality="eda", kinds="waveform", model=reference_model)
     df = pd.DataFrame({"EDA": x, "other": -x}, index=pd.timedelta_range(0, periods=x.size, freq="20ms"))
-    got = embed_signal(df, None, "eda", kinds="waveform", model=reference_model, column="EDA")
+    got = embed_signal(df, sampling_rate=None, modality="eda", kinds="waveform", model=reference_model, column="EDA")
     np.testing.assert_allclose(got.embeddings["waveform"], ref.embeddings["waveform"], rtol=1e-5, atol=1e-6)
     assert got.metadata["channel"] == "EDA" and got.metadata["source"] == "<DataFrame>"
     mne = pytest.importorskip("mne")
     raw = mne.io.RawArray(x[None], mne.create_info(["EDA"], FS, ["misc"]), verbose=False)
-    got = embed_signal(raw, None, "eda", kinds="waveform", model=reference_model)
+    got = embed_signal(raw, sampling_rate=None, modality="eda", kinds="waveform", model=reference_model)
     np.testing.assert_allclose(got.embeddings["waveform"], ref.embeddings["waveform"], rtol=1e-5, atol=1e-6)
     with pytest.raises(InputError, match="embed_file"):
-        embed_signal("rec.csv", FS, "eda", model=reference_model)
+        embed_signal("rec.csv", sampling_rate=FS, modality="eda", model=reference_model)

@@ -76,26 +76,27 @@ def test_bandpass_equals_scipy(name, fs):
     sos = sps.butter(4, [m.highpass_hz, m.lowpass_hz], btype="bandpass", fs=fs, output="sos")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        y = preprocess(x, fs, name)
+        y = preprocess(x, sampling_rate=fs, modality=name)
     np.testing.assert_allclose(y, _filtfilt(sos, x), rtol=1e-10, atol=1e-12)
 
 
 def test_eda_lowpass_and_spo2_untouched():
     x = _noise()
     sos = sps.butter(4, 5.0, btype="lowpass", fs=100.0, output="sos")
-    np.testing.assert_allclose(preprocess(x, 100.0, "eda"), _filtfilt(sos, x), rtol=1e-10, atol=1e-12)
-    np.testing.assert_array_equal(preprocess(x, 100.0, "spo2"), x)
+    np.testing.assert_allclose(preprocess(x, sampling_rate=100.0, modality="eda"), _filtfilt(sos, x), rtol=1e-10,
+                               atol=1e-12)
+    np.testing.assert_array_equal(preprocess(x, sampling_rate=100.0, modality="spo2"), x)
     # at 4 Hz the 5 Hz low-pass is above Nyquist: nothing to do
-    np.testing.assert_array_equal(preprocess(x, 4.0, "eda"), x)
+    np.testing.assert_array_equal(preprocess(x, sampling_rate=4.0, modality="eda"), x)
 
 
 def test_emg_cutoff_capped_below_nyquist():
     x = _noise()
-    y = preprocess(x, 500.0, "emg")  # 450 Hz > 0.45 * 500: capped at 225 Hz
+    y = preprocess(x, sampling_rate=500.0, modality="emg")  # 450 Hz > 0.45 * 500: capped at 225 Hz
     sos = sps.butter(4, [20.0, 225.0], btype="bandpass", fs=500.0, output="sos")
     np.testing.assert_allclose(y, _filtfilt(sos, x), rtol=1e-10, atol=1e-12)
     with pytest.raises(SignalError, match="band-pass"):
-        preprocess(x, 40.0, "emg")
+        preprocess(x, sampling_rate=40.0, modality="emg")
 
 
 def test_filter_is_zero_phase():
@@ -119,7 +120,7 @@ def test_filtered_window_edges_follow_the_continuous_signal():
         truth = sps.sosfiltfilt(sos, x)  # the middle of a long recording is free of edge effects
         for start in range(2000, 3000, 73):
             w, tw = x[start : start + 1000], truth[start : start + 1000]
-            err = np.abs(preprocess(w, fs, "bvp") - tw) / np.ptp(tw)
+            err = np.abs(preprocess(w, sampling_rate=fs, modality="bvp") - tw) / np.ptp(tw)
             errs.append((err[:50].max(), err[-50:].max()))
     errs = np.array(errs)
     assert errs.max() < 0.3 and errs.mean() < 0.15, errs.max(axis=0)
@@ -188,7 +189,7 @@ def test_windowing_stride_and_limits():
 )
 def test_bad_signals(sig, fs, match):
     with pytest.raises(SignalError, match=match):
-        preprocess(sig, fs, "eda")
+        preprocess(sig, sampling_rate=fs, modality="eda")
 
 
 def test_resample_matches_resample_poly_and_keeps_gaps():

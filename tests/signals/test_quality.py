@@ -33,7 +33,7 @@ def test_flat_runs_are_runs_of_identical_samples():
 
 
 def test_dropout_and_clipping_are_flagged_in_their_windows(damaged):
-    c = condition(damaged, FS, "bvp")
+    c = condition(damaged, sampling_rate=FS, modality="bvp")
     q = c.quality
     assert len(q) == 6
     assert q.flatline.tolist() == [False, True, False, False, False, False]
@@ -48,13 +48,13 @@ def test_dropout_and_clipping_are_flagged_in_their_windows(damaged):
 
 
 def test_clean_ppg_has_no_flags():
-    q = condition(_ppg(30.0), FS, "bvp").quality
+    q = condition(_ppg(30.0), sampling_rate=FS, modality="bvp").quality
     assert not q.flagged.any()
 
 
 def test_low_sqi_flags_a_noisy_ppg():
     x = _ppg(30.0) + np.random.default_rng(0).normal(0, 1.5, int(30 * FS))
-    q = condition(x, FS, "bvp").quality
+    q = condition(x, sampling_rate=FS, modality="bvp").quality
     assert q.low_sqi.all() and q.settings["sqi_method"] == "ppg_templatematch"
 
 

@@ -178,7 +178,8 @@ def _trial_conditioning(
         fs_t = float(t.sampling_rates[modality])
         resampled += fs_t != fs
         try:
-            c = condition(t.signals[modality], fs_t, modality, window_s=n_win / fs, resample=fs, preprocess=preprocess,
+            c = condition(t.signals[modality], sampling_rate=fs_t, modality=modality, window_s=n_win / fs,
+                          resample=fs, preprocess=preprocess,
                           placement="centre", lines=lines, line_settings=line_settings)
         except SignalError as exc:
             raise DatasetError(f"{modality} of trial {t.subject}/{t.trial}: {exc}") from None
@@ -240,7 +241,8 @@ def embed_block(
     ``backend``/``precision`` default to :func:`tiny_biomoe.model.runtime.current_settings`)."""
     from ..embed import embed_windows
 
-    out = embed_windows(windows, sampling_rate, modality, [kind], model, batch_size=batch_size, device=device,
+    out = embed_windows(windows, sampling_rate=sampling_rate, modality=modality, kinds=[kind], model=model,
+                        batch_size=batch_size, device=device,
                         kind_params={kind: dict(render_params or {})}, backend=backend, precision=precision,
                         lines=lines)
     return np.asarray(out[kind], dtype=np.float32)
@@ -448,7 +450,7 @@ def evaluate_finetune(
     names, lset = multi_lines_request([k], config.render_params, m)
     w, fs, _, lines, _ = _trial_conditioning(ds, m, config.window_s, config.preprocess, resample=config.resample,
                                              lines=names, line_settings=lset)
-    images = render(w, k, fs, modality=m, lines=lines or None, **config.render_params.get(k, {}))
+    images = render(w, kind=k, sampling_rate=fs, modality=m, lines=lines or None, **config.render_params.get(k, {}))
     label = "pretrained" if ft.pretrained else "from scratch"
     fold_res, proba = [], []
     t0 = time.perf_counter()

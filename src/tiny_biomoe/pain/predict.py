@@ -126,7 +126,8 @@ def _windows(x: np.ndarray, fs_in: float, modality: str, win: Mapping[str, Any],
     fs = float(win["sampling_rate"])
     n = int(win.get("samples") or round(float(win["window_s"]) * fs))
     x = np.asarray(x, dtype=np.float64)
-    c = condition(x, fs_in, modality, window_s=n / fs, stride_s=None if stride is None else float(stride), resample=fs,
+    c = condition(x, sampling_rate=fs_in, modality=modality, window_s=n / fs,
+                  stride_s=None if stride is None else float(stride), resample=fs,
                   preprocess=preprocess, placement="centre" if stride is None else "sliding", lines=lines,
                   line_settings=line_settings)
     if stride is None and len(x) / float(fs_in) > 2 * n / fs:
@@ -319,7 +320,7 @@ def predict_dataset(
     then = (meta.get("dataset") or {}).get("construction") or {}
     diff = {k: (then.get(k), ds.info.get(k)) for k in _CONSTRUCTION_KEYS if k in then and then.get(k) != ds.info.get(k)}
     if diff:
-        warnings.warn(f"the dataset's segments are not built as the head's training segments were: "
+        warnings.warn("the dataset's segments are not built as the head's training segments were: "
                       + "; ".join(f"{k}: trained on {a!r}, now {b!r}" for k, (a, b) in diff.items())
                       + ". Pass the same adapter options as for training", stacklevel=2)
     ds = ds.select(mods)

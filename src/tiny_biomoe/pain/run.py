@@ -63,7 +63,7 @@ def class_examples(ds: PainDataset, cfg: PipelineConfig) -> dict[str, dict[str, 
             warnings.simplefilter("ignore")  # padding/resampling were already reported while embedding
             w, fs, _ = trial_windows(sub, m, cfg.window_s, cfg.preprocess)
         for k in cfg.kinds:
-            imgs = render(w, k, fs, modality=m, **cfg.render_params.get(k, {})).numpy()
+            imgs = render(w, kind=k, sampling_rate=fs, modality=m, **cfg.render_params.get(k, {})).numpy()
             out[f"{m}/{k}"] = {f"{t.label}\n{t.subject}/{t.trial}": img for t, img in zip(picks, imgs)}
     return out
 
@@ -198,7 +198,7 @@ def run_finetune(
 
         model, wdict = None, random_init_info(ft.seed).as_dict()  # the start; the backbone is then fine-tuned
     w, fs, winfo_w = trial_windows(ds, m, config.window_s, config.preprocess)
-    images = render(w, k, fs, modality=m, **config.render_params.get(k, {}))
+    images = render(w, kind=k, sampling_rate=fs, modality=m, **config.render_params.get(k, {}))
     net, hist = finetune(images, ds.labels_array(), len(ds.classes), model, ft, device=device)
     out = Path(out)
     rinfo = render_info(k, fs, w.shape[1], m, **config.render_params.get(k, {}))

@@ -261,12 +261,14 @@ def _images_for(x: np.ndarray, y: np.ndarray, kinds: np.ndarray, task: TaskConfi
     xt = torch.from_numpy(np.ascontiguousarray(x)).to(device)
     fs, kw = st.sampling_rate, dict(task.render_params)
     if task.representation_mode == "all":
-        imgs = [render(xt, k, fs, modality=task.modality, device=device, **kw) for k in task.representations]
+        imgs = [render(xt, kind=k, sampling_rate=fs, modality=task.modality, device=device,
+                       **kw) for k in task.representations]
         return torch.cat(imgs), np.concatenate([y] * len(imgs))
     out = torch.empty((len(x), 3, 224, 224), dtype=torch.float32, device=device)
     for ki in np.unique(kinds):
         sel = np.flatnonzero(kinds == ki)
-        out[torch.from_numpy(sel).to(device)] = render(xt[sel], task.representations[int(ki)], fs, modality=task.modality, device=device, **kw)
+        out[torch.from_numpy(sel).to(device)] = render(xt[sel], kind=task.representations[int(ki)], sampling_rate=fs,
+                                                       modality=task.modality, device=device, **kw)
     return out, y
 
 

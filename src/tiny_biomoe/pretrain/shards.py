@@ -215,7 +215,8 @@ def _labelled_windows(task: TaskConfig, ref: RecordingRef, x: np.ndarray, fs: fl
     w = task.window
     spans = None if ref.segments is None else [(a, b) for a, b, _ in ref.segments]
     try:
-        c = condition(x, fs, task.modality, window_s=n_samples / rate, stride_s=w.stride_s, resample=rate,
+        c = condition(x, sampling_rate=fs, modality=task.modality, window_s=n_samples / rate, stride_s=w.stride_s,
+                      resample=rate,
                       preprocess=task.preprocess, max_windows=w.max_windows_per_recording, spans=spans, quality=False)
     except SignalError as exc:
         if spans is not None and "no span" in str(exc):

@@ -8,6 +8,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from .._compat import keyword_only_after
 from ..errors import InputError, SignalError
 from ..signals.modalities import ModalityDefaults
 from ..signals.processing import check_sampling_rate
@@ -113,13 +114,14 @@ def render_info(
     return {"kind": k.name, "version": k.version, "params": dataclasses.asdict(p)}
 
 
+@keyword_only_after(1, legacy=4)
 def render(
     windows: Any,
+    *,
     kind: "str | Kind",
     sampling_rate: float,
     modality: "str | ModalityDefaults | None" = None,
     device: "torch.device | str | None" = None,
-    *,
     lines: "Mapping[str, Any] | None" = None,
     **params: Any,
 ) -> torch.Tensor:

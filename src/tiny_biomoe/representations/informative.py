@@ -83,7 +83,7 @@ def informative_share(
     if name in PHASE_KINDS:
         if not phase_power_db > 0:
             raise InputError(f"phase_power_db must be positive, got {phase_power_db}")
-        imgs = render(windows, "spectrogram_psd", sampling_rate, modality, **{**params, "dynamic_range_db": phase_power_db})
+        imgs = render(windows, kind="spectrogram_psd", sampling_rate=sampling_rate, modality=modality, **{**params, "dynamic_range_db": phase_power_db})
     else:
-        imgs = render(windows, name, sampling_rate, modality, **params)
+        imgs = render(windows, kind=name, sampling_rate=sampling_rate, modality=modality, **params)
     return row_column_share(signal_pixels(imgs, background_color(name), tol=tol))

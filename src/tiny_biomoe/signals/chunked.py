@@ -185,7 +185,7 @@ def iter_condition(
         return Chunk(c.data, c.starts, c.sampling_rate, c.window_s, c.stride_s, count, c.settings)
 
     if n_cand <= int(chunk_windows):  # one chunk: exactly condition() on the whole recording
-        yield chunk_of(condition(raw, fs0, m, max_windows=max_windows, **kw), 0, n_cand)
+        yield chunk_of(condition(raw, sampling_rate=fs0, modality=m, max_windows=max_windows, **kw), 0, n_cand)
         return
     pad_in = overlap_samples(m, fs0, fs, preprocess, max_gap_s)
     pad_out = -(-pad_in * up // down)
@@ -221,14 +221,14 @@ def iter_condition(
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # per-chunk drop counts; the total is reported once
-                c = condition(raw[a_in:b_in], fs0, m, **kw)
+                c = condition(raw[a_in:b_in], sampling_rate=fs0, modality=m, **kw)
         except SignalError as exc:
             if "missing" in str(exc):  # every window of this stretch is mostly missing: an empty chunk
                 yield Chunk(np.empty((0, n_win)), np.empty(0), fs, n_win / fs, hop / fs, k1 - k0, {})
                 k0 = k1
                 continue
             # e.g. a constant stretch: condition the rest of the recording in one piece
-            c = condition(raw[a_in:], fs0, m, **kw)
+            c = condition(raw[a_in:], sampling_rate=fs0, modality=m, **kw)
             k1 = n_cand
         idx = np.round(c.starts * fs).astype(np.int64) + a_out  # global start samples
         sel = (idx >= k0 * hop) & (idx < k1 * hop) if k1 < n_cand else idx >= k0 * hop

@@ -44,6 +44,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from .._compat import keyword_only_after
 from ..errors import SignalError
 from .modalities import ModalityDefaults, get_modality
 from .processing import (
@@ -166,11 +167,12 @@ def _cut(x: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
+@keyword_only_after(1, legacy=2)
 def condition(
     signal: Any,
+    *,
     sampling_rate: float,
     modality: "str | ModalityDefaults",
-    *,
     window_s: float | None = None,
     stride_s: float | None = None,
     resample: "str | float | None" = "model",

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from scipy import signal as sps
 
+from .._compat import keyword_only_after
 from ..errors import SignalError
 from .modalities import ModalityDefaults, get_modality
 
@@ -259,11 +260,12 @@ def describe_preprocessing(
     return {"modality": m.name, "filter": info, "normalize": normalize_method}
 
 
+@keyword_only_after(1, legacy=2)
 def preprocess(
     signal: np.ndarray,
+    *,
     sampling_rate: float,
     modality: str | ModalityDefaults,
-    *,
     filter: bool = True,
     normalize_method: str | None = None,
     max_gap_s: float = 0.5,

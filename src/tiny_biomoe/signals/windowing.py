@@ -131,6 +131,7 @@ def signal_windows(
     """
     from .conditioning import condition
 
-    return condition(signal, sampling_rate, modality, window_s=window_s, stride_s=stride_s, preprocess=preprocess,
+    return condition(signal, sampling_rate=sampling_rate, modality=modality, window_s=window_s, stride_s=stride_s,
+                     preprocess=preprocess,
                      resample="native" if target_rate is None else target_rate, max_missing=max_missing,
                      max_windows=max_windows, quality=False)
