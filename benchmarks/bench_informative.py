@@ -67,7 +67,7 @@ def measure(modalities, rates, duration_s: float, seeds: int) -> list[dict]:
                     params = {} if preset is None else {"preset": preset}
                     with warnings.catch_warnings():
                         warnings.simplefilter("ignore")  # e.g. a segment shrunk to a short window
-                        r = informative_share(data, kind, rate, modality=mod, **params)
+                        r = informative_share(data, kind=kind, sampling_rate=rate, modality=mod, **params)
                     rows.append({
                         "modality": mod, "recorded_hz": fs, "model_hz": rate, "kind": kind,
                         "preset": preset or "-", "windows": int(data.shape[0]),

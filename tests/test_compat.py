@@ -8,10 +8,24 @@ import numpy as np
 import pytest
 
 import tiny_biomoe as tb
-from tiny_biomoe.signals import condition, preprocess
+from tiny_biomoe.embed import embed_file
+from tiny_biomoe.representations import informative_share
+from tiny_biomoe.signals import (
+    condition,
+    eda_components,
+    fill_short_gaps,
+    make_windows,
+    normalize,
+    preprocess,
+    resample,
+    zero_phase_filter,
+)
 
 
-@pytest.mark.parametrize("fn", [tb.embed_signal, tb.embed_windows, tb.render, condition, preprocess])
+@pytest.mark.parametrize("fn", [tb.embed_signal, tb.embed_windows, tb.render, condition, preprocess, make_windows,
+                                resample,
+                                zero_phase_filter, fill_short_gaps, eda_components, normalize, informative_share,
+                                embed_file])
 def test_everything_after_the_signal_is_keyword_only(fn):
     params = list(inspect.signature(fn).parameters.values())
     assert params[0].kind is params[0].POSITIONAL_OR_KEYWORD

@@ -221,7 +221,7 @@ def _run_embed(args: argparse.Namespace) -> int:
     from .embed import embed_file
 
     res, path = embed_file(
-        args.input[0], args.modality, args.output, sampling_rate=args.fs, column=args.column,
+        args.input[0], modality=args.modality, output=args.output, sampling_rate=args.fs, column=args.column,
         time_column=args.time_column, time_unit=args.time_unit, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
         weights=args.weights, window=args.window, stride=args.stride, batch_size=args.batch_size,
         device=args.device, preprocess=not args.no_preprocess, max_windows=args.max_windows,

@@ -413,11 +413,12 @@ def default_output_path(input_path: str | os.PathLike, suffix: str = ".npz") -> 
     return p.with_name(f"{p.stem}.embeddings{suffix}")
 
 
+@keyword_only_after(1, legacy=2)
 def embed_file(
     input_path: str | os.PathLike,
+    *,
     modality: str,
     output: str | os.PathLike | None = None,
-    *,
     sampling_rate: float | None = None,
     column: "str | int | None" = None,
     time_column: "str | int | None" = None,

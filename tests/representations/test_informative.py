@@ -72,7 +72,8 @@ def test_phase_rows_count_only_where_the_window_has_power():
     x = np.sin(2 * np.pi * f0 * np.arange(1000) / fs)
     p = get_kind("spectrogram_angle").params(fs, 1000, "eeg")
     for db in (20.0, 40.0):
-        got = informative_share(x, "spectrogram_angle", fs, modality="eeg", phase_power_db=db)["rows"][0]
+        got = informative_share(x, kind="spectrogram_angle", sampling_rate=fs, modality="eeg",
+                                phase_power_db=db)["rows"][0]
         f = np.linspace(p.fmin, p.fmax, 4000)
         n = np.arange(p.nfft)
         w = np.hanning(p.nfft)
@@ -81,8 +82,10 @@ def test_phase_rows_count_only_where_the_window_has_power():
         expect = np.mean(rel > -db * (1 - 0.03))  # 3 % of the clipped range above the floor
         assert got == pytest.approx(expect, abs=0.03), db
         assert got < 0.8  # most of the 0.5-45 Hz band has no power: its phase is not signal
-    angle = informative_share(x, "spectrogram_angle", fs, modality="eeg", phase_power_db=20.0)["rows"]
-    phase = informative_share(x, "spectrogram_phase", fs, modality="eeg", phase_power_db=20.0)["rows"]
+    angle = informative_share(x, kind="spectrogram_angle", sampling_rate=fs, modality="eeg",
+                              phase_power_db=20.0)["rows"]
+    phase = informative_share(x, kind="spectrogram_phase", sampling_rate=fs, modality="eeg",
+                              phase_power_db=20.0)["rows"]
     np.testing.assert_array_equal(angle, phase)  # the same power decides for both phase kinds
 
 
@@ -91,8 +94,9 @@ def test_the_measure_sees_the_flat_band_above_the_filter_edge():
     flat; the default band fills them."""
     x = simulate_recording("bvp", duration_s=20, sampling_rate=100, seed=3)
     w = signal_windows(x, 100.0, "bvp")
-    paper = informative_share(w.data, "spectrogram_psd", 100.0, modality="bvp", preset="paper")["rows"]
-    band = informative_share(w.data, "spectrogram_psd", 100.0, modality="bvp")["rows"]
+    paper = informative_share(w.data, kind="spectrogram_psd", sampling_rate=100.0, modality="bvp",
+                              preset="paper")["rows"]
+    band = informative_share(w.data, kind="spectrogram_psd", sampling_rate=100.0, modality="bvp")["rows"]
     assert np.all(paper < 0.4) and np.all(band >= 0.99)
     img = render(w.data[:1], kind="spectrogram_psd", sampling_rate=100.0, modality="bvp", preset="paper")[0]
     top_rows = img[:, :112]  # 25-50 Hz: above the band-pass, at the clip floor
@@ -116,7 +120,7 @@ def test_default_spectrograms_fill_at_least_80_percent_of_rows_on_generated_reco
             w = condition(x, sampling_rate=fs, modality=m)
         assert w.sampling_rate == m.model_rate_hz
         for kind in SPECTROGRAMS:
-            r = informative_share(w.data, kind, w.sampling_rate, modality=m)
+            r = informative_share(w.data, kind=kind, sampling_rate=w.sampling_rate, modality=m)
             assert r["rows"].min() >= 0.8, (modality, fs, kind, r["rows"])
             assert r["columns"].min() >= 0.8, (modality, fs, kind, r["columns"])
 

@@ -56,12 +56,12 @@ def test_multi_components_equal_preprocessing_functions():
     p = get_kind("multi").params(FS, x.shape[1], "eda")
     assert p.components == ("raw", "tonic", "phasic")
     comps = multi_components(x, FS, p)
-    tonic, phasic = eda_components(x[1], FS, 0.05)
+    tonic, phasic = eda_components(x[1], sampling_rate=FS, cutoff_hz=0.05)
     np.testing.assert_array_equal(comps[1, 0], x[1])
     np.testing.assert_allclose(comps[1, 1], tonic, rtol=1e-12)
     np.testing.assert_allclose(comps[1, 2], phasic, rtol=1e-12)
     pb = get_kind("multi").params(FS, x.shape[1], "bvp")
-    np.testing.assert_allclose(multi_components(x, FS, pb)[0, 1], zero_phase_filter(x[0], FS, 0.5, 8.0), rtol=1e-12)
+    np.testing.assert_allclose(multi_components(x, FS, pb)[0, 1], zero_phase_filter(x[0], sampling_rate=FS, highpass_hz=0.5, lowpass_hz=8.0), rtol=1e-12)
 
 
 def test_multi_draws_each_component_in_its_colour():

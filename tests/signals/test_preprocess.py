@@ -103,7 +103,7 @@ def test_filter_is_zero_phase():
     fs = 100.0
     t = np.arange(2000) / fs
     x = np.sin(2 * np.pi * 1.0 * t)
-    y = zero_phase_filter(x, fs, 0.5, 8.0)
+    y = zero_phase_filter(x, sampling_rate=fs, highpass_hz=0.5, lowpass_hz=8.0)
     mid = slice(500, 1500)
     lag = np.argmax(np.correlate(y[mid], x[mid], "full")) - (1000 - 1)
     assert lag == 0
@@ -129,7 +129,7 @@ def test_filtered_window_edges_follow_the_continuous_signal():
 def test_eda_tonic_phasic_split():
     fs = 100.0
     x = _noise(4000)
-    tonic, phasic = eda_components(x, fs, 0.05)
+    tonic, phasic = eda_components(x, sampling_rate=fs, cutoff_hz=0.05)
     sos = sps.butter(4, 0.05, btype="highpass", fs=fs, output="sos")
     np.testing.assert_allclose(phasic, _filtfilt(sos, x), rtol=1e-9, atol=1e-9)
     np.testing.assert_allclose(tonic + phasic, x, rtol=1e-12)
@@ -140,12 +140,12 @@ def test_gaps_short_interpolated_long_kept():
     x = np.arange(100, dtype=float)
     x[10:13] = np.nan  # 0.3 s gap
     x[40:70] = np.nan  # 3 s gap
-    y, n = fill_short_gaps(x, fs, max_gap_s=0.5)
+    y, n = fill_short_gaps(x, sampling_rate=fs, max_gap_s=0.5)
     assert n == 3
     np.testing.assert_allclose(y[10:13], [10, 11, 12])
     assert np.isnan(y[40:70]).all()
     # filtering keeps the long gap and filters each stretch
-    z = zero_phase_filter(y, fs, None, 2.0)
+    z = zero_phase_filter(y, sampling_rate=fs, highpass_hz=None, lowpass_hz=2.0)
     assert np.isnan(z[40:70]).all() and np.isfinite(z[:40]).all() and np.isfinite(z[70:]).all()
 
 
@@ -155,7 +155,7 @@ def test_windowing_drops_mostly_missing_and_reports():
     x[100:180] = np.nan  # window 1 (100..199) is 80 % missing
     x[205:210] = np.nan  # window 2 is 5 % missing: kept and interpolated
     with pytest.warns(UserWarning, match="dropped 1 of 4"):
-        w = make_windows(x, fs, 10.0)
+        w = make_windows(x, sampling_rate=fs, window_s=10.0)
     assert (w.n_candidates, w.n_dropped, len(w)) == (4, 1, 3)
     np.testing.assert_allclose(w.starts, [0.0, 20.0, 30.0])
     assert np.isfinite(w.data).all()
@@ -164,16 +164,16 @@ def test_windowing_drops_mostly_missing_and_reports():
 
 def test_windowing_stride_and_limits():
     x = np.arange(1000, dtype=float)
-    w = make_windows(x, 100.0, 2.0, 0.5, max_windows=3)
+    w = make_windows(x, sampling_rate=100.0, window_s=2.0, stride_s=0.5, max_windows=3)
     assert w.data.shape == (3, 200) and w.stride_s == 0.5
     np.testing.assert_array_equal(w.data[2], x[100:300])
-    assert make_windows(x, 100.0, 2.0, 0.5).n_candidates == (1000 - 200) // 50 + 1
+    assert make_windows(x, sampling_rate=100.0, window_s=2.0, stride_s=0.5).n_candidates == (1000 - 200) // 50 + 1
     with pytest.raises(SignalError, match="shorter than one window"):
-        make_windows(x[:150], 100.0, 2.0)
+        make_windows(x[:150], sampling_rate=100.0, window_s=2.0)
     with pytest.raises(SignalError, match="max_windows"):
-        make_windows(x, 100.0, 2.0, max_windows=0)
+        make_windows(x, sampling_rate=100.0, window_s=2.0, max_windows=0)
     with pytest.raises(SignalError, match="stride"):
-        make_windows(x, 100.0, 2.0, -1.0)
+        make_windows(x, sampling_rate=100.0, window_s=2.0, stride_s=-1.0)
 
 
 @pytest.mark.parametrize(
@@ -194,21 +194,22 @@ def test_bad_signals(sig, fs, match):
 
 def test_resample_matches_resample_poly_and_keeps_gaps():
     x = _noise(1000)
-    np.testing.assert_allclose(resample(x, 100.0, 64.0), sps.resample_poly(x, 16, 25), rtol=1e-12)
+    np.testing.assert_allclose(resample(x, sampling_rate=100.0, target_rate=64.0), sps.resample_poly(x, 16, 25),
+                               rtol=1e-12)
     y = x.copy()
     y[400:600] = np.nan
-    r = resample(y, 100.0, 50.0)
+    r = resample(y, sampling_rate=100.0, target_rate=50.0)
     assert r.size == 500 and np.isnan(r[210:290]).all() and np.isfinite(r[:190]).all()
 
 
 def test_normalize():
     x = _noise(500)
-    z = normalize(x, "zscore")
+    z = normalize(x, method="zscore")
     assert abs(z.mean()) < 1e-12 and abs(z.std() - 1) < 1e-12
-    mm = normalize(x, "minmax")
+    mm = normalize(x, method="minmax")
     assert mm.min() == 0 and mm.max() == 1
     with pytest.raises(SignalError):
-        normalize(x, "l2")
+        normalize(x, method="l2")
 
 
 def test_signal_windows_is_preprocess_resample_make_windows():

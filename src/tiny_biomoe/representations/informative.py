@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from .._compat import keyword_only_after
 from ..errors import InputError
 from ..signals.modalities import ModalityDefaults
 from ._viridis import VIRIDIS_RGB
@@ -65,11 +66,12 @@ def row_column_share(mask: torch.Tensor) -> dict[str, np.ndarray]:
     return {k: v.cpu().numpy().astype(np.float64) for k, v in out.items()}
 
 
+@keyword_only_after(1, legacy=2)
 def informative_share(
     windows: Any,
+    *,
     kind: str,
     sampling_rate: float,
-    *,
     modality: "str | ModalityDefaults | None" = None,
     tol: float = 0.03,
     phase_power_db: float = 60.0,

@@ -111,12 +111,15 @@ def multi_components(
             if c == "raw":
                 out[i, k] = w
             elif c == "filtered":
-                out[i, k] = zero_phase_filter(w, sampling_rate, p.highpass_hz, p.lowpass_hz, p.filter_order)
+                out[i, k] = zero_phase_filter(w, sampling_rate=sampling_rate, highpass_hz=p.highpass_hz,
+                                              lowpass_hz=p.lowpass_hz, order=p.filter_order)
             elif c == "lowpassed":
-                out[i, k] = zero_phase_filter(w, sampling_rate, None, p.lowpass_hz, p.filter_order)
+                out[i, k] = zero_phase_filter(w, sampling_rate=sampling_rate, highpass_hz=None,
+                                              lowpass_hz=p.lowpass_hz, order=p.filter_order)
             else:
                 if tonic is None:
-                    tonic, phasic = eda_components(w, sampling_rate, p.tonic_phasic_hz, p.filter_order)
+                    tonic, phasic = eda_components(w, sampling_rate=sampling_rate, cutoff_hz=p.tonic_phasic_hz,
+                                                   order=p.filter_order)
                 out[i, k] = tonic if c == "tonic" else phasic
     return out
 

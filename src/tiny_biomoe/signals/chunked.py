@@ -109,9 +109,10 @@ class _EdgeFix:
         """First/last value of the (filtered, gap-filled) stretch ``raw[a:b]`` as the resampler sees it."""
         from .processing import fill_short_gaps, zero_phase_filter
 
-        y = fill_short_gaps(self.raw[a:b], self.fs0, self.max_gap_s)[0]
+        y = fill_short_gaps(self.raw[a:b], sampling_rate=self.fs0, max_gap_s=self.max_gap_s)[0]
         if self.preprocess:
-            y = zero_phase_filter(y, self.fs0, self.m.highpass_hz, self.m.lowpass_hz, self.m.filter_order)
+            y = zero_phase_filter(y, sampling_rate=self.fs0, highpass_hz=self.m.highpass_hz,
+                                  lowpass_hz=self.m.lowpass_hz, order=self.m.filter_order)
         return float(y[np.isfinite(y)][which])
 
     def apply(self, data: np.ndarray, starts: np.ndarray, a_in: int, b_in: int, n_win: int) -> np.ndarray:

@@ -153,8 +153,8 @@ def check_conditioning(recorded: Any, where: str) -> str | None:
 def _stage(x: np.ndarray, fs: float, fs_out: float, hp: float | None, lp: float | None, order: int,
            filt: bool) -> np.ndarray:
     """filter (optional) at ``fs`` then resample to ``fs_out``: steps 2-3 of the order."""
-    y = zero_phase_filter(x, fs, hp, lp, order) if filt else x
-    return _resample(y, fs, fs_out, padtype="line") if fs_out != fs else y
+    y = zero_phase_filter(x, sampling_rate=fs, highpass_hz=hp, lowpass_hz=lp, order=order) if filt else x
+    return _resample(y, sampling_rate=fs, target_rate=fs_out, padtype="line") if fs_out != fs else y
 
 
 def _cut(x: np.ndarray, starts: np.ndarray, n: int) -> np.ndarray:
@@ -227,10 +227,10 @@ def condition(
     raw = check_signal(signal)
     _warn_band_above_nyquist(m, fs0, fs)
     # 1. gaps
-    filled_x, filled = fill_short_gaps(raw, fs0, max_gap_s)
+    filled_x, filled = fill_short_gaps(raw, sampling_rate=fs0, max_gap_s=max_gap_s)
     # 2.-3. filter at the recording's rate, then resample
     x = _stage(filled_x, fs0, fs, m.highpass_hz, m.lowpass_hz, m.filter_order, preprocess)
-    x = normalize(x, normalize_method)
+    x = normalize(x, method=normalize_method)
     # 4. windows
     span_index = None
     if spans is not None:
@@ -241,7 +241,8 @@ def condition(
             if i1 - i0 < n:
                 continue  # shorter than one window (e.g. a truncated last epoch)
             try:
-                w = make_windows(x[i0:i1], fs, n / fs, stride_s, max_missing=max_missing, max_windows=max_windows)
+                w = make_windows(x[i0:i1], sampling_rate=fs, window_s=n / fs, stride_s=stride_s,
+                                 max_missing=max_missing, max_windows=max_windows)
             except SignalError:  # every window of this span mostly missing
                 continue
             parts.append(w.data)
@@ -252,7 +253,8 @@ def condition(
             raise SignalError(f"no span of the recording holds one usable window of {win:g} s")
         data, starts_s, span_index = np.concatenate(parts), np.concatenate(part_starts), np.concatenate(part_idx)
     elif placement == "sliding":
-        w = make_windows(x, fs, win, stride_s, max_missing=max_missing, max_windows=max_windows)
+        w = make_windows(x, sampling_rate=fs, window_s=win, stride_s=stride_s, max_missing=max_missing,
+                         max_windows=max_windows)
         data, starts_s, stride, n_cand, n_drop = w.data, w.starts, w.stride_s, w.n_candidates, w.n_dropped
     else:
         n = int(round(win * fs))
@@ -286,7 +288,8 @@ def condition(
                 y = _stage(filled_x, fs0, fs, None, ls["lowpass_hz"], order, True)
             else:
                 if tonic is None:
-                    tonic, phasic = eda_components(filled_x, fs0, float(ls["tonic_phasic_hz"]), order)
+                    tonic, phasic = eda_components(filled_x, sampling_rate=fs0,
+                                                   cutoff_hz=float(ls["tonic_phasic_hz"]), order=order)
                 y = _stage(tonic if name == "tonic" else phasic, fs0, fs, None, None, order, False)
             out_lines[name] = _cut(y, idx, n)
     q = None

@@ -90,7 +90,8 @@ def _nan_runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(np.flatnonzero(d == 1), np.flatnonzero(d == -1)))
 
 
-def fill_short_gaps(signal: np.ndarray, sampling_rate: float, max_gap_s: float = 0.5) -> tuple[np.ndarray, int]:
+@keyword_only_after(1, legacy=2)
+def fill_short_gaps(signal: np.ndarray, *, sampling_rate: float, max_gap_s: float = 0.5) -> tuple[np.ndarray, int]:
     """Linearly interpolate NaN gaps no longer than ``max_gap_s``; return (signal, samples filled).
 
     Gaps at the very start or end are filled with the nearest value when short enough.
@@ -180,8 +181,9 @@ def _sosfiltfilt_finite(sos: np.ndarray, x: np.ndarray) -> np.ndarray:
     return out
 
 
+@keyword_only_after(1, legacy=4)
 def zero_phase_filter(
-    signal: np.ndarray, sampling_rate: float, highpass_hz: float | None, lowpass_hz: float | None, order: int = 4
+    signal: np.ndarray, *, sampling_rate: float, highpass_hz: float | None, lowpass_hz: float | None, order: int = 4
 ) -> np.ndarray:
     """Zero-phase Butterworth filter (high-, low- or band-pass); NaN gaps are preserved."""
     x = np.asarray(signal, dtype=np.float64)
@@ -191,8 +193,9 @@ def zero_phase_filter(
     return _sosfiltfilt_finite(sos, x)
 
 
+@keyword_only_after(1, legacy=3)
 def eda_components(
-    signal: np.ndarray, sampling_rate: float, cutoff_hz: float = 0.05, order: int = 4
+    signal: np.ndarray, *, sampling_rate: float, cutoff_hz: float = 0.05, order: int = 4
 ) -> tuple[np.ndarray, np.ndarray]:
     """Split EDA into (tonic, phasic): phasic = zero-phase high-pass at ``cutoff_hz``, tonic = rest.
 
@@ -200,11 +203,12 @@ def eda_components(
     that the filter order and padding are ours and documented.
     """
     x = np.asarray(signal, dtype=np.float64)
-    phasic = zero_phase_filter(x, sampling_rate, cutoff_hz, None, order)
+    phasic = zero_phase_filter(x, sampling_rate=sampling_rate, highpass_hz=cutoff_hz, lowpass_hz=None, order=order)
     return x - phasic, phasic
 
 
-def normalize(signal: np.ndarray, method: str | None = None) -> np.ndarray:
+@keyword_only_after(1, legacy=1)
+def normalize(signal: np.ndarray, *, method: str | None = None) -> np.ndarray:
     """Normalise a channel: ``None`` (unchanged), ``"zscore"`` or ``"minmax"`` (NaN-aware)."""
     x = np.asarray(signal, dtype=np.float64)
     if method in (None, "none"):
@@ -218,8 +222,9 @@ def normalize(signal: np.ndarray, method: str | None = None) -> np.ndarray:
     raise SignalError(f"unknown normalisation {method!r}; use None, 'zscore' or 'minmax'")
 
 
+@keyword_only_after(1, legacy=3)
 def resample(
-    signal: np.ndarray, sampling_rate: float, target_rate: float, max_denominator: int = 1000, *, padtype: str = "constant"
+    signal: np.ndarray, *, sampling_rate: float, target_rate: float, max_denominator: int = 1000, padtype: str = "constant"
 ) -> np.ndarray:
     """Resample with :func:`scipy.signal.resample_poly` (anti-aliased); NaN gaps are carried over.
 
@@ -283,9 +288,10 @@ def preprocess(
     fs = check_sampling_rate(sampling_rate)
     m = get_modality(modality, **overrides)
     x = check_signal(signal)
-    x, filled = fill_short_gaps(x, fs, max_gap_s)
+    x, filled = fill_short_gaps(x, sampling_rate=fs, max_gap_s=max_gap_s)
     if filled:
         warnings.warn(f"interpolated {filled} missing samples in gaps up to {max_gap_s:g} s", stacklevel=2)
     if filter:
-        x = zero_phase_filter(x, fs, m.highpass_hz, m.lowpass_hz, m.filter_order)
-    return normalize(x, normalize_method)
+        x = zero_phase_filter(x, sampling_rate=fs, highpass_hz=m.highpass_hz, lowpass_hz=m.lowpass_hz,
+                              order=m.filter_order)
+    return normalize(x, method=normalize_method)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .._compat import keyword_only_after
 from ..errors import SignalError
 from .modalities import ModalityDefaults
 from .processing import check_sampling_rate
@@ -40,8 +41,10 @@ class Windows:
         return int(self.data.shape[0])
 
 
+@keyword_only_after(1, legacy=5)
 def make_windows(
     signal: np.ndarray,
+    *,
     sampling_rate: float,
     window_s: float,
     stride_s: float | None = None,
