@@ -416,6 +416,9 @@ def _add_finetune_args(p: argparse.ArgumentParser, steps_help: str, from_scratch
     p.add_argument("--from-scratch", action="store_true", help=from_scratch_help)
     p.add_argument("--lr", type=float, default=1e-4, help="backbone learning rate for --finetune-steps")
     p.add_argument("--batch-size", type=int, default=16, help="images per step for --finetune-steps")
+    p.add_argument("--finetune-precision", choices=("fp32", "bf16"), default="fp32",
+                   help="training precision for --finetune-steps: bf16 autocast (about 1.7-2x faster where the CPU "
+                        "has AVX-512 BF16/AMX or on a bf16 GPU; refused elsewhere)")
 
 
 def _finetune_config(args: argparse.Namespace):
@@ -425,7 +428,7 @@ def _finetune_config(args: argparse.Namespace):
     from .pain import FineTuneConfig
 
     return FineTuneConfig(steps=args.finetune_steps, lr=args.lr, batch_size=args.batch_size,
-                          pretrained=not args.from_scratch, seed=args.seed)
+                          pretrained=not args.from_scratch, seed=args.seed, precision=args.finetune_precision)
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:

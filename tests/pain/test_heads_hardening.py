@@ -148,7 +148,7 @@ def test_head_config_settings(field, value):
 
 @pytest.mark.parametrize("field, value", [
     ("lr", float("nan")), ("head_lr", -1e-3), ("steps", -1), ("batch_size", 0), ("pretrained", 1), ("seed", -5),
-    ("weight_decay", float("nan")),
+    ("weight_decay", float("nan")), ("precision", "fp16"), ("channels_last", "yes"),
 ])
 def test_finetune_config_settings(field, value):
     with pytest.raises(ConfigError, match=field):

@@ -373,6 +373,10 @@ class FineTuneConfig:
     batch_size: int = 16
     pretrained: bool = True
     seed: int = 0
+    #: ``"fp32"`` or ``"bf16"`` (autocast; only where the CPU/GPU has fast bf16 units)
+    precision: str = "fp32"
+    #: convolutions channels-last while training (a layout change only; saved weights are contiguous)
+    channels_last: bool = True
 
     def __post_init__(self) -> None:
         self.validate()
@@ -387,6 +391,11 @@ class FineTuneConfig:
         check_int(self.batch_size, "FineTuneConfig.batch_size", min=1, max=4096, error=c)
         check_bool(self.pretrained, "FineTuneConfig.pretrained", error=c)
         check_seed(self.seed, "FineTuneConfig.seed", error=c)
+        check_bool(self.channels_last, "FineTuneConfig.channels_last", error=c)
+        from ..model.training import PRECISIONS
+
+        if self.precision not in PRECISIONS:
+            raise c(f"FineTuneConfig.precision must be one of {list(PRECISIONS)}, got {self.precision!r}")
 
     def to_dict(self) -> dict:
         """The settings as a plain dict (stored with results and saved backbones)."""
@@ -417,11 +426,14 @@ def finetune(
     """Fine-tune backbone + head end to end on ``images (N, 3, 224, 224)`` in [0, 1].
 
     ``model`` is copied (never modified); with ``config.pretrained=False`` or ``model=None`` a fresh
-    seeded :class:`~tiny_biomoe.TinyBioMoE` is used. Returns ``(fine-tuned module in eval mode, history)``.
+    seeded :class:`~tiny_biomoe.TinyBioMoE` is used. Fused AdamW, channels-last convolutions and, with
+    ``config.precision="bf16"``, bf16 autocast (:mod:`tiny_biomoe.model.training`).
+    Returns ``(fine-tuned module in eval mode, history)``.
     """
     import copy
 
     from .._device import resolve_device
+    from ..model.training import adamw, check_precision, convs_channels_last, convs_contiguous, train_autocast
 
     cfg = config or FineTuneConfig()
     dev = resolve_device(device)
@@ -441,10 +453,15 @@ def finetune(
 
             backbone = copy.deepcopy(check_model(model))  # another nn.Module fails here, not deep inside
         net = FineTuner(backbone, n_classes, int(getattr(backbone, "embed_dim", 192))).to(dev)
-        opt = torch.optim.AdamW(
-            [{"params": net.backbone.parameters(), "lr": cfg.lr}, {"params": net.classifier.parameters(), "lr": cfg.head_lr}],
+        precision = check_precision(cfg.precision, dev, "FineTuneConfig.precision")
+        if cfg.channels_last:
+            convs_channels_last(net)
+        opt = adamw(
+            [{"params": list(net.backbone.parameters()), "lr": cfg.lr},
+             {"params": list(net.classifier.parameters()), "lr": cfg.head_lr}],
             weight_decay=cfg.weight_decay,
         )
+        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         gen = torch.Generator().manual_seed(cfg.seed)
         loss_fn = nn.CrossEntropyLoss()
         losses = []
@@ -457,10 +474,13 @@ def finetune(
             b = perm[pos : pos + cfg.batch_size]
             pos += cfg.batch_size
             opt.zero_grad(set_to_none=True)
-            loss = loss_fn(net(imgs[b].to(dev)), y[b].to(dev))
+            with train_autocast(dev, precision):
+                logits = net(imgs[b].to(dev).contiguous(memory_format=fmt))
+            loss = loss_fn(logits.float(), y[b].to(dev))
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
+        convs_contiguous(net)
         net.eval()
     _check_finite_head(net, "fine-tuning")
     return net, {"loss": losses, "config": cfg.to_dict()}

@@ -39,6 +39,7 @@ from .._io import atomic_path, atomic_write_text
 from ..errors import CheckpointError, ConfigError, require
 from ..model import TinyBioMoE
 from ..model.init import random_model
+from ..model.training import adamw
 from ..representations import render, render_info
 from .config import PretrainConfig, TaskConfig, config_to_dict
 from .sampler import MultiTaskSampler, task_probabilities
@@ -432,7 +433,7 @@ def build_optimizer(model: MultiTaskModel, cfg: PretrainConfig) -> tuple[torch.o
     ]
     if len(model.log_vars):
         groups.append({"params": list(model.log_vars.parameters()), "weight_decay": 0.0})
-    optimizer = torch.optim.AdamW(groups, lr=o.lr, betas=tuple(o.betas))  # type: ignore[arg-type]
+    optimizer = adamw(groups, lr=o.lr, betas=tuple(o.betas))  # fused where it exists (model.training)
     scheduler = torch.optim.lr_scheduler.LambdaLR(
         optimizer, cosine_with_warmup(tr.steps, cfg.schedule.warmup_steps, cfg.schedule.min_lr_ratio)
     )
