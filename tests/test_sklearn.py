@@ -102,7 +102,7 @@ def test_bad_settings_and_inputs(reference_model):
     with pytest.raises(InputError, match="sampling_rate"):
         BioMoEEmbedder(weights=reference_model).fit(X)
     with pytest.raises(InputError, match="pooling"):
-        BioMoEEmbedder(sampling_rate=FS, pooling="attention", weights=reference_model).fit(X)
+        BioMoEEmbedder(sampling_rate=FS, pooling="median", weights=reference_model).fit(X)
     emb = BioMoEEmbedder(sampling_rate=FS, kinds="waveform", weights=reference_model).fit(X)
     with pytest.raises(ValueError, match="features"):
         emb.transform(X[:, :100])  # fitted on 200-sample trials

@@ -9,7 +9,7 @@
 of different lengths; each trial is preprocessed with the modality defaults, cut into windows
 (``window``/``stride`` seconds; ``window=None``: the whole trial is one window), every window is
 rendered as each representation kind and embedded, the window embeddings are pooled per trial
-(``pooling="mean"`` or ``"max"``) and the kinds are fused (``fusion="concat"``: ``192 x kinds``
+(``pooling="mean"``, ``"max"`` or ``"attention"``, see :func:`pool_windows`) and the kinds are fused (``fusion="concat"``: ``192 x kinds``
 columns, ``"add"``/``"mean"``: 192).
 
 Embeddings are cached per trial, keyed by the SHA-256 of the trial's samples, every setting that
@@ -34,9 +34,9 @@ from sklearn.utils.validation import check_is_fitted
 
 from .errors import InputError
 
-__all__ = ["BioMoEEmbedder", "clear_memory_cache", "cache_info", "POOLINGS", "FUSIONS"]
+__all__ = ["BioMoEEmbedder", "clear_memory_cache", "cache_info", "pool_windows", "POOLINGS", "FUSIONS"]
 
-POOLINGS = ("mean", "max")
+POOLINGS = ("mean", "max", "attention")
 FUSIONS = ("concat", "add", "mean")
 _MEMORY: "OrderedDict[str, np.ndarray]" = OrderedDict()
 _MEMORY_MAX = 200_000  # trials (x 192 x kinds float32: ~300 MB at two kinds at most)
@@ -85,6 +85,55 @@ def _weights_sha256(weights: Any, model: Any) -> str:
     return h
 
 
+def pool_windows(emb: np.ndarray, pooling: str = "mean", temperature: float = 0.1) -> np.ndarray:
+    """Pool the window embeddings ``(n_windows, d)`` of one trial into one vector ``(d,)``.
+
+    ``"mean"``: their mean; ``"max"``: the element-wise maximum; ``"attention"``: a parameter-free,
+    deterministic attention pool, the weighted mean ``sum_i a_i e_i`` with
+
+        ``a = softmax(cos(e_i, m) / temperature)``, ``m = mean_i e_i``,
+
+    i.e. the mean embedding is the query and each window's cosine similarity to it its score (the
+    mean-query attention pool of e.g. CLIP's image encoder with identity projections instead of
+    learned ones, and cosine scores so that ``temperature`` does not depend on the embeddings'
+    scale). Windows unlike the trial's bulk (an artefact, a detached sensor) get less weight than
+    in the mean; one window, or identical windows, give the mean exactly; ``temperature -> inf``
+    tends to the mean. A window (or mean) of norm 0 scores 0.
+    """
+    e = np.asarray(emb)
+    if e.ndim != 2 or e.shape[0] < 1:
+        raise InputError(f"pool_windows needs window embeddings of shape (n_windows >= 1, d), got {e.shape}")
+    if pooling == "mean":
+        return e.mean(axis=0)
+    if pooling == "max":
+        return e.max(axis=0)
+    if pooling != "attention":
+        raise InputError(f"pooling must be one of {list(POOLINGS)}, got {pooling!r}")
+    t = _check_temperature(temperature)
+    e = e.astype(np.float64)
+    m = e.mean(axis=0)
+    if e.shape[0] == 1:
+        return m
+    norms = np.linalg.norm(e, axis=1) * np.linalg.norm(m)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        cos = np.where(norms > 0, e @ m / np.where(norms > 0, norms, 1.0), 0.0)
+    z = cos / t
+    a = np.exp(z - z.max())
+    a /= a.sum()
+    return a @ e
+
+
+def _check_temperature(temperature: Any) -> float:
+    try:
+        t = float(temperature)
+    except (TypeError, ValueError):
+        t = float("nan")
+    if not (np.isfinite(t) and t > 0):
+        raise InputError(f"temperature (attention pooling) must be a finite number > 0, got {temperature!r}; "
+                         "e.g. 0.1 (the default); larger values tend to the mean")
+    return t
+
+
 class BioMoEEmbedder(TransformerMixin, BaseEstimator):
     """Tiny-BioMoE embeddings of trials as a scikit-learn transformer.
 
@@ -93,7 +142,11 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
         modality: e.g. ``"eda"``, ``"bvp"``, ``"resp"``, ``"ecg"`` (preprocessing and rendering defaults).
         kinds: representation kinds (see :func:`tiny_biomoe.representations.list_kinds`).
         fusion: how kinds are combined: ``"concat"`` (``192 x len(kinds)``), ``"add"`` or ``"mean"`` (192).
-        pooling: how the windows of one trial are combined: ``"mean"`` or ``"max"``.
+        pooling: how the windows of one trial are combined, per kind: ``"mean"``, ``"max"`` or
+            ``"attention"`` (weights ``softmax(cos(window, trial mean) / temperature)``; no training,
+            see :func:`pool_windows`).
+        temperature: softmax temperature of ``pooling="attention"`` (> 0; default 0.1; larger values
+            tend to the mean). Unused by the other poolings.
         window: window length in seconds; ``None`` embeds each trial as one window.
         stride: seconds between window starts (default: the window, no overlap).
         preprocess: apply the modality's default filter to each trial first.
@@ -120,6 +173,7 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
         kinds: "str | Sequence[str]" = ("waveform", "spectrogram_psd"),
         fusion: str = "concat",
         pooling: str = "mean",
+        temperature: float = 0.1,
         window: float | None = None,
         stride: float | None = None,
         preprocess: bool = True,
@@ -135,6 +189,7 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
         self.kinds = kinds
         self.fusion = fusion
         self.pooling = pooling
+        self.temperature = temperature
         self.window = window
         self.stride = stride
         self.preprocess = preprocess
@@ -171,6 +226,7 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
             raise InputError(f"fusion must be one of {list(FUSIONS)}, got {self.fusion!r}")
         if self.pooling not in POOLINGS:
             raise InputError(f"pooling must be one of {list(POOLINGS)}, got {self.pooling!r}")
+        _check_temperature(self.temperature)
         if self.window is not None and not float(self.window) > 0:
             raise InputError(f"window must be > 0 seconds or None, got {self.window!r}")
         if int(self.batch_size) < 1:
@@ -227,6 +283,8 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
         s = {"fs": float(self.sampling_rate), "modality": get_modality(self.modality).name, "kinds": self._kind_list(),
              "fusion": self.fusion, "pooling": self.pooling, "window": self.window, "stride": self.stride,
              "preprocess": bool(self.preprocess), "resample": self.resample, "weights": self.weights_sha256_, "v": 2}
+        if self.pooling == "attention":
+            s["temperature"] = float(self.temperature)
         return json.dumps(s, sort_keys=True)
 
     def _windows(self, x: np.ndarray) -> tuple[np.ndarray, float, dict[str, np.ndarray]]:
@@ -274,7 +332,7 @@ class BioMoEEmbedder(TransformerMixin, BaseEstimator):
                 n = per_trial[i][0].shape[0]
                 parts = [emb[k][pos: pos + n] for k in kinds]
                 pos += n
-                pool = [p.mean(axis=0) if self.pooling == "mean" else p.max(axis=0) for p in parts]
+                pool = [pool_windows(p, self.pooling, self.temperature) for p in parts]
                 if self.fusion == "concat":
                     v = np.concatenate(pool)
                 else:
