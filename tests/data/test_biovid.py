@@ -137,3 +137,51 @@ def test_biovid_evaluate_cli_uses_5_5_s_windows(biovid, reference_checkpoint, tm
     w = res["windows"]["EDA"]
     assert (w["window_s"], w["samples"], w["sampling_rate"]) == (5.5, 550, 100.0)  # the trial at EDA's model rate, not 10 s
     assert "published_comparison" not in res and len(res["folds"]) == 2
+
+
+def test_biovid_facial_emg_channels(tmp_path):
+    """A release with all six columns: each facial channel is that column's samples, conditioned as EMG."""
+    from tiny_biomoe.signals import get_modality
+
+    rng = np.random.default_rng(7)
+    base = tmp_path / "biosignals_filtered"
+    written = {}
+    for subj in ("071309_w_21", "080314_w_25"):
+        for cls in ("BL1", "PA4"):
+            p = base / subj / f"{subj}-{cls}-001_bio.csv"
+            written[(subj, f"{cls}-001")] = _write_trial(p, rng, facial=True)
+    header = (base / "071309_w_21" / "071309_w_21-BL1-001_bio.csv").read_text().splitlines()[0]
+    assert header.split("\t") == ["time", "gsr", "ecg", "emg_trapezius", "emg_corrugator", "emg_zygomaticus"]
+    ds = load_biovid(tmp_path)  # default: EMG stays the trapezius
+    assert ds.modalities == ["EDA", "ECG", "EMG"]
+    for mod in ("EMG_corrugator", "EMG_zygomaticus"):
+        assert get_modality(mod).name == "emg"  # the EMG conditioning defaults
+        col = mod.lower()
+        one = load_biovid(tmp_path, modalities=["EMG", mod])
+        assert one.modalities == ["EMG", mod] and len(one.trials) == 4
+        for t in one.trials:
+            w = written[(t.subject, t.trial)]
+            np.testing.assert_array_equal(t.signals[mod], w[col])
+            np.testing.assert_array_equal(t.signals["EMG"], w["emg_trapezius"])
+            assert t.sampling_rates[mod] == 512.0
+        # after conditioning: the same windows as that column read under the EMG modality itself
+        got, fs, info = trial_windows(one.select([mod]), mod)
+        ref, fs_ref, _ = trial_windows(load_biovid(tmp_path, columns={"EMG": [col]}), "EMG")
+        trap, _, _ = trial_windows(one.select(["EMG"]), "EMG")
+        assert fs == fs_ref == get_modality("emg").model_rate_hz and info["window_s"] == 5.5
+        np.testing.assert_array_equal(got, ref)
+        assert not np.allclose(got, trap)  # the facial column, not the trapezius
+        assert info["preprocessing"]["modality"] == "emg"
+
+
+def test_biovid_release_without_facial_emg(tmp_path):
+    """Asking for a facial channel in a release without it names the missing column."""
+    rng = np.random.default_rng(8)
+    for cls in ("BL1", "PA4"):
+        _write_trial(tmp_path / "old" / "s1" / f"s1-{cls}-001_bio.csv", rng)  # gsr, ecg, emg_trapezius only
+    with pytest.raises(DatasetError, match=r"no file under .* has the column\(s\) \{'EMG_zygomaticus': "
+                                           r"\['emg_zygomaticus'\]\}.*Leave EMG_zygomaticus out of modalities="):
+        load_biovid(tmp_path / "old", modalities=["EDA", "EMG_zygomaticus"])
+    with pytest.raises(DatasetError, match=r"emg_corrugator"):
+        load_dataset("biovid", root=tmp_path / "old", modalities=["EMG_corrugator"])
+    assert load_biovid(tmp_path / "old", modalities=["EDA", "EMG"]).modalities == ["EDA", "EMG"]

@@ -8,6 +8,12 @@ e.g. ``071309_w_21/071309_w_21-PA4-034_bio.csv``: tab-separated, a header row wi
 ``gsr``, ``ecg``, ``emg_trapezius`` (some releases also ``emg_corrugator``, ``emg_zygomaticus``),
 512 Hz, one 5.5 s trial per file. Classes ``BL1`` (baseline) and ``PA1``..``PA4``.
 
+Modalities: ``EDA`` (``gsr``), ``ECG``, ``EMG`` (``emg_trapezius``, as always) and, asked for by name,
+``EMG_corrugator`` and ``EMG_zygomaticus`` (the facial channels). All three EMG channels take the
+``emg`` conditioning defaults (:func:`tiny_biomoe.signals.get_modality` maps ``emg_trapezius``,
+``emg_corrugator``, ``emg_zygomaticus`` to ``emg``). A facial channel asked for in a release without
+it is a DatasetError naming the column.
+
 What is detected rather than assumed: the separator, the unit of the ``time`` column (s, ms, us
 or ns; the distributed files use microseconds), and from it the sampling rate, all by the package's
 one table reader (:mod:`tiny_biomoe.signals.tables`). What is assumed
@@ -38,7 +44,8 @@ __all__ = ["BIOVID_CLASSES", "BIOVID_COLUMNS", "BIOVID_EXTRA_COLUMNS", "BIOVID_W
 BIOVID_CLASSES = ["BL1", "PA1", "PA2", "PA3", "PA4"]
 #: modality -> accepted column names (case-insensitive), read by default
 BIOVID_COLUMNS = {"EDA": ["gsr", "eda"], "ECG": ["ecg"], "EMG": ["emg_trapezius", "emg"]}
-#: facial EMG of some releases: read when named in ``modalities`` (they have no modality defaults of their own)
+#: facial EMG of some releases: read when named in ``modalities``; conditioned with the ``emg`` defaults
+#: (``get_modality("EMG_corrugator").name == "emg"``)
 BIOVID_EXTRA_COLUMNS = {"EMG_corrugator": ["emg_corrugator"], "EMG_zygomaticus": ["emg_zygomaticus"]}
 #: the length of a BioVid part A trial
 BIOVID_WINDOW_S = 5.5
@@ -99,7 +106,8 @@ def load_biovid(
         classes: the task: all five (default) or e.g. ``("BL1", "PA4")``; the other trials are left
             out and counted in a warning.
         modalities: ``EDA`` (gsr), ``ECG``, ``EMG`` (trapezius), and where present
-            ``EMG_corrugator``, ``EMG_zygomaticus``; default the first three.
+            ``EMG_corrugator``, ``EMG_zygomaticus`` (facial EMG, ``emg`` defaults); default the first
+            three. A modality asked for here whose column no file has is a DatasetError.
         file_pattern: regular expression with groups ``subject``, ``label``, ``trial``.
         columns: modality -> column name(s), replacing :data:`BIOVID_COLUMNS`.
         sampling_rate: nominal Hz: picks the time unit, and is the rate when there is no time column.
@@ -176,6 +184,16 @@ def load_biovid(
         trial = f"{label}-{g['trial']}"  # trial numbers restart per class
         trials.append(Trial(str(g["subject"]), trial, label, sig, {m: float(fs) for m in sig}, None, str(path),
                             {"file": path.name}))
+    asked = list(modalities) if modalities is not None else list(columns or [])
+    n_read = len(trials) + len(empty)
+    absent = [m for m in asked if m in cols and n_read and missing[m] == n_read]
+    if absent:
+        names = {m: cols[m] if isinstance(cols[m], str) else list(cols[m]) for m in absent}
+        seen = [str(c) for c in _files.read_table(matched[0][0]).columns]
+        raise DatasetError(f"BioVid: no file under {base} has the column(s) {names} asked for ({', '.join(absent)}); "
+                           f"this release lacks them (e.g. {matched[0][0].name} has {seen}). Leave "
+                           f"{', '.join(absent)} out of modalities= (CLI --modalities), or pass columns= if the "
+                           "column is named otherwise")
     if not trials:
         raise DatasetError(f"BioVid: no trials of classes {list(classes)} with any of the columns {dict(cols)} under {base} "
                            f"(left out by class: {dict(left_out)}; without the columns: {empty[:2]}); pass columns= or classes=")

@@ -109,6 +109,10 @@ MODALITY_ALIASES: dict[str, str] = {
     "sao2": "spo2",
     "oxygen_saturation": "spo2",
     "ekg": "ecg",
+    # muscle-named EMG channels (BioVid part A: trapezius, and in some releases corrugator and zygomaticus)
+    "emg_trapezius": "emg",
+    "emg_corrugator": "emg",
+    "emg_zygomaticus": "emg",
 }
 
 
