@@ -67,6 +67,32 @@ def test_folder_glob_and_missing_inputs(study):
         list_inputs([study / "nope.csv"])
 
 
+def test_same_relative_name_in_two_folders_is_kept_apart(tmp_path):
+    a = _csv(tmp_path / "studyA" / "rec.csv", 10, 1)
+    b = _csv(tmp_path / "studyB" / "rec.csv", 10, 2)
+    _csv(tmp_path / "studyB" / "only_b.csv", 10, 3)
+    recs = list_inputs([tmp_path / "studyA", tmp_path / "studyB"])
+    assert [(r.name, r.path) for r in recs] == [("studyA/rec.csv", a),
+                                                ("only_b.csv", tmp_path / "studyB" / "only_b.csv"),
+                                                ("studyB/rec.csv", b)]
+    assert len({r.key for r in recs}) == len({r.part_name for r in recs}) == 3
+    # two roots of the same folder name cannot be told apart: refused, naming both files
+    _csv(tmp_path / "x" / "data" / "rec.csv", 10, 4)
+    _csv(tmp_path / "y" / "data" / "rec.csv", 10, 5)
+    with pytest.raises(DatasetError, match=r"same name 'data/rec.csv'.*x/data/rec.csv.*y/data/rec.csv.*manifest"):
+        list_inputs([tmp_path / "x" / "data", tmp_path / "y" / "data"])
+
+
+def test_same_folder_relative_absolute_or_twice_is_listed_once(tmp_path, monkeypatch):
+    _csv(tmp_path / "study" / "r1.csv", 10, 1)
+    _csv(tmp_path / "study" / "r2.csv", 10, 2)
+    monkeypatch.chdir(tmp_path)
+    for inputs in (["study", tmp_path / "study"], ["study", "study"], ["study/r1.csv", tmp_path / "study" / "r1.csv"]):
+        recs = list_inputs(inputs)
+        assert len(recs) == len({r.path.resolve() for r in recs}) == (1 if str(inputs[0]).endswith(".csv") else 2)
+        assert all("/" not in r.name or r.name.startswith("study/") for r in recs)
+
+
 def test_manifest_and_bids_metadata(tmp_path, study):
     man = tmp_path / "manifest.csv"
     pd.DataFrame({"file": ["study/s1/rec_a.csv", "study/s2/rec_c.csv"], "modality": ["eda", "bvp"],

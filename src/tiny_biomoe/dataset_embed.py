@@ -241,49 +241,98 @@ def list_inputs(inputs: "str | os.PathLike | Sequence[str | os.PathLike]", *,
     Each input is a file, a glob (``"data/**/*.csv"``), a folder (searched recursively for the
     readers' file types; hidden and ``_`` names skipped) or a BIDS root (a folder with
     ``dataset_description.json``: subject/session/task/run parsed from the names, the sampling
-    rate from a ``*_physio.json`` sidecar). The same file listed twice is kept once.
+    rate from a ``*_physio.json`` sidecar). The same file listed twice (also once relative, once
+    absolute, or a folder given twice) is kept once (by resolved path, modality and channel).
+
+    Names (the ``source`` column and the part's key) are relative to the folder found in. When
+    different files get the same name from different roots (``studyA/rec.csv`` and
+    ``studyB/rec.csv`` given as ``studyA studyB``), each of those gets its root folder's name in
+    front (``studyA/rec.csv``, ``studyB/rec.csv``); names without a clash are unchanged. If that
+    does not separate them (two roots with the same folder name), it is a :class:`DatasetError`
+    naming both files.
 
     Raises:
         DatasetError: nothing found, a missing path, or a broken manifest.
     """
     items = [inputs] if isinstance(inputs, (str, os.PathLike)) else list(inputs)
-    recs: list[InputRecording] = []
+    recs: list[tuple[InputRecording, Path | None]] = []  # (recording, the folder/BIDS/manifest root it was found in)
     if manifest is not None:
         mp = Path(manifest)
         if not mp.is_file():
             raise DatasetError(f"manifest {str(manifest)!r} does not exist")
-        recs += _manifest_inputs(mp)
+        recs += [(r, mp.parent) for r in _manifest_inputs(mp)]
     for item in items:
         s = str(item)
         p = Path(s)
         if p.is_dir():
             if (p / "dataset_description.json").is_file():
-                recs += _bids_inputs(p)
+                recs += [(r, p) for r in _bids_inputs(p)]
             else:
                 found = _folder_files(p)
                 if not found:
                     raise DatasetError(f"folder {s!r} holds no recordings of a known type "
                                        f"({', '.join(sorted(_readable_suffixes()))})")
-                recs += [InputRecording(f, _rel(f, p) if f != p else p.name) for f in found]
+                recs += [(InputRecording(f, _rel(f, p) if f != p else p.name), p) for f in found]
         elif p.exists() or p.with_suffix(".hea").exists():
-            recs.append(InputRecording(p, p.as_posix()))
+            recs.append((InputRecording(p, p.as_posix()), None))
         elif _GLOB_CHARS.search(s):
             suffixes = _readable_suffixes()
             found = [Path(f) for f in sorted(glob.glob(s, recursive=True)) if _is_signal_file(Path(f), suffixes)]
             if not found:
                 raise DatasetError(f"the pattern {s!r} matches no recordings")
-            recs += [InputRecording(f, f.as_posix()) for f in found]
+            recs += [(InputRecording(f, f.as_posix()), None) for f in found]
         else:
             raise DatasetError(f"input {s!r} does not exist (give files, folders, globs or --manifest)")
-    seen: set[str] = set()
-    unique = []
-    for r in recs:
-        if r.key not in seen:
-            seen.add(r.key)
-            unique.append(r)
+    unique = _unique_names(_dedupe(recs))
     if not unique:
         raise DatasetError("no recordings to embed")
     return unique
+
+
+def _resolved(p: Path) -> str:
+    try:
+        return str(p.resolve())
+    except OSError:
+        return str(p.absolute())
+
+
+def _dedupe(recs: list[tuple[InputRecording, "Path | None"]]) -> list[tuple[InputRecording, "Path | None"]]:
+    """Keep the first of recordings that are the same file (resolved path) with the same modality and channel."""
+    seen: set[tuple[str, str, str]] = set()
+    out = []
+    for r, root in recs:
+        ident = (_resolved(r.path), r.modality or "", "" if r.column is None else str(r.column))
+        if ident not in seen:
+            seen.add(ident)
+            out.append((r, root))
+    return out
+
+
+def _unique_names(recs: list[tuple[InputRecording, "Path | None"]]) -> list[InputRecording]:
+    """Make ``source`` names unique: different files that share a relative name (``a/rec.csv`` and
+    ``b/rec.csv`` given as folders ``a`` and ``b``) get their root's name in front (``a/rec.csv``);
+    a clash that remains (two roots of the same name) is a :class:`DatasetError`."""
+    def clashes(named: list[InputRecording]) -> dict[str, set[str]]:
+        by_name: dict[str, set[str]] = {}
+        for r in named:
+            by_name.setdefault(r.name, set()).add(_resolved(r.path))
+        return {n: ps for n, ps in by_name.items() if len(ps) > 1}
+
+    first = clashes([r for r, _ in recs])
+    if not first:
+        return [r for r, _ in recs]
+    named = []
+    for r, root in recs:
+        if r.name in first and root is not None:
+            prefix = Path(_resolved(root)).name
+            r = InputRecording(r.path, f"{prefix}/{r.name}", r.modality, r.column, r.sampling_rate, r.metadata)
+        named.append(r)
+    left = clashes(named)
+    if left:
+        name, paths = sorted(left.items())[0]
+        raise DatasetError(f"different files get the same name {name!r} in the dataset: {sorted(paths)}; give "
+                           "their folders distinct names, or list them in a manifest with distinct relative paths")
+    return named
 
 
 # ----------------------------------------------------------------------------- hashing
