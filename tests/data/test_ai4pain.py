@@ -327,3 +327,37 @@ def test_byte_order_mark_unnamed_index_and_inner_gaps(tmp_path):
     np.testing.assert_allclose(got["7_LOW_1"], low)  # trailing padding trimmed
     np.testing.assert_allclose(got["7_Baseline#1"], base[:200])  # the gap at 3.3 s filled linearly
     assert [got[f"7_Baseline#{j}"][0] for j in range(1, 7)] == [0.0, 20.0, 40.0, 60.0, 80.0, 100.0]
+
+
+def test_zip_debris_and_the_wrapper_search(ai4pain_2025, tmp_path_factory):
+    root, base, _ = ai4pain_2025
+    n = len(load_ai4pain(root).trials)
+    # what a zip made on macOS and a download carry beside the data: __MACOSX/ with AppleDouble copies,
+    # ._* and .DS_Store files in every folder, a README and a docs folder beside the wrapper
+    junk = b"\x00\x05\x16\x07\x00\x02\x00\x00Mac OS X        \xff\xfe"
+    for part in ("train", "validation", "test"):
+        for folder in FOLDERS.values():
+            d = base / part / folder
+            (d / "._S1.csv").write_bytes(junk)
+            (d / ".DS_Store").write_bytes(junk)
+            mac = root / "__MACOSX" / base.name / part / folder
+            mac.mkdir(parents=True, exist_ok=True)
+            (mac / "._S1.csv").write_bytes(junk)
+    (root / "README.txt").write_text("AI4Pain 2025\n")
+    (root / "docs").mkdir()
+    assert len(load_ai4pain(root).trials) == n
+    # nested two levels down, beside other folders
+    outer = tmp_path_factory.mktemp("download")
+    (outer / "extra").mkdir()
+    shutil.move(str(root), str(outer / "unzipped"))
+    assert len(load_ai4pain(outer).trials) == n
+    # two candidate roots at the same depth: refused, naming both
+    shutil.copytree(outer / "unzipped" / base.name, outer / "extra" / "copy")
+    with pytest.raises(DatasetError, match=r"several folders .*hold partition folders.*unzipped.*point --root"):
+        load_ai4pain(outer)
+    # deeper than max_depth: not found, with the fix
+    top = tmp_path_factory.mktemp("deep")
+    (top / "a" / "b" / "c" / "d").mkdir(parents=True)
+    shutil.move(str(outer / "extra" / "copy"), str(top / "a" / "b" / "c" / "d" / "copy"))
+    with pytest.raises(DatasetError, match=r"no train/ validation/ test/ folders .* 3 levels"):
+        load_ai4pain(top)

@@ -139,24 +139,43 @@ def _has_partitions(d: Path) -> bool:
     return any(_match_dir(d, names) is not None for names in AI4PAIN_PARTITIONS.values())
 
 
+def _is_junk(p: Path) -> bool:
+    """Archive and OS debris: hidden names, macOS ``__MACOSX/`` folders and ``._*`` AppleDouble files."""
+    return p.name.startswith((".", "__MACOSX")) or p.name in ("Thumbs.db", "desktop.ini")
+
+
 def find_ai4pain_root(root: str | Path, max_depth: int = 3) -> Path:
-    """The folder that holds ``train/``, ``validation/``, ``test/``: ``root`` itself or a single wrapper
-    folder below it (e.g. ``AI4Pain 2025 Dataset/`` of the zip, possibly nested). DatasetError otherwise."""
+    """The folder that holds ``train/``, ``validation/``, ``test/``: ``root`` itself or the one folder
+    below it, up to ``max_depth`` levels down, that does (e.g. ``AI4Pain 2025 Dataset/`` of the zip,
+    beside a ``__MACOSX/`` folder or a README). Hidden folders and ``__MACOSX`` are not searched.
+
+    Raises:
+        DatasetError: no such folder, or several at the same depth (naming them).
+    """
     root = Path(root)
     if not root.is_dir():
         raise DatasetError(f"AI4PAIN: folder {root} does not exist; point --root at the folder holding train/ validation/ test/ "
                            "(or the folder the zip unpacked to)")
-    d = root
+    level = [root]
     for _ in range(max_depth + 1):
-        if _has_partitions(d):
-            return d
-        subs = [p for p in sorted(d.iterdir()) if p.is_dir() and not p.name.startswith((".", "__MACOSX"))]
-        if len(subs) != 1:
+        hits = [d for d in level if _has_partitions(d)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise DatasetError(f"AI4PAIN: several folders under {root} hold partition folders: "
+                               f"{[str(h.relative_to(root)) for h in hits][:6]}; point --root at the one to use")
+        nxt = []
+        for d in level:
+            try:
+                nxt += [p for p in sorted(d.iterdir()) if p.is_dir() and not _is_junk(p)]
+            except OSError:
+                continue
+        level = nxt
+        if not level:
             break
-        d = subs[0]
-    found = sorted(p.name for p in root.iterdir())[:10]
-    raise DatasetError(f"AI4PAIN: no train/ validation/ test/ folders in {root} (nor in a single wrapper folder below it); "
-                       f"found {found}. Point --root at the folder holding the partition folders")
+    found = sorted(p.name for p in root.iterdir() if not _is_junk(p))[:10]
+    raise DatasetError(f"AI4PAIN: no train/ validation/ test/ folders in {root} or in the folders up to {max_depth} levels "
+                       f"below it; found {found}. Point --root at the folder holding the partition folders")
 
 
 # ----------------------------------------------------------------------------- reading
@@ -297,7 +316,7 @@ def _load_partition(pdir: Path, part: str, mod_dirs: Mapping[str, Path], opt: _O
                     length_tolerance: int, counts: Counter, warn: list[str], state: dict) -> list[Trial]:
     where = f"AI4PAIN/{part}: "
     files = {m: {p.stem: p for p in sorted(d.iterdir()) if p.is_file() and p.suffix.lower() in (".csv", ".tsv", ".txt")
-                 and not p.name.startswith(".")} for m, d in mod_dirs.items()}
+                 and not _is_junk(p)} for m, d in mod_dirs.items()}
     subjects = sorted(set().union(*[set(f) for f in files.values()]), key=_natural)
     if not subjects:
         raise DatasetError(f"{where}no participant CSV files in {', '.join(str(d) for d in mod_dirs.values())}")
@@ -361,7 +380,8 @@ def _natural(s: str) -> tuple:
 
 def _is_session_folder(d: Path) -> bool:
     """A modality folder of the distributed layout: its first table has segment-named columns."""
-    f = next((p for p in sorted(d.iterdir()) if p.is_file() and p.suffix.lower() in (".csv", ".tsv", ".txt")), None)
+    f = next((p for p in sorted(d.iterdir()) if p.is_file() and p.suffix.lower() in (".csv", ".tsv", ".txt")
+              and not _is_junk(p)), None)
     if f is None:
         return False
     try:
