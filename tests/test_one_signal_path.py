@@ -33,7 +33,7 @@ def _bvp(seed: int, seconds: float = 30.0) -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def rendered():
-    wins, images = render_signal(_bvp(0), FS, "bvp", kinds=("waveform", "multi"))
+    wins, images = render_signal(_bvp(0), sampling_rate=FS, modality="bvp", kinds=("waveform", "multi"))
     return wins, images
 
 
@@ -121,8 +121,8 @@ def test_render_cli_takes_embeds_signal_options(tmp_path):
                "--stride", "5", "--max-missing", "0.2", "--max-windows", "2", "-o", str(out)])
     assert rc == 0 and len(list((out / "waveform").glob("*.png"))) == 2
     # the PNG is the image of the native-rate window that embed would give the model
-    wins, imgs = render_signal(np.loadtxt(p, delimiter=",", skiprows=1)[:, 1], FS, "bvp", ("waveform",), 5.0, 5.0,
-                               resample="native", max_windows=2)
+    wins, imgs = render_signal(np.loadtxt(p, delimiter=",", skiprows=1)[:, 1], sampling_rate=FS, modality="bvp",
+                               kinds=("waveform",), window=5.0, stride=5.0, resample="native", max_windows=2)
     png = np.asarray(Image.open(sorted((out / "waveform").glob("*.png"))[0]))
     expect = (imgs["waveform"][0].permute(1, 2, 0).numpy() * 255.0).round().astype(np.uint8)
     assert wins.sampling_rate == FS

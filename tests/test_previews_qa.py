@@ -23,7 +23,8 @@ def test_render_file_writes_a_qa_sheet(tmp_path):
 
 def test_qa_sheet_shows_at_most_max_windows(tmp_path):
     x = np.sin(np.arange(3000) / 30.0)
-    wins, images = render_signal(x, 50.0, "bvp", kinds=["waveform", "spectrogram_psd"], window=5.0, preprocess=False)
+    wins, images = render_signal(x, sampling_rate=50.0, modality="bvp", kinds=["waveform", "spectrogram_psd"], window=5.0,
+                                 preprocess=False)
     a = mpimg.imread(qa_sheet(x, 50.0, wins, images, tmp_path / "a.png", max_windows=2))
     b = mpimg.imread(qa_sheet(x, 50.0, wins, images, tmp_path / "b.png", max_windows=6))
     assert len(wins) == 12 and b.shape[1] > a.shape[1]  # wider: more image columns

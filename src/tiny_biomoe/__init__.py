@@ -42,6 +42,7 @@ _EXPORTS: dict[str, str] = {
     "list_kinds": ".representations",
     "register_kind": ".representations",
     "embed_signal": ".embed",
+    "render_signal": ".previews",
     "embed_windows": ".embed",
     "load_embeddings": ".embed",
     "EmbeddingResult": ".embed",

@@ -344,21 +344,11 @@ def embed_signal(
             float32 is measured and stored in ``metadata["inference"]``). See :mod:`tiny_biomoe.model.runtime`.
     """
     m = get_modality(modality)
-    source, channel = "<array>", None
-    from .signals.inmemory import as_recording, is_in_memory
+    from .signals.inmemory import one_channel
 
-    if isinstance(signal, (str, os.PathLike)):
-        raise InputError(f"embed_signal takes samples, not a file name ({str(signal)!r}); use "
-                         "embed_file(path, modality) or embed_signal(read_signal(path), None, modality)")
-    if is_in_memory(signal) or not (isinstance(signal, (np.ndarray, Recording, list, tuple)) or hasattr(signal, "__array__")):
-        # pandas, NeuroKit2 (frame, info), MNE Raw; any other type gets a SignalError saying how to convert it
-        signal = as_recording(signal, column=column, sampling_rate=sampling_rate, modality=m.name)
-    if isinstance(signal, Recording):
-        channel, samples, rate = signal.pick(column, m.name)
-        source = signal.source
-        sampling_rate = rate if sampling_rate is None else sampling_rate
-        signal = samples
-    original_fs = check_sampling_rate(sampling_rate)
+    # pandas, NeuroKit2 (frame, info), MNE Raw, a Recording or samples; any other type is a clear error
+    signal, original_fs, source, channel = one_channel(signal, sampling_rate=sampling_rate, modality=m.name,
+                                                       column=column)
     from ._timing import stage
 
     kinds = kind_list(kinds)

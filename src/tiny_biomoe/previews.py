@@ -16,6 +16,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import torch
 
+from ._compat import keyword_only_after
 from .errors import InputError
 from .representations.base import kind_list, render
 from .signals.modalities import get_modality
@@ -25,9 +26,11 @@ from .signals.windowing import Windows
 __all__ = ["render_signal", "render_file", "save_previews", "contact_sheet", "qa_sheet"]
 
 
+@keyword_only_after(1, legacy=9)
 def render_signal(
-    signal: np.ndarray,
-    sampling_rate: float,
+    signal: Any,
+    *,
+    sampling_rate: float | None = None,
     modality: str,
     kinds: "str | Sequence[str]" = ("waveform", "spectrogram_psd"),
     window: float | None = None,
@@ -36,12 +39,17 @@ def render_signal(
     max_windows: int | None = None,
     device: "str | torch.device | None" = None,
     kind_params: Mapping[str, Mapping[str, Any]] | None = None,
-    *,
     resample: "str | float" = "model",
     max_missing: float = 0.5,
     quality: bool = True,
+    column: "str | int | None" = None,
 ) -> tuple[Windows, dict[str, torch.Tensor]]:
     """Condition, window and render one channel: returns ``(windows, kind -> (N, 3, 224, 224))``.
+
+    ``signal`` is what :func:`tiny_biomoe.embed.embed_signal` takes: 1-D samples (with
+    ``sampling_rate``), a :class:`~tiny_biomoe.signals.Recording`, a pandas Series/DataFrame, a
+    NeuroKit2 frame or an MNE ``Raw`` (channel by ``column`` or by the modality's name; the rate
+    from the object unless ``sampling_rate`` is given).
 
     The windows come from :func:`tiny_biomoe.signals.conditioning.condition` with the same options
     as :func:`tiny_biomoe.embed.embed_signal` (``window``, ``stride``, ``preprocess``, ``resample``,
@@ -49,6 +57,10 @@ def render_signal(
     previews are exactly the images the model is given. The returned windows are a
     :class:`~tiny_biomoe.signals.conditioning.Conditioned` (with ``quality`` flags and ``settings``).
     """
+    from .signals.inmemory import one_channel
+
+    signal, sampling_rate, _, _ = one_channel(signal, sampling_rate=sampling_rate, modality=modality, column=column,
+                                              caller="render_signal")
     from .representations.multi import multi_lines_request
 
     m = get_modality(modality)
@@ -157,7 +169,8 @@ def render_file(
     )
     _, samples, fs = rec.pick(None, get_modality(modality).name)
     wins, images = render_signal(
-        samples, fs, modality, kinds, window, stride, preprocess, max_windows, device, kind_params,
+        samples, sampling_rate=fs, modality=modality, kinds=kinds, window=window, stride=stride,
+        preprocess=preprocess, max_windows=max_windows, device=device, kind_params=kind_params,
         resample=resample, max_missing=max_missing,
     )
     paths = save_previews(images, out_dir, wins.starts)

@@ -93,3 +93,30 @@ def test_embed_signal_takes_dataframe_and_raw_like_an_array(reference_model):
     np.testing.assert_allclose(got.embeddings["waveform"], ref.embeddings["waveform"], rtol=1e-5, atol=1e-6)
     with pytest.raises(InputError, match="embed_file"):
         embed_signal("rec.csv", sampling_rate=FS, modality="eda", model=reference_model)
+
+
+def test_render_signal_takes_dataframe_neurokit_and_raw_like_an_array():
+    import torch
+
+    from tiny_biomoe.previews import render_signal
+
+    x = _eda(1000)
+    wins, ref = render_signal(x, sampling_rate=FS, modality="eda", kinds="waveform")
+    df = pd.DataFrame({"EDA": x, "other": -x}, index=pd.timedelta_range(0, periods=x.size, freq="20ms"))
+    nk_frame = pd.DataFrame({"EDA_Raw": -x, "EDA_Clean": x})
+    mne = pytest.importorskip("mne")
+    raw = mne.io.RawArray(np.stack([-x, x]), mne.create_info(["other", "EDA"], FS, ["misc", "misc"]), verbose=False)
+    for obj, kw in ((df, {"column": "EDA"}), ((nk_frame, {"sampling_rate": FS}), {}), (raw, {"column": "EDA"}),
+                    (read_signal(df[["EDA"]]), {})):
+        w, got = render_signal(obj, modality="eda", kinds="waveform", **kw)
+        assert w.sampling_rate == wins.sampling_rate and np.array_equal(w.starts, wins.starts)
+        assert torch.equal(got["waveform"], ref["waveform"])
+    w, got = render_signal(df, modality="eda", kinds="waveform")  # no column: the one named like the modality
+    assert torch.equal(got["waveform"], ref["waveform"])
+    with pytest.raises(SignalError, match="several channels"):
+        render_signal(df.rename(columns={"EDA": "a", "other": "b"}), modality="eda", kinds="waveform")
+    with pytest.raises(InputError, match="render_file"):
+        render_signal("rec.csv", sampling_rate=FS, modality="eda")
+    with pytest.warns(FutureWarning, match="sampling_rate=, modality="):  # the old positional form, for one release
+        _, old = render_signal(x, FS, "eda", "waveform")
+    assert torch.equal(old["waveform"], ref["waveform"])

@@ -28,7 +28,7 @@ from .modalities import get_modality
 from .processing import check_sampling_rate
 from .readers import TIME_COLUMN_NAMES, TIME_COLUMN_NAMES_MS, Recording
 
-__all__ = ["as_recording", "is_in_memory", "NEUROKIT_PREFIXES"]
+__all__ = ["as_recording", "is_in_memory", "one_channel", "NEUROKIT_PREFIXES"]
 
 #: canonical modality -> column prefix of NeuroKit2's ``*_process`` frames
 NEUROKIT_PREFIXES = {"eda": "EDA", "bvp": "PPG", "ecg": "ECG", "resp": "RSP", "emg": "EMG", "eeg": "EEG"}
@@ -244,3 +244,39 @@ def _from_mne(raw: Any, cols, sampling_rate, picks) -> Recording:
             "channel_types": {n: types[n] for n in sel}}
     return Recording({n: np.asarray(row, dtype=np.float64) for n, row in zip(sel, data)}, fs, source, info=info)
 
+
+
+def one_channel(
+    signal: Any,
+    *,
+    sampling_rate: float | None,
+    modality: str,
+    column: "str | int | None" = None,
+    caller: str = "embed_signal",
+) -> tuple[np.ndarray, float, str, "str | None"]:
+    """The one channel a signal entry point works on: ``(samples, rate, source, channel)``.
+
+    ``signal`` is a 1-D array-like, a :class:`~tiny_biomoe.signals.Recording`, or anything
+    :func:`as_recording` converts (pandas, NeuroKit2, MNE ``Raw``). The channel is ``column`` or
+    the one named like ``modality``; ``sampling_rate`` (Hz) overrides the object's own rate. A file
+    name or an unknown type is an error that says what to pass instead.
+    """
+    import os
+
+    from ..errors import InputError
+
+    if isinstance(signal, (str, os.PathLike)):
+        fn = "embed_file" if caller.startswith("embed") else "render_file"
+        raise InputError(f"{caller} takes samples, not a file name ({str(signal)!r}); use "
+                         f"{fn}(path, modality=...) or {caller}(read_signal(path), modality=...)")
+    canon = get_modality(modality).name
+    source, channel = "<array>", None
+    if is_in_memory(signal) or not (isinstance(signal, (np.ndarray, Recording, list, tuple))
+                                    or hasattr(signal, "__array__")):
+        signal = as_recording(signal, column=column, sampling_rate=sampling_rate, modality=canon)
+    if isinstance(signal, Recording):
+        channel, samples, rate = signal.pick(column, canon)
+        source = signal.source
+        sampling_rate = rate if sampling_rate is None else sampling_rate
+        signal = samples
+    return signal, check_sampling_rate(sampling_rate), source, channel
