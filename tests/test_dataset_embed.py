@@ -93,6 +93,33 @@ def test_same_folder_relative_absolute_or_twice_is_listed_once(tmp_path, monkeyp
         assert all("/" not in r.name or r.name.startswith("study/") for r in recs)
 
 
+def test_wfdb_folder_lists_each_record_once_and_multi_segment_records_whole(tmp_path):
+    wfdb = pytest.importorskip("wfdb")
+    from tiny_biomoe.signals import read_signal
+
+    db = tmp_path / "db"
+    db.mkdir()
+    rng = np.random.default_rng(0)
+    for name in ("r1", "r2"):  # single-segment records: a .hea and a .dat each
+        wfdb.wrsamp(name, fs=250, units=["mV"], sig_name=["II"], p_signal=rng.normal(size=(1000, 1)), fmt=["16"],
+                    write_dir=str(db))
+    # a multi-segment record as PhysioNet databases (MIMIC) store it: a master header
+    # ``<record>/<segments> <signals> <fs> <length>`` listing a layout header and its segments (``~`` a gap)
+    segs = [rng.normal(size=(600, 1)), rng.normal(size=(400, 1))]
+    for i, x in enumerate(segs, 1):
+        wfdb.wrsamp(f"m_{i:04d}", fs=250, units=["mV"], sig_name=["II"], p_signal=x, fmt=["16"], write_dir=str(db))
+    (db / "m.hea").write_text("m/4 1 250 1100\nm_layout 0\nm_0001 600\n~ 100\nm_0002 400\n")
+    (db / "m_layout.hea").write_text("m_layout 1 250 0\n~ 0 200/mV 16 0 0 0 0 II\n")
+    (db / "RECORDS").write_text("r1\nr2\nm\n")
+    recs = list_inputs([db])
+    assert [r.name for r in recs] == ["m.hea", "r1.hea", "r2.hea"]
+    whole = read_signal(db / "m.hea").signals["II"]
+    assert whole.size == 1100  # the segments end to end, the gap as missing samples
+    np.testing.assert_allclose(whole[:600], segs[0][:, 0], atol=1e-3)
+    np.testing.assert_allclose(whole[700:], segs[1][:, 0], atol=1e-3)
+    assert np.isnan(whole[600:700]).all()
+
+
 def test_manifest_and_bids_metadata(tmp_path, study):
     man = tmp_path / "manifest.csv"
     pd.DataFrame({"file": ["study/s1/rec_a.csv", "study/s2/rec_c.csv"], "modality": ["eda", "bvp"],

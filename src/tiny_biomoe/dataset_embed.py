@@ -157,9 +157,31 @@ def _folder_files(root: Path) -> list[Path]:
         kept = sorted(d for d in dirnames if not d.startswith((".", "_")) and not d.endswith(".parquet"))
         sessions = [d for d in kept if _is_e4_session(Path(dirpath) / d)]
         dirnames[:] = [d for d in kept if d not in sessions]
-        out += [Path(dirpath) / f for f in sorted(filenames) if _is_signal_file(Path(dirpath) / f, suffixes)]
+        segments = _wfdb_segment_headers(Path(dirpath), filenames)
+        out += [Path(dirpath) / f for f in sorted(filenames)
+                if f not in segments and _is_signal_file(Path(dirpath) / f, suffixes)]
         out += [Path(dirpath) / d for d in sessions]
     return sorted(out)
+
+
+def _wfdb_segment_headers(folder: Path, filenames: Sequence[str]) -> set[str]:
+    """Headers that are segments (or the layout) of a multi-segment WFDB record in ``folder``: the
+    master header (first line ``<record>/<segments> ...``, as in MIMIC and other PhysioNet databases)
+    is the recording; its segments are read through it, not listed again."""
+    out: set[str] = set()
+    for f in filenames:
+        if not f.lower().endswith(".hea"):
+            continue
+        try:
+            with open(folder / f, "r", encoding="latin-1") as fh:
+                lines = [ln.strip() for ln in fh.read(1 << 16).splitlines()]
+        except OSError:
+            continue
+        lines = [ln for ln in lines if ln and not ln.startswith("#")]
+        if not lines or "/" not in lines[0].split()[0]:
+            continue
+        out |= {ln.split()[0] + ".hea" for ln in lines[1:] if ln.split()[0] != "~"}
+    return out
 
 
 def _rel(p: Path, root: Path) -> str:
