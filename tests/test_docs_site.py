@@ -1,8 +1,10 @@
-"""The MkDocs site builds with warnings as errors, and examples/quickstart.ipynb runs (nbclient)."""
+"""The MkDocs site builds with warnings as errors, and the notebooks in examples/ run (nbclient)."""
 
 from __future__ import annotations
 
+import ast
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,3 +55,32 @@ def test_evaluation_notebook_runs(reference_checkpoint, tmp_path, monkeypatch):
                    for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
     assert "95% CI" in text and "predictions.csv" in text and "report.html" in text
     assert (tmp_path / "report" / "predictions.csv").is_file()
+
+
+def test_sklearn_pipeline_notebook_runs(reference_checkpoint, tmp_path, monkeypatch):
+    nbformat = pytest.importorskip("nbformat", reason="needs the test extra (nbclient, nbformat, ipykernel)")
+    nbclient = pytest.importorskip("nbclient")
+    pytest.importorskip("ipykernel")
+    monkeypatch.setenv("TINY_BIOMOE_WEIGHTS", str(reference_checkpoint))
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    nb = nbformat.read(REPO / "examples" / "sklearn_pipeline.ipynb", as_version=4)
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]  # stored without outputs
+    nbclient.NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
+    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
+    assert not [o for o in outputs if o.get("output_type") == "error"]
+    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "checkpoint.pt" in text  # the kernel used the weights it was given
+    assert "(6, 192) (6, 192)" in text  # a 2-D array and a list of trials of different lengths
+    for label in ("mean CV accuracy", "mean CV accuracy, trials of 6-10 s", "best mean CV accuracy"):
+        acc = float(re.search(re.escape(label) + r": ([0-9.]+)", text).group(1))
+        assert 0.5 < acc <= 1.0, (label, acc)  # two classes, 16 trials each: above chance
+    cache = ast.literal_eval(re.search(r"\{'hits': \d+, 'misses': \d+, 'size': \d+\}", text).group(0))
+    assert cache == {"hits": 96, "misses": 32, "size": 32}  # 32 trials embedded once, served 3 more times over 4 folds
+    assert "trials embedded during the grid search: 0" in text
+    assert "384 features" in text and "eda_spectrogram_psd_e191" in text and "eda_add_e0" in text
+    weights = {float(t): ast.literal_eval(d) for t, d in re.findall(r"attention weights, temperature ([0-9.]+): (\{.*\})", text)}
+    assert set(weights) == {0.1, 0.02} and all(abs(sum(w.values()) - 1) < 1e-3 for w in weights.values())
+    assert min(weights[0.02], key=weights[0.02].get) == "40-50 s"  # the window with the artefact counts least
+    assert weights[0.02]["40-50 s"] < weights[0.1]["40-50 s"]  # more so at a lower temperature
+    diffs = [float(d) for d in re.findall(r"embedder vs pool_windows: max \|diff\| ([0-9.e+-]+)", text)]
+    assert len(diffs) == 2 and max(diffs) < 1e-5  # the embedder pools the windows embed_signal embeds
