@@ -654,6 +654,22 @@ def _run_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def _add_completion(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("completion", help="print a shell completion script: eval \"$(biomoe completion bash)\" in "
+                       "~/.bashrc (zsh: biomoe completion zsh in ~/.zshrc)")
+    from ._completion import SHELLS
+
+    p.add_argument("shell", choices=SHELLS, help="the shell to complete in")
+    p.set_defaults(func=_run_completion)
+
+
+def _run_completion(args: argparse.Namespace) -> int:
+    from ._completion import completion_script
+
+    sys.stdout.write(completion_script(build_parser(), args.shell))
+    return 0
+
+
 # ----------------------------------------------------------------------------- end of sections
 
 _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
@@ -669,6 +685,7 @@ _SECTIONS: list[Callable[[argparse._SubParsersAction], None]] = [
     _add_predict,
     _add_export,
     _add_bench,
+    _add_completion,
 ]
 
 
