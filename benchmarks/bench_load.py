@@ -44,7 +44,7 @@ def _env(cache: Path) -> dict[str, str]:
 def _cmd(kind: str, signal: Path, weights: str, out: Path) -> list[str]:
     if kind == "default":
         code = ("import sys; from tiny_biomoe.embed import embed_file; "
-                f"embed_file({str(signal)!r}, 'eda', {str(out)!r}, sampling_rate=100.0, weights={weights!r})")
+                f"embed_file({str(signal)!r}, modality='eda', output={str(out)!r}, sampling_rate=100.0, weights={weights!r})")
         return [sys.executable, "-c", code]
     cmd = [sys.executable, "-m", "tiny_biomoe.cli", "embed", str(signal), "--modality", "eda", "--fs", "100",
            "--weights", weights, "-o", str(out), "--force", "--no-progress", "-q"]
