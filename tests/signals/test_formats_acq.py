@@ -184,3 +184,20 @@ def test_cli_damaged_acq_exit_2_one_line_nothing_written(tmp_path):
         assert len(lines) == 1 and "not a readable AcqKnowledge file" in lines[0] and path.name in lines[0]
     assert sorted(q.name for q in tmp_path.iterdir()) == ["cut_in_headers.acq", "cut_in_samples.acq",
                                                          "good.acq", "random.acq"]
+
+
+def test_pulse_oximeter_percent_channel_is_spo2(tmp_path):
+    from tiny_biomoe.signals import read_signal
+
+    t = np.arange(2000) / BASE_HZ
+    chans = [AcqChannel("OXY100E", "%", 97.0 + 0.5 * np.sin(2 * np.pi * 0.05 * t), divider=1, dtype="float64",
+                        description="SpO2", number=1),
+             AcqChannel("OXY100E pleth", "Volts", np.sin(2 * np.pi * 1.1 * t), divider=1, dtype="float64",
+                        description="Pleth", number=2)]
+    p = tmp_path / "oxy.acq"
+    write_acq(p, chans, base_rate=BASE_HZ, revision=41)
+    rec = read_signal(p)
+    assert rec.info["modalities"] == {"OXY100E": "spo2"}  # only the channel in % is SpO2
+    name, x, fs = rec.pick(None, "spo2")
+    assert name == "OXY100E" and fs == BASE_HZ
+    np.testing.assert_allclose(x, chans[0].values)

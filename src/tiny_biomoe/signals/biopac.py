@@ -3,7 +3,8 @@
 Channels are named by their AcqKnowledge channel names (e.g. ``EDA100C``, ``ECG - ECG100C``,
 ``PPG100C``), with their units and their own rates (AcqKnowledge allows lower rates per channel).
 The values are the scaled physical values bioread computes from the file's channel scaling.
-BIOPAC's respiration amplifier labels (``RSP100C``, ``RSPEC-R``) mean ``resp``; the other module names
+BIOPAC's respiration amplifier labels (``RSP100C``, ``RSPEC-R``) mean ``resp`` and the pulse oximeter's
+(``OXY100C``/``OXY100E``) channel in ``%`` means ``spo2``; the other module names
 (``EDA100C``, ``PPG100C``, ``ECG100C`` ...) map through the common sensor prefixes.
 """
 
@@ -59,8 +60,12 @@ def read_acq(path: "str | Path", **_: Any):
         if u:
             units[name] = u
         sensors[name] = name.split(" - ")[-1]
-        if sensor_modality(sensors[name]) is None and re.sub(r"[^A-Z]", "", sensors[name].upper()).startswith("RSP"):
-            modalities[name] = "resp"  # BIOPAC RSP100C / RSPEC: no generic sensor prefix says so
+        if sensor_modality(sensors[name]) is None:  # BIOPAC module names no generic sensor prefix covers
+            label = re.sub(r"[^A-Z]", "", sensors[name].upper())
+            if label.startswith("RSP"):  # RSP100C, RSPEC-R
+                modalities[name] = "resp"
+            elif label.startswith("OXY") and u == "%":  # OXY100C/E pulse oximeter: its SpO2 output, in %
+                modalities[name] = "spo2"
     if not signals:
         raise SignalError(f"{path}: the AcqKnowledge file holds no channels")
     info = {"format": "acq", "sampling_rate_from": "header", "sensors": sensors, "modalities": modalities,
