@@ -117,6 +117,35 @@ def test_stale_temporaries_of_dead_writers_are_removed(tmp_path):
     assert not stale_file.exists()
 
 
+def test_temporaries_of_another_host_are_judged_by_age_not_pid(tmp_path):
+    """Several nodes writing into one shared folder (torchrun across machines): a pid from another host
+    says nothing about whether that writer is alive here, so only age removes its temporaries."""
+    import time
+
+    from tiny_biomoe import _io
+
+    child = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead = int(child.stdout)
+    here = _io._host_tag()
+    other = "node-" + ("b" if not here.endswith("b") else "c") * 8
+    mine_dead = tmp_path / f".part-1.parquet.p{dead}@{here}.aaaa1111.tmp.parquet"
+    theirs = tmp_path / f".part-2.parquet.p{dead}@{other}.bbbb2222.tmp.parquet"
+    theirs_old = tmp_path / f".part-3.parquet.p{dead}@{other}.cccc3333.tmp.parquet"
+    for p in (mine_dead, theirs, theirs_old):
+        p.write_bytes(b"")
+    old = time.time() - 2 * _io.STALE_AFTER_S
+    os.utime(theirs_old, (old, old))
+    removed = cleanup_stale(tmp_path)
+    assert sorted(p.name for p in removed) == sorted([mine_dead.name, theirs_old.name])
+    assert theirs.exists()
+    # what this module writes carries the pid and this host
+    seen = []
+    with atomic_path(tmp_path / "x.npz") as tmp:
+        seen.append(tmp.name)
+        tmp.write_bytes(b"1")
+    assert _io._TMP_RE.match(seen[0]).groups() == (str(os.getpid()), here)
+
+
 @pytest.mark.parametrize("kind", ["file", "dir"])
 def test_check_output_refusals(tmp_path, kind):
     f = tmp_path / "f.csv"

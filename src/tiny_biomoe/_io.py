@@ -39,7 +39,16 @@ STALE_AFTER_S = 24 * 3600.0
 #: errno values that mean "this machine cannot store the output here" (not a bug of ours).
 _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EACCES, errno.EPERM,
                  errno.ENAMETOOLONG, errno.ENOTDIR, errno.EISDIR}
-_TMP_RE = re.compile(r"^\..+\.p(\d+)\.[^.]+\.tmp")
+#: ``.<name>.p<pid>[@<host>].<random>.tmp...``; names written before the host tag read as this host's
+_TMP_RE = re.compile(r"^\..+\.p(\d+)(?:@([A-Za-z0-9-]+))?\.[^.]+\.tmp")
+
+
+def _host_tag() -> str:
+    """This machine's name as it goes into temporary names (a pid means nothing on another node of a
+    shared file system, so only temporaries of this host are judged by their pid)."""
+    import socket
+
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
 
 
 def current_umask() -> int:
@@ -75,8 +84,10 @@ def _pid_alive(pid: int) -> bool:
 def cleanup_stale(folder: str | os.PathLike, *, older_than_s: float = STALE_AFTER_S) -> list[Path]:
     """Remove our temporaries in ``folder`` left by killed runs; return what was removed.
 
-    Only names of the form ``.<name>.p<pid>.<random>.tmp...`` (what this module creates) are touched,
-    and only when process ``pid`` is gone or the entry is older than ``older_than_s``.
+    Only names of the form ``.<name>.p<pid>@<host>.<random>.tmp...`` (what this module creates) are
+    touched, and only when the entry is older than ``older_than_s`` or was made on this host by a
+    process ``pid`` that is gone. A temporary of another host (several nodes writing into one shared
+    folder under torchrun) is never judged by its pid: it may belong to a live process there.
     """
     removed: list[Path] = []
     try:
@@ -84,6 +95,7 @@ def cleanup_stale(folder: str | os.PathLike, *, older_than_s: float = STALE_AFTE
     except OSError:
         return removed
     now = time.time()
+    host = _host_tag()
     for e in entries:
         m = _TMP_RE.match(e.name)
         if not m:
@@ -92,7 +104,8 @@ def cleanup_stale(folder: str | os.PathLike, *, older_than_s: float = STALE_AFTE
             age = now - e.stat(follow_symlinks=False).st_mtime
         except OSError:
             continue
-        if _pid_alive(int(m.group(1))) and age < older_than_s:
+        local = m.group(2) in (None, host)
+        if age < older_than_s and (not local or _pid_alive(int(m.group(1)))):
             continue
         p = Path(e.path)
         with contextlib.suppress(OSError):
@@ -105,7 +118,7 @@ def cleanup_stale(folder: str | os.PathLike, *, older_than_s: float = STALE_AFTE
 
 
 def _prefix(path: Path) -> str:
-    return f".{path.name[:80]}.p{os.getpid()}."
+    return f".{path.name[:80]}.p{os.getpid()}@{_host_tag()}."
 
 
 def _output_error(path: Path, exc: OSError) -> OutputError:
