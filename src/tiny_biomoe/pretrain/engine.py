@@ -35,7 +35,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .._device import resolve_device
-from .._io import atomic_path, atomic_write_text
+from .._io import atomic_dir, atomic_path, atomic_write_text
 from ..errors import CheckpointError, ConfigError, require
 from ..model import TinyBioMoE
 from ..model.init import random_model
@@ -724,18 +724,14 @@ def export(model: MultiTaskModel, cfg: PretrainConfig, data: list[ShardedTask], 
         "pretraining": {"steps": step, "world_size": world_size, "tasks": tasks, "config": config_to_dict(cfg)},
         "representations": sorted({k for t in cfg.tasks for k in t.representations}),
     }
-    # the whole folder (backbone, config, card, heads) is built beside the target and renamed into
-    # place, so a run killed while exporting never leaves weights without their config or heads
+    # the whole folder (backbone, config, card, heads) is built in a temporary folder beside the
+    # target and renamed into place, so a run killed while exporting never leaves weights without
+    # their config or heads; the temporary carries this process's id, so the next run removes it
     folder = Path(folder)
-    tmp = folder.with_name(f".{folder.name}.export.tmp")
-    old = folder.with_name(f".{folder.name}.old.tmp")
-    for p in (tmp, old):
-        shutil.rmtree(p, ignore_errors=True)
-    model.backbone.save_pretrained(tmp, metadata=json.loads(json.dumps(metadata, default=str)))
-    heads = {k: v.detach().cpu().contiguous() for k, v in model.heads.state_dict().items()}
-    save_file(heads, str(tmp / "heads.safetensors"), metadata={"tasks": json.dumps([t["name"] for t in tasks])})
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(tmp, folder)
-    shutil.rmtree(old, ignore_errors=True)
+    for p in (folder.with_name(f".{folder.name}.export.tmp"), folder.with_name(f".{folder.name}.old.tmp")):
+        shutil.rmtree(p, ignore_errors=True)  # fixed-name temporaries of earlier versions
+    with atomic_dir(folder, replace=True) as tmp:
+        model.backbone.save_pretrained(tmp, metadata=json.loads(json.dumps(metadata, default=str)))
+        heads = {k: v.detach().cpu().contiguous() for k, v in model.heads.state_dict().items()}
+        save_file(heads, str(tmp / "heads.safetensors"), metadata={"tasks": json.dumps([t["name"] for t in tasks])})
     return folder
