@@ -118,7 +118,11 @@ def test_planned_stop_and_resume_and_export(shard_root, straight, tmp_path):
     part = pretrain(cfg, stop_at_step=1)
     assert part.stopped and part.step == 1 and part.export_dir is None
     assert (part.checkpoint / "state.pt").is_file() and (part.checkpoint / "rank-00000.pt").is_file()
+    stale = part.checkpoint.parent / "step-00000099.partial"  # a kill while saving a step never saved again
+    stale.mkdir()
+    (stale / "rank-00000.pt").write_bytes(b"")
     done = pretrain(cfg)
+    assert not stale.exists() and latest_checkpoint(cfg.train.output_dir).name == f"step-{N_STEPS:08d}"
     _assert_same(_params(straight), _params(done))
     # the exported backbone loads through the public API and carries the pretraining metadata
     model = TinyBioMoE.from_pretrained(done.export_dir)

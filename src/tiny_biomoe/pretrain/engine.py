@@ -245,6 +245,8 @@ def _save_checkpoint(root: Path, step: int, d: _Dist, main: dict[str, Any] | Non
         olds = sorted(p for p in root.iterdir() if _CKPT_RE.match(p.name))
         for p in olds[: max(0, len(olds) - max(1, keep))]:
             shutil.rmtree(p, ignore_errors=True)
+        for p in root.glob("step-*.partial"):  # left by a run killed while saving a step not saved since
+            shutil.rmtree(p, ignore_errors=True)
     d.barrier()
     return final
 
