@@ -274,6 +274,8 @@ def build_cases(root: Path, files: dict[str, str], victims: dict[str, str]) -> l
     add("prepare-shards", lambda od: ["prepare-shards", "--config", files["bomb.yaml"], "--workers", "1"],
         {"--config": configs, "--workers": INTS})
     add("info", lambda od: ["info", "--device", "cpu"], {"--device": devices})
+    add("inspect", lambda od: ["inspect", good], {"@1": signal_inputs})
+    add("completion", lambda od: ["completion", "bash"], {"@1": ["fish", "", "BASH", "bash zsh", "-"]})
     add("bench", lambda od: ["bench", "--quick", "--threads", "1", "--sections", "nothing"],
         {"--threads": INTS, "--sections": ["", "nothing", ",,"], "--json": out_files})
     # cases whose base would run a full pipeline are never run unmutated; the one mutation is the hostile value
