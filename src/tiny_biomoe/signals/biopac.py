@@ -3,9 +3,9 @@
 Channels are named by their AcqKnowledge channel names (e.g. ``EDA100C``, ``ECG - ECG100C``,
 ``PPG100C``), with their units and their own rates (AcqKnowledge allows lower rates per channel).
 The values are the scaled physical values bioread computes from the file's channel scaling.
-BIOPAC's respiration amplifier labels (``RSP100C``, ``RSPEC-R``) mean ``resp`` and the pulse oximeter's
-(``OXY100C``/``OXY100E``) channel in ``%`` means ``spo2``; the other module names
-(``EDA100C``, ``PPG100C``, ``ECG100C`` ...) map through the common sensor prefixes.
+The module names (``EDA100C``, ``PPG100C``, ``ECG100C``, ``RSP100C`` ...) map through the common sensor
+prefixes (:func:`~tiny_biomoe.signals.plux.sensor_modality`); the pulse oximeter's (``OXY100C``/``OXY100E``)
+channel in ``%`` means ``spo2``, which needs its unit, so it is decided here.
 """
 
 from __future__ import annotations
@@ -60,12 +60,9 @@ def read_acq(path: "str | Path", **_: Any):
         if u:
             units[name] = u
         sensors[name] = name.split(" - ")[-1]
-        if sensor_modality(sensors[name]) is None:  # BIOPAC module names no generic sensor prefix covers
-            label = re.sub(r"[^A-Z]", "", sensors[name].upper())
-            if label.startswith("RSP"):  # RSP100C, RSPEC-R
-                modalities[name] = "resp"
-            elif label.startswith("OXY") and u == "%":  # OXY100C/E pulse oximeter: its SpO2 output, in %
-                modalities[name] = "spo2"
+        if (sensor_modality(sensors[name]) is None and re.sub(r"[^A-Z]", "", sensors[name].upper()).startswith("OXY")
+                and u == "%"):
+            modalities[name] = "spo2"  # OXY100C/E pulse oximeter: only its SpO2 output (in %) is spo2
     if not signals:
         raise SignalError(f"{path}: the AcqKnowledge file holds no channels")
     info = {"format": "acq", "sampling_rate_from": "header", "sensors": sensors, "modalities": modalities,

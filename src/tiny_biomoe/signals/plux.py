@@ -50,12 +50,13 @@ _HEADER_LINES = 50
 
 
 def sensor_modality(sensor: str | None) -> str | None:
-    """The package modality a PLUX (or similar) sensor name measures: ``EDABITREV`` -> ``eda``, ``PZT`` -> ``resp``."""
+    """The package modality a PLUX (or similar) sensor name measures: ``EDABITREV`` -> ``eda``, ``PZT`` -> ``resp``
+    (also BIOPAC module names: ``EDA100C`` -> ``eda``, ``RSP100C``/``RSPEC-R`` -> ``resp``)."""
     if not sensor:
         return None
     s = re.sub(r"[^A-Z0-9]", "", str(sensor).upper())
     for prefix, mod in (("EDA", "eda"), ("GSR", "eda"), ("ECG", "ecg"), ("EKG", "ecg"), ("BVP", "bvp"), ("PPG", "bvp"),
-                        ("RESP", "resp"), ("PZT", "resp"), ("RIP", "resp"), ("EMG", "emg"), ("EEG", "eeg"),
+                        ("RESP", "resp"), ("RSP", "resp"), ("PZT", "resp"), ("RIP", "resp"), ("EMG", "emg"), ("EEG", "eeg"),
                         ("SPO2", "spo2"), ("OXI", "spo2")):
         if s.startswith(prefix):
             return mod
