@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import os
 import re
 import shutil
@@ -43,6 +44,7 @@ _WRITE_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS, errno.EAC
 _TMP_RE = re.compile(r"^\..+\.p(\d+)(?:@([A-Za-z0-9-]+))?\.[^.]+\.tmp")
 
 
+@functools.lru_cache(maxsize=1)
 def _host_tag() -> str:
     """This machine's name as it goes into temporary names (a pid means nothing on another node of a
     shared file system, so only temporaries of this host are judged by their pid)."""

@@ -32,7 +32,7 @@ import logging
 import os
 import re
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
@@ -347,7 +347,7 @@ def _unique_names(recs: list[tuple[InputRecording, "Path | None"]]) -> list[Inpu
     for r, root in recs:
         if r.name in first and root is not None:
             prefix = Path(_resolved(root)).name
-            r = InputRecording(r.path, f"{prefix}/{r.name}", r.modality, r.column, r.sampling_rate, r.metadata)
+            r = replace(r, name=f"{prefix}/{r.name}")
         named.append(r)
     left = clashes(named)
     if left:

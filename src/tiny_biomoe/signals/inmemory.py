@@ -19,11 +19,12 @@ Anything else is a :class:`~tiny_biomoe.errors.SignalError` that says how to con
 
 from __future__ import annotations
 
+import os
 from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from ..errors import SignalError
+from ..errors import InputError, SignalError
 from .modalities import get_modality
 from .processing import check_sampling_rate
 from .readers import TIME_COLUMN_NAMES, TIME_COLUMN_NAMES_MS, Recording
@@ -245,7 +246,6 @@ def _from_mne(raw: Any, cols, sampling_rate, picks) -> Recording:
     return Recording({n: np.asarray(row, dtype=np.float64) for n, row in zip(sel, data)}, fs, source, info=info)
 
 
-
 def one_channel(
     signal: Any,
     *,
@@ -261,10 +261,6 @@ def one_channel(
     the one named like ``modality``; ``sampling_rate`` (Hz) overrides the object's own rate. A file
     name or an unknown type is an error that says what to pass instead.
     """
-    import os
-
-    from ..errors import InputError
-
     if isinstance(signal, (str, os.PathLike)):
         fn = "embed_file" if caller.startswith("embed") else "render_file"
         raise InputError(f"{caller} takes samples, not a file name ({str(signal)!r}); use "
