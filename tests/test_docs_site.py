@@ -28,47 +28,37 @@ def test_mkdocs_build_strict(tmp_path):
         assert (tmp_path / "site" / page / "index.html").is_file()
 
 
-def test_quickstart_notebook_runs(reference_checkpoint, tmp_path, monkeypatch):
+def _run_notebook(name: str, checkpoint, tmp_path, monkeypatch) -> tuple[list, str]:
+    """Execute ``examples/<name>`` in ``tmp_path`` with the fixture weights and one thread; return the
+    outputs it was stored with and the text of every output of the run (which had no error)."""
     nbformat = pytest.importorskip("nbformat", reason="needs the test extra (nbclient, nbformat, ipykernel)")
     nbclient = pytest.importorskip("nbclient")
     pytest.importorskip("ipykernel")
-    monkeypatch.setenv("TINY_BIOMOE_WEIGHTS", str(reference_checkpoint))  # the kernel inherits the environment
+    monkeypatch.setenv("TINY_BIOMOE_WEIGHTS", str(checkpoint))  # the kernel inherits the environment
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    nb = nbformat.read(REPO / "examples" / "quickstart.ipynb", as_version=4)
+    nb = nbformat.read(REPO / "examples" / name, as_version=4)
+    stored = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     nbclient.NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
     outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
     assert not [o for o in outputs if o.get("output_type") == "error"]
-    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    return stored, "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+
+
+def test_quickstart_notebook_runs(reference_checkpoint, tmp_path, monkeypatch):
+    _, text = _run_notebook("quickstart.ipynb", reference_checkpoint, tmp_path, monkeypatch)
     assert "EmbeddingResult(6 windows x 192" in text and "checkpoint.pt" in text
     assert "'misses': 48" in text  # 48 trials, each embedded once over the four folds
 
 
 def test_evaluation_notebook_runs(reference_checkpoint, tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat", reason="needs the test extra (nbclient, nbformat, ipykernel)")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    monkeypatch.setenv("TINY_BIOMOE_WEIGHTS", str(reference_checkpoint))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    nb = nbformat.read(REPO / "examples" / "evaluation.ipynb", as_version=4)
-    nbclient.NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", ""))
-                   for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", []))
+    _, text = _run_notebook("evaluation.ipynb", reference_checkpoint, tmp_path, monkeypatch)
     assert "95% CI" in text and "predictions.csv" in text and "report.html" in text
     assert (tmp_path / "report" / "predictions.csv").is_file()
 
 
 def test_sklearn_pipeline_notebook_runs(reference_checkpoint, tmp_path, monkeypatch):
-    nbformat = pytest.importorskip("nbformat", reason="needs the test extra (nbclient, nbformat, ipykernel)")
-    nbclient = pytest.importorskip("nbclient")
-    pytest.importorskip("ipykernel")
-    monkeypatch.setenv("TINY_BIOMOE_WEIGHTS", str(reference_checkpoint))
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    nb = nbformat.read(REPO / "examples" / "sklearn_pipeline.ipynb", as_version=4)
-    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]  # stored without outputs
-    nbclient.NotebookClient(nb, timeout=240, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}).execute()
-    outputs = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])]
-    assert not [o for o in outputs if o.get("output_type") == "error"]
-    text = "".join(str(o.get("text", "")) + str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    stored, text = _run_notebook("sklearn_pipeline.ipynb", reference_checkpoint, tmp_path, monkeypatch)
+    assert not stored  # stored without outputs
     assert "checkpoint.pt" in text  # the kernel used the weights it was given
     assert "(6, 192) (6, 192)" in text  # a 2-D array and a list of trials of different lengths
     for label in ("mean CV accuracy", "mean CV accuracy, trials of 6-10 s", "best mean CV accuracy"):
