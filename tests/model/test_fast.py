@@ -10,9 +10,12 @@ import pytest
 import torch
 
 from tiny_biomoe import InputError
+from tiny_biomoe.model import fast as fast_mod
 from tiny_biomoe.model.fast import (
     DFTSpectralGating,
     FastTinyBioMoE,
+    FusedConv2d,
+    FusedLinear,
     ShiftedImageLayerNorm,
     bf16_supported,
     optimize_for_inference,
@@ -44,8 +47,9 @@ def _errors(net, x, exp) -> dict[str, float]:
         {"channels_last": False},
         {"spectral": "dft", "micro_batch": 4},  # 6 images -> chunks of 4 and 2
         {"spectral": "dft", "channels_last": False, "micro_batch": None},
+        {"fuse": False},  # plain PyTorch convolutions / linears and separate activations
     ],
-    ids=["default", "nchw", "dft-microbatch", "dft-nchw"],
+    ids=["default", "nchw", "dft-microbatch", "dft-nchw", "unfused"],
 )
 def test_fast_float32_forms_match_fixtures(reference_model, reference_io, kwargs):
     x, exp = reference_io
@@ -71,6 +75,71 @@ def test_fast_form_is_folded_and_gathered(reference_model):
     # the gathered table equals the original's biases indexed by its index buffer
     attn = reference_model.enc2.blocks1[0].mixer.m.attn
     torch.testing.assert_close(biases[0], attn.attention_biases.detach()[:, attn.attention_bias_idxs], rtol=0, atol=0)
+
+
+def _ops_run(fn) -> set[str]:
+    from torch.profiler import ProfilerActivity, profile
+
+    with profile(activities=[ProfilerActivity.CPU]) as prof:
+        fn()
+    return {e.key for e in prof.key_averages()}
+
+
+@pytest.mark.parametrize("act", [None, "relu", "gelu"])
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_fused_conv_equals_conv_then_activation(act, channels_last):
+    torch.manual_seed(0)
+    for conv in (torch.nn.Conv2d(16, 24, 3, 2, 1), torch.nn.Conv2d(24, 24, 3, 1, 1, groups=24)):
+        x = torch.randn(2, conv.in_channels, 20, 20)
+        if channels_last:
+            x = x.contiguous(memory_format=torch.channels_last)
+        want = conv(x)
+        want = {None: want, "relu": torch.relu(want), "gelu": torch.nn.functional.gelu(want)}[act]
+        fused = FusedConv2d(conv, act)
+        with torch.inference_mode():
+            got = fused(x)
+            ops = _ops_run(lambda: fused(x))
+        # float32 rounding of the same sums in another order (and oneDNN's erf): ~1e-6 of O(1) values
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
+        assert ("mkldnn::_convolution_pointwise" in ops) == fast_mod._ONEDNN, ops  # one kernel where oneDNN is built in
+
+
+@pytest.mark.parametrize("act", [None, "gelu"])
+def test_fused_linear_equals_linear_then_activation(act):
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 96)
+    x = torch.randn(3, 50, 64)
+    want = lin(x) if act is None else torch.nn.functional.gelu(lin(x))
+    fused = FusedLinear(lin, act)
+    with torch.inference_mode():
+        torch.testing.assert_close(fused(x), want, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(fused(x.transpose(0, 1).contiguous().transpose(0, 1)), want, rtol=1e-5, atol=1e-5)  # strided input
+        ops = _ops_run(lambda: fused(x))
+    assert ("mkldnn::_linear_pointwise" in ops) == fast_mod._ONEDNN, ops
+
+
+def test_fused_modules_use_standard_operators_when_a_graph_is_captured(monkeypatch):
+    """ONNX export and torch.compile must see plain conv/linear + activation, not oneDNN-only ops."""
+    torch.manual_seed(0)
+    conv, lin = FusedConv2d(torch.nn.Conv2d(8, 8, 3, 1, 1), "gelu"), FusedLinear(torch.nn.Linear(8, 8), "gelu")
+    x = torch.randn(1, 8, 6, 6)
+    monkeypatch.setattr(fast_mod, "_tracing", lambda: True)
+    with torch.inference_mode():
+        ops = _ops_run(lambda: (conv(x), lin(x.flatten(2).transpose(1, 2).contiguous())))
+    assert not any(k.startswith("mkldnn::") for k in ops), ops
+    assert "aten::gelu" in ops and ("aten::linear" in ops or "aten::addmm" in ops)
+    with pytest.raises(ValueError, match="activation"):
+        FusedConv2d(torch.nn.Conv2d(8, 8, 1), "tanh")
+
+
+def test_fast_form_fuses_activations_into_convolutions(reference_model):
+    fast = optimize_for_inference(reference_model)
+    acts = [m.act for m in fast.modules() if isinstance(m, FusedConv2d)]
+    # expert 1: 3 stem ReLUs and 4 depthwise + GELU; expert 2: 3 stem ReLUs, FFN and patch-merging ReLUs
+    assert acts.count("gelu") == 4 and acts.count("relu") >= 10, acts
+    assert not any(isinstance(m, (torch.nn.ReLU, torch.nn.GELU)) for m in fast.enc2.patch_embed.modules())
+    plain = optimize_for_inference(reference_model, fuse=False)
+    assert not any(isinstance(m, (FusedConv2d, FusedLinear)) for m in plain.modules())
 
 
 def test_conversion_leaves_the_model_untouched(reference_model):
@@ -165,7 +234,7 @@ def test_fast_form_checks_inputs_and_refuses_training(reference_model):
 # coherently, far more than independent roundings, which add in quadrature), i.e. cosine >= 0.99.
 # Which CPU runs the kernels (AMX, AVX-512 BF16, CUDA) changes the order and place of the roundings
 # but not u, so the bound holds on any bf16 hardware; a broken path (a wrong layout, a dropped
-# expert, fp16 overflow) gives cosines far below it. Measured: >= 0.9999 (Intel AMX, fixtures).
+# expert, fp16 overflow) gives cosines far below it. Measured: >= 0.9998 (Intel AMX, fixtures, bf16 weights).
 BF16_MIN_COSINE = 0.99
 
 
@@ -193,6 +262,13 @@ def test_bf16_form_error_is_reported_and_bounded(reference_model, reference_io):
     from sklearn.linear_model import LogisticRegression
 
     fast = optimize_for_inference(reference_model, bf16=True)
+    # bf16 weights in the experts (no per-call autocast); FFT gating, image norm and mixing head stay float32
+    gating = {id(p) for m in fast.modules() if type(m).__name__.endswith("SpectralGating") for p in m.buffers()}
+    assert gating
+    expert_w = [p for enc in (fast.enc1, fast.enc2) for p in enc.parameters()]
+    assert expert_w and all(p.dtype == torch.bfloat16 for p in expert_w)
+    assert all(b.dtype in (torch.float32, torch.complex64) for m in fast.modules() for b in m.buffers() if id(b) in gating)
+    assert all(p.dtype == torch.float32 for mod in (fast.ln_img, fast.ln_e, fast.fcn, fast.ln_out) for p in mod.parameters())
     err = _errors(fast, x, exp)
     with torch.inference_mode():
         emb16 = fast(x).float()

@@ -74,7 +74,7 @@ def export_onnx(
 
     opset = check_int(opset, "opset", min=17, max=onnx.defs.onnx_opset_version(),
                       hint=f"use 17..{onnx.defs.onnx_opset_version()} (the installed onnx's newest), e.g. {DEFAULT_OPSET}")
-    fast = FastTinyBioMoE(model, channels_last=False, spectral="dft", micro_batch=None, export_norm=True)  # type: ignore[arg-type]
+    fast = FastTinyBioMoE(model, channels_last=False, spectral="dft", micro_batch=None, export_norm=True, fuse=False)  # type: ignore[arg-type]
     fast.check_inputs = False
     wrapper = _ExportWrapper(fast.cpu()).eval()  # exported on the CPU whatever the model's device
     batch = 2 if dynamic_batch else 1

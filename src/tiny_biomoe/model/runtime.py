@@ -418,7 +418,14 @@ def _build_torch(model: nn.Module, precision: str, plan: DevicePlan, micro_batch
         ref_net = FastTinyBioMoE(model, channels_last=plan.channels_last, spectral="fft", micro_batch=None).to(plan.device)
         ref_net.check_inputs = False
         ref = ref_net
-    form = "FastTinyBioMoE (folded batch norms, channels-last" + (f", {precision} autocast)" if plan.autocast else ")")
+    parts = ["folded batch norms", "channels-last" if plan.channels_last else "NCHW"]
+    if plan.device.type == "cpu" and fast.fuse:
+        parts.append("oneDNN conv/linear + activation fusion")
+    if plan.autocast is torch.bfloat16:
+        parts.append("bf16 weights")
+    elif plan.autocast is not None:
+        parts.append(f"{precision} autocast")
+    form = f"FastTinyBioMoE ({', '.join(parts)})"
     return Embedder("torch", precision, plan.device, fast, _tuner("torch", precision, plan, micro_batch), form=form, reference=ref)
 
 
