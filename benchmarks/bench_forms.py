@@ -8,7 +8,8 @@ Forms (timed interleaved, median of rounds; images/s):
   compile_eager  torch.compile(eager) -- the user's cheap alternative and the baseline to beat
   fast           the default form (tiny_biomoe.model.runtime.get_embedder, fp32), whole batch
   fast_mb8       the same in micro-batches of 8
-  bf16           get_embedder(precision="bf16") (autocast; CPUs with AVX-512 BF16 / AMX)
+  fast_unfused   optimize_for_inference(fuse=False): no oneDNN conv/linear + activation fusion
+  bf16           get_embedder(precision="bf16") (bf16 weights; CPUs with AVX-512 BF16 / AMX)
   onnx           get_embedder(backend="onnx") in chunks of 8 (with --onnx; exported once, ~25 s)
 The FLOPs per image are counted with torch.utils.flop_counter on the eager model; the peaks are
 single 2048^3 matmuls in fp32 and bf16 at the same thread count. About 1.5-2 minutes by default
@@ -56,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from tiny_biomoe import TinyBioMoE
     from tiny_biomoe.model import runtime
-    from tiny_biomoe.model.fast import bf16_supported
+    from tiny_biomoe.model.fast import bf16_supported, optimize_for_inference
 
     torch.set_num_threads(args.threads)
     report = {"machine": machine(), "config": vars(args), "notes": []}
@@ -79,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         report["notes"].append(f"torch.compile(eager): compiled in {time.perf_counter() - t0:.0f} s")
     forms["fast"] = runtime.get_embedder(model, micro_batch=None)
     forms["fast_mb8"] = runtime.get_embedder(model, micro_batch=8)
+    forms["fast_unfused"] = optimize_for_inference(model, micro_batch=None, fuse=False)
     if bf16_supported("cpu"):
         forms["bf16"] = runtime.get_embedder(model, precision="bf16", micro_batch=None)
     else:
