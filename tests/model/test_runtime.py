@@ -102,6 +102,14 @@ def test_tuner_measures_real_calls_then_caches_the_choice(tmp_path):
     assert fixed.decided and fixed.size_for(64) is None
 
 
+def test_tuning_key_names_cpu_threads_and_form_version(monkeypatch):
+    key = runtime._tuning_key("torch", "fp32", torch.device("cpu"))
+    assert runtime.cpu_model() in key and f"threads={torch.get_num_threads()}" in key and "form=" in key
+    monkeypatch.setattr(runtime, "FORM_VERSION", runtime.FORM_VERSION + 1)  # a changed form is re-measured
+    assert runtime._tuning_key("torch", "fp32", torch.device("cpu")) != key
+    assert "form=" not in runtime._tuning_key("onnx", "fp32", torch.device("cpu"))
+
+
 def test_tuner_adds_up_trials_of_short_runs(tmp_path):
     store = tmp_path / "tuning.json"
     seconds = {None: 1.0, 4: 3.0}

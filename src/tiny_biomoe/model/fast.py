@@ -92,6 +92,9 @@ def _onednn_fusion_available() -> bool:
 
 _ONEDNN = _onednn_fusion_available()
 
+#: bumped when the fast form's kernels change, so that cached tunings of an older form are re-measured
+FORM_VERSION = 2  # 2: oneDNN conv/linear + activation fusion, bf16 weights
+
 
 def _tracing() -> bool:
     """Whether a graph is being captured (TorchScript, torch.compile, torch.export / ONNX export)."""

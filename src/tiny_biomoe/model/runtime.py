@@ -47,7 +47,7 @@ from torch import nn
 
 from .._io import atomic_write_text
 from ..errors import InputError
-from .fast import FastTinyBioMoE, bf16_supported
+from .fast import FORM_VERSION, FastTinyBioMoE, bf16_supported
 from .moe import TinyBioMoE, check_images
 
 __all__ = [
@@ -378,7 +378,9 @@ def _model_device(model: nn.Module) -> torch.device:
 
 
 def _tuning_key(backend: str, precision: str, device: torch.device) -> str:
-    return f"{cpu_model()}|threads={torch.get_num_threads()}|torch={torch.__version__}|{backend}|{precision}|{device.type}"
+    form = f"form={FORM_VERSION}|" if backend == "torch" else ""
+    return (f"{cpu_model()}|threads={torch.get_num_threads()}|torch={torch.__version__}|{form}"
+            f"{backend}|{precision}|{device.type}")
 
 
 def _tuner(backend: str, precision: str, plan: DevicePlan, micro_batch: int | None | str) -> MicroBatchTuner | None:
