@@ -27,6 +27,7 @@ from torch import nn
 from .._io import atomic_path, atomic_write_text
 from .._validate import check_bool, check_input_file, check_int, check_number, check_seed, limit
 from ..errors import CheckpointError, ConfigError, DatasetError, InputError
+from ..model.training import adamw
 from .protocols import inner_validation_split
 
 __all__ = ["HeadConfig", "Head", "train_head", "save_head", "load_head", "FineTuneConfig", "FineTuner", "finetune"]
@@ -162,7 +163,7 @@ def train_head(
         gen = torch.Generator().manual_seed(cfg.seed)
         xt, yt = torch.from_numpy(x), torch.from_numpy(y)
         xf, yf, xv, yv = xt[fit_idx], yt[fit_idx], xt[val_idx], yt[val_idx]
-        opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        opt = adamw(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
         loss_fn = nn.CrossEntropyLoss()
         best = (float("inf"), -1)
         best_state = {k: v.clone() for k, v in head.state_dict().items()}
