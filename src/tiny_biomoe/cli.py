@@ -15,7 +15,9 @@ import sys
 import warnings
 from typing import Any, Callable, Sequence
 
+from ._allocator import use_heap_allocator
 from .errors import TinyBioMoEError
+
 
 def _add_weights_arg(p: argparse.ArgumentParser) -> None:
     p.add_argument(
@@ -896,6 +898,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         _check_args(parser, args)
         _check_outputs(args)
+        # large tensors stay in the heap between model calls ($TINY_BIOMOE_ALLOCATOR=system: glibc's defaults)
+        use_heap_allocator()
         return _run_with_runtime(args)
     except TinyBioMoEError as exc:
         if debug:

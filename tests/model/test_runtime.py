@@ -86,11 +86,15 @@ def test_tuner_measures_real_calls_then_caches_the_choice(tmp_path):
     t = MicroBatchTuner("cpu-x|threads=2", (None, 8, 2), store)
     assert not t.decided and t.size_for(4) is None  # small batches are never split, nor timed
     t.record(None, 4, 1.0)
-    seconds = {None: 3.2, 8: 1.6, 2: 2.4}  # seconds per batch of 32
+    seconds = {None: 3.2, 8: 1.6, 2: 2.4}  # seconds per batch of 32 (once warm)
+    order = []
     for _ in range(2):
         for _ in range(3):
-            size = t.size_for(32)
-            t.record(size, 32, seconds[size])
+            for warm in (False, True):  # each size runs twice in a row: a warm-up, then the timed call
+                size = t.size_for(32)
+                order.append(size)
+                t.record(size, 32, seconds[size] if warm else 0.01)  # warm-ups are not counted, even when fast
+    assert order == [None, None, 8, 8, 2, 2] * 2
     assert t.decided and t.chosen == 8 and t.source == "measured"
     rec = json.loads(store.read_text())["cpu-x|threads=2"]
     assert rec["micro_batch"] == 8 and rec["images_per_s_best"]["8"] == pytest.approx(20.0)
@@ -108,6 +112,10 @@ def test_tuning_key_names_cpu_threads_and_form_version(monkeypatch):
     monkeypatch.setattr(runtime, "FORM_VERSION", runtime.FORM_VERSION + 1)  # a changed form is re-measured
     assert runtime._tuning_key("torch", "fp32", torch.device("cpu")) != key
     assert "form=" not in runtime._tuning_key("onnx", "fp32", torch.device("cpu"))
+    # the allocator policy changes which size is fastest (whole batches gain most from the heap policy)
+    assert f"alloc={runtime.allocator_policy()}|" in key
+    monkeypatch.setattr(runtime, "allocator_policy", lambda: "other")
+    assert "alloc=other|" in runtime._tuning_key("torch", "fp32", torch.device("cpu"))
 
 
 def test_tuner_adds_up_trials_of_short_runs(tmp_path):
@@ -116,13 +124,14 @@ def test_tuner_adds_up_trials_of_short_runs(tmp_path):
     for run in range(2):  # two processes, each embedding too little to decide alone
         t = MicroBatchTuner("k", (None, 4), store)
         assert not t.decided
-        for _ in range(2 if run == 0 else 1):
+        for _ in range(2 * (2 if run == 0 else 1)):  # each trial: a warm-up call and a timed one
             size = t.size_for(16)
             t.record(size, 16, seconds[size])
     t = MicroBatchTuner("k", (None, 4), store)
     assert not t.decided and sum(map(len, t.trials.values())) == 3
-    size = t.size_for(16)
-    t.record(size, 16, seconds[size])
+    for _ in range(2):
+        size = t.size_for(16)
+        t.record(size, 16, seconds[size])
     assert t.decided and t.chosen is None
     assert MicroBatchTuner("k", (None, 4), store).chosen is None
 

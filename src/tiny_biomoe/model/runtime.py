@@ -5,18 +5,20 @@ Every path that embeds images (:func:`tiny_biomoe.embed.embed_windows` and what 
 :func:`get_embedder` for the model's inference form instead of calling the eager module:
 
 - ``backend="torch"`` (default): :class:`~tiny_biomoe.model.fast.FastTinyBioMoE` (batch norms
-  folded, channels-last, attention biases gathered), which meets the float32 tolerances of
+  folded, channels-last, attention biases gathered, on the CPU convolution/linear + activation as
+  one oneDNN kernel), which meets the float32 tolerances of
   ``spec/MODEL.md``; ``backend="onnx"``: ONNX Runtime on the graph of
   :func:`~tiny_biomoe.model.export.export_onnx`, exported once per weights hash into
   ``<cache>/onnx/`` and reused by later processes.
-- ``precision="fp32"`` (default) or ``"bf16"`` (autocast; only where :func:`bf16_supported`:
-  CPUs with AVX-512 BF16 / AMX, CUDA), or ``"fp16"`` (CUDA only). A reduced-precision embedder
-  measures its error against float32 on the first images it embeds (:meth:`Embedder.describe`).
+- ``precision="fp32"`` (default) or ``"bf16"`` (the experts' weights and activations in bf16;
+  only where :func:`bf16_supported`: CPUs with AVX-512 BF16 / AMX, CUDA), or ``"fp16"`` (CUDA
+  only, autocast). A reduced-precision embedder measures its error against float32 on the first
+  images it embeds (:meth:`Embedder.describe`).
 - On the CPU, large batches run in micro-batches whose size is chosen by timing the first real
-  batches (:class:`MicroBatchTuner`), then cached per CPU model, thread count and form in
-  ``<cache>/runtime/tuning.json``: the best size differs between CPUs (2 on AMD Zen 5, none on the
-  Intel Xeon we measured). On CUDA there is no micro-batching (a CPU cache tuning); batches run
-  whole, channels-last.
+  batches (:class:`MicroBatchTuner`), then cached per CPU model, thread count and form version in
+  ``<cache>/runtime/tuning.json``: the best size differs between CPUs (2 on AMD Zen 5, 8 on the
+  Intel Xeon with AMX we measured). On CUDA there is no micro-batching (a CPU cache tuning);
+  batches run whole, channels-last.
 
 The embedder is cached per model object and is rebuilt when the model's tensors change (an
 optimiser step, ``load_state_dict``, ``.to()``), so a fine-tuned model is never served stale.
@@ -45,6 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from .._allocator import allocator_policy, use_heap_allocator
 from .._io import atomic_write_text
 from ..errors import InputError
 from .fast import FORM_VERSION, FastTinyBioMoE, bf16_supported
@@ -197,10 +200,13 @@ def _cache_root() -> Path:
 class MicroBatchTuner:
     """Chooses a micro-batch size by timing real calls, and remembers the choice.
 
-    Until a choice is known, each batch of at least :data:`TUNE_MIN_BATCH` images is run with the
-    next candidate size in turn (round-robin, so load from other processes hits all alike) and
-    timed; after :data:`TRIALS_PER_CANDIDATE` trials of each, the size with the best (minimum)
-    seconds per image wins and is written to ``store`` under ``key``. Nothing extra is computed:
+    Until a choice is known, batches of at least :data:`TUNE_MIN_BATCH` images are run with each
+    candidate size in turn (round-robin, so load from other processes hits all alike), two
+    consecutive batches per turn: the first fills the heap and caches for that size and is not
+    counted (with the heap allocator a size's first call pays the page faults of its new
+    activations, 2-3x the time), the second is timed. After :data:`TRIALS_PER_CANDIDATE` timed
+    trials of each, the size with the best (minimum) seconds per image wins and is written to
+    ``store`` under ``key``. Nothing extra is computed:
     the trials are the caller's own batches, and unfinished trials are stored too, so that short
     runs (one command each) add up to a decision. ``fixed`` (an integer or ``None``) skips tuning.
     """
@@ -211,6 +217,7 @@ class MicroBatchTuner:
         self.trials: dict[str, list[float]] = {str(c): [] for c in self.candidates}
         self.chosen: int | None | str = fixed  # "auto" until decided
         self.source = "fixed" if fixed != "auto" else "measuring"
+        self._warmed: str | None = None  # the size whose warm-up call just ran: its next call is timed
         if fixed == "auto" and store is not None:
             rec = self._read().get(key)
             if isinstance(rec, dict) and "micro_batch" in rec:
@@ -241,12 +248,18 @@ class MicroBatchTuner:
             return self.chosen  # type: ignore[return-value]
         if batch < TUNE_MIN_BATCH:
             return None
+        if self._warmed is not None:  # the timed call after a warm-up
+            return next(c for c in self.candidates if str(c) == self._warmed)
         return min(self.candidates, key=lambda c: len(self.trials[str(c)]))  # the least tried, in order
 
     def record(self, size: int | None, batch: int, seconds: float) -> None:
         """Report a timed trial of ``size`` on ``batch`` images; decides once every candidate ran enough."""
         if self.decided or batch < TUNE_MIN_BATCH or str(size) not in self.trials:
             return
+        if self._warmed != str(size):  # a warm-up call: not counted
+            self._warmed = str(size)
+            return
+        self._warmed = None
         self.trials[str(size)].append(seconds / batch)
         if all(len(v) >= TRIALS_PER_CANDIDATE for v in self.trials.values()):
             best = min(self.candidates, key=lambda c: min(self.trials[str(c)]))
@@ -338,6 +351,8 @@ class Embedder:
     def describe(self) -> dict[str, Any]:
         """What ran: backend, precision, device, form, micro-batch, measured error, throughput so far."""
         d: dict[str, Any] = {"backend": self.backend, "precision": self.precision, "device": str(self.device), "form": self.form}
+        if self.device.type == "cpu":
+            d["allocator"] = allocator_policy()
         if self.tuner is not None:
             d.update(self.tuner.describe())
         if self.measured_error is not None:
@@ -379,7 +394,8 @@ def _model_device(model: nn.Module) -> torch.device:
 
 def _tuning_key(backend: str, precision: str, device: torch.device) -> str:
     form = f"form={FORM_VERSION}|" if backend == "torch" else ""
-    return (f"{cpu_model()}|threads={torch.get_num_threads()}|torch={torch.__version__}|{form}"
+    alloc = f"alloc={allocator_policy()}|" if device.type == "cpu" else ""
+    return (f"{cpu_model()}|threads={torch.get_num_threads()}|torch={torch.__version__}|{form}{alloc}"
             f"{backend}|{precision}|{device.type}")
 
 
@@ -503,6 +519,8 @@ def get_embedder(
         if hit is not None and hit[0] == stamp:
             return hit[1]
     plan = device_plan(dev, precision)
+    if dev.type == "cpu":
+        use_heap_allocator()  # large activations stay in the heap between calls (see tiny_biomoe._allocator)
     build = _build_onnx if backend == "onnx" else _build_torch
     emb = build(model, precision, plan, micro_batch)
     with _lock:
