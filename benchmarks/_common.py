@@ -16,6 +16,10 @@ RESULTS = Path(__file__).resolve().parent / "results"
 
 # the same thread policy as the `biomoe` CLI (decided before torch loads); export OMP_WAIT_POLICY to override
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+# and the same allocator policy (large tensors stay in the heap; TINY_BIOMOE_ALLOCATOR=system to compare)
+from tiny_biomoe._allocator import allocator_policy, use_heap_allocator  # noqa: E402
+
+use_heap_allocator()
 
 
 def machine() -> dict[str, Any]:
@@ -42,6 +46,7 @@ def machine() -> dict[str, Any]:
         pass
     info["load_average_at_start"] = os.getloadavg()
     info["omp_wait_policy"] = os.environ.get("OMP_WAIT_POLICY", "(unset)")
+    info["allocator"] = allocator_policy()
     try:
         import torch
 

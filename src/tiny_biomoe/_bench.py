@@ -28,6 +28,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from ._allocator import allocator_policy
 from ._io import atomic_write_text
 from .errors import InputError
 
@@ -113,6 +114,7 @@ def machine_info() -> dict[str, Any]:
         "python": platform.python_version(),
         "platform": platform.platform(),
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
+        "allocator": allocator_policy(),
     }
     with contextlib.suppress(ImportError):
         import onnxruntime
