@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import platform
 import subprocess
 import sys
 import textwrap
@@ -13,14 +12,19 @@ import pytest
 from tiny_biomoe import _allocator
 from tiny_biomoe.errors import ConfigError
 
-GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+GLIBC = _allocator._glibc_mallopt() is not None
 
 
 @pytest.fixture
-def fresh(monkeypatch):
+def new_process(monkeypatch):
     """A module state as in a new process (the policy is process-wide and set once)."""
     monkeypatch.setattr(_allocator, "_policy", "system")
     monkeypatch.delenv(_allocator.ENV, raising=False)
+
+
+@pytest.fixture
+def fresh(new_process, monkeypatch):
+    """A new process whose glibc accepts every mallopt call; returns the calls made."""
     calls: list[tuple[int, int]] = []
 
     def fake_mallopt(param: int, value: int) -> int:
@@ -51,9 +55,7 @@ def test_unknown_env_value_names_the_choices(fresh, monkeypatch):
     assert fresh == []
 
 
-def test_refused_threshold_changes_nothing(monkeypatch):
-    monkeypatch.setattr(_allocator, "_policy", "system")
-    monkeypatch.delenv(_allocator.ENV, raising=False)
+def test_refused_threshold_changes_nothing(new_process, monkeypatch):
     calls = []
     monkeypatch.setattr(_allocator, "_glibc_mallopt", lambda: (lambda p, v: calls.append((p, v)) or 0))
     assert _allocator.use_heap_allocator() is False
@@ -61,9 +63,7 @@ def test_refused_threshold_changes_nothing(monkeypatch):
     assert _allocator.allocator_policy() == "system"
 
 
-def test_other_c_libraries_are_left_alone(monkeypatch):
-    monkeypatch.setattr(_allocator, "_policy", "system")
-    monkeypatch.delenv(_allocator.ENV, raising=False)
+def test_other_c_libraries_are_left_alone(new_process, monkeypatch):
     monkeypatch.setattr(_allocator.platform, "libc_ver", lambda: ("", ""))
     assert _allocator._glibc_mallopt() is None
     assert _allocator.use_heap_allocator() is False

@@ -15,10 +15,10 @@ Every path that embeds images (:func:`tiny_biomoe.embed.embed_windows` and what 
   only, autocast). A reduced-precision embedder measures its error against float32 on the first
   images it embeds (:meth:`Embedder.describe`).
 - On the CPU, large batches run in micro-batches whose size is chosen by timing the first real
-  batches (:class:`MicroBatchTuner`), then cached per CPU model, thread count and form version in
-  ``<cache>/runtime/tuning.json``: the best size differs between CPUs (2 on AMD Zen 5, 8 on the
-  Intel Xeon with AMX we measured). On CUDA there is no micro-batching (a CPU cache tuning);
-  batches run whole, channels-last.
+  batches (:class:`MicroBatchTuner`), then cached per CPU model, thread count, form version and
+  allocator policy (:mod:`tiny_biomoe._allocator`) in ``<cache>/runtime/tuning.json``: the best
+  size differs between CPUs (2 on AMD Zen 5, 8 on the Intel Xeon with AMX we measured). On CUDA
+  there is no micro-batching (a CPU cache tuning); batches run whole, channels-last.
 
 The embedder is cached per model object and is rebuilt when the model's tensors change (an
 optimiser step, ``load_state_dict``, ``.to()``), so a fine-tuned model is never served stale.
