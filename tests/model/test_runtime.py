@@ -106,9 +106,24 @@ def test_tuner_measures_real_calls_then_caches_the_choice(tmp_path):
     assert fixed.decided and fixed.size_for(64) is None
 
 
+def test_tuner_times_a_size_only_on_a_batch_shape_it_has_run(tmp_path):
+    """A batch of a new size pays kernel creation: the demo's 32, 32, 26 batches must not time whole batches on 26."""
+    t = MicroBatchTuner("k", (None, 8), None)
+    calls = []
+    for b in (32, 32, 26, 32, 26, 26, 32, 32, 32):
+        size = t.size_for(b)
+        calls.append((size, b))
+        t.record(size, b, 1.0 if (size, b) not in calls[:-1] else 0.5 * b / 32)  # first of a shape: slow
+    # timed: (None, 32) as 2nd call, (8, 32) after its warm-ups on 26 and 32, (None, 26) after (None, 26) ran once
+    assert calls[:4] == [(None, 32), (None, 32), (8, 26), (8, 32)]
+    assert sorted(len(v) for v in t.trials.values()) == [2, 2] and t.decided
+    assert all(s == pytest.approx(0.5 / 32) for v in t.trials.values() for s in v)  # no first-of-a-shape time counted
+
+
 def test_tuning_key_names_cpu_threads_and_form_version(monkeypatch):
     key = runtime._tuning_key("torch", "fp32", torch.device("cpu"))
     assert runtime.cpu_model() in key and f"threads={torch.get_num_threads()}" in key and "form=" in key
+    assert f"tune={runtime.TUNER_VERSION}|" in key  # choices of an earlier tuning procedure are re-measured
     monkeypatch.setattr(runtime, "FORM_VERSION", runtime.FORM_VERSION + 1)  # a changed form is re-measured
     assert runtime._tuning_key("torch", "fp32", torch.device("cpu")) != key
     assert "form=" not in runtime._tuning_key("onnx", "fp32", torch.device("cpu"))

@@ -79,6 +79,9 @@ ONNX_CANDIDATES: tuple[int | None, ...] = (8, 4, 1)
 #: batches smaller than this are never split and do not count as tuning trials
 TUNE_MIN_BATCH = 16
 TRIALS_PER_CANDIDATE = 2
+#: the tuning procedure's version, in the tuning key: choices made by an earlier procedure are re-measured
+#: (2: warm-up per input shape, not only per size)
+TUNER_VERSION = 2
 
 _defaults: dict[str, Any] = {"backend": None, "precision": None}
 _lock = threading.Lock()
@@ -201,10 +204,12 @@ class MicroBatchTuner:
     """Chooses a micro-batch size by timing real calls, and remembers the choice.
 
     Until a choice is known, batches of at least :data:`TUNE_MIN_BATCH` images are run with each
-    candidate size in turn (round-robin, so load from other processes hits all alike), two
-    consecutive batches per turn: the first fills the heap and caches for that size and is not
-    counted (with the heap allocator a size's first call pays the page faults of its new
-    activations, 2-3x the time), the second is timed. After :data:`TRIALS_PER_CANDIDATE` timed
+    candidate size in turn (round-robin, so load from other processes hits all alike). A call is
+    timed only when the same size ran the call before it and has already run a batch of this many
+    images: a size's first call pays the page faults of its new activations (2-3x the time with
+    the heap allocator) and every new input shape pays oneDNN's kernel creation, so a whole-batch
+    candidate first met on a batch of 26 after one of 32 would look slower than it is. After
+    :data:`TRIALS_PER_CANDIDATE` timed
     trials of each, the size with the best (minimum) seconds per image wins and is written to
     ``store`` under ``key``. Nothing extra is computed:
     the trials are the caller's own batches, and unfinished trials are stored too, so that short
@@ -217,7 +222,9 @@ class MicroBatchTuner:
         self.trials: dict[str, list[float]] = {str(c): [] for c in self.candidates}
         self.chosen: int | None | str = fixed  # "auto" until decided
         self.source = "fixed" if fixed != "auto" else "measuring"
-        self._warmed: str | None = None  # the size whose warm-up call just ran: its next call is timed
+        self._turn: str | None = None  # the size whose turn it is, until its timed call
+        self._last: str | None = None  # the size of the previous (recorded) call
+        self._seen: set[tuple[str, int]] = set()  # (size, batch) pairs that have run once: warm
         if fixed == "auto" and store is not None:
             rec = self._read().get(key)
             if isinstance(rec, dict) and "micro_batch" in rec:
@@ -248,18 +255,21 @@ class MicroBatchTuner:
             return self.chosen  # type: ignore[return-value]
         if batch < TUNE_MIN_BATCH:
             return None
-        if self._warmed is not None:  # the timed call after a warm-up
-            return next(c for c in self.candidates if str(c) == self._warmed)
+        if self._turn is not None:  # warm-up calls ran; the same size again, to be timed
+            return next(c for c in self.candidates if str(c) == self._turn)
         return min(self.candidates, key=lambda c: len(self.trials[str(c)]))  # the least tried, in order
 
     def record(self, size: int | None, batch: int, seconds: float) -> None:
         """Report a timed trial of ``size`` on ``batch`` images; decides once every candidate ran enough."""
         if self.decided or batch < TUNE_MIN_BATCH or str(size) not in self.trials:
             return
-        if self._warmed != str(size):  # a warm-up call: not counted
-            self._warmed = str(size)
+        key = (str(size), int(batch))
+        warm = self._last == key[0] and key in self._seen
+        self._last, self._turn = key[0], key[0]
+        self._seen.add(key)
+        if not warm:  # a warm-up call: not counted
             return
-        self._warmed = None
+        self._turn = None
         self.trials[str(size)].append(seconds / batch)
         if all(len(v) >= TRIALS_PER_CANDIDATE for v in self.trials.values()):
             best = min(self.candidates, key=lambda c: min(self.trials[str(c)]))
@@ -394,6 +404,7 @@ def _model_device(model: nn.Module) -> torch.device:
 
 def _tuning_key(backend: str, precision: str, device: torch.device) -> str:
     form = f"form={FORM_VERSION}|" if backend == "torch" else ""
+    form += f"tune={TUNER_VERSION}|"
     alloc = f"alloc={allocator_policy()}|" if device.type == "cpu" else ""
     return (f"{cpu_model()}|threads={torch.get_num_threads()}|torch={torch.__version__}|{form}{alloc}"
             f"{backend}|{precision}|{device.type}")
