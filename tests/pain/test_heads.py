@@ -12,6 +12,9 @@ from sklearn.preprocessing import StandardScaler
 
 from tiny_biomoe.errors import CheckpointError, ConfigError
 from tiny_biomoe.pain import FineTuneConfig, HeadConfig, finetune, load_head, save_head, train_head
+from tiny_biomoe.pain import train_heads
+from tiny_biomoe.pain.heads import Head
+from tiny_biomoe.pain.protocols import inner_validation_split
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -46,6 +49,67 @@ def test_mlp_learns_and_stops_early():
     assert (head.predict(xt) == yt).mean() > 0.8  # chance is 1/3; the Bayes rate here is ~0.93
     assert hist["epochs"] < 300 and hist["epochs"] - 1 - hist["best_epoch"] == 10
     assert min(hist["val_loss"]) == pytest.approx(hist["val_loss"][hist["best_epoch"]])
+
+
+def _plain_training(x, y, n_classes, cfg, groups):
+    """The documented procedure written the obvious way: one nn.Module, F.dropout, AdamW, mean cross-entropy."""
+    fit, val = inner_validation_split(groups, cfg.val_fraction, cfg.seed)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(cfg.seed)
+        head = Head(x.shape[1], n_classes, cfg.hidden, cfg.dropout)
+        mu, sd = x[fit].mean(0), x[fit].std(0)
+        head.mean.copy_(torch.from_numpy(mu))
+        head.scale.copy_(torch.from_numpy(np.where(sd < 1e-8, 1.0, sd).astype(np.float32)))
+        gen = torch.Generator().manual_seed(cfg.seed)
+        xf, yf = torch.from_numpy(x[fit]), torch.from_numpy(y[fit])
+        xv, yv = torch.from_numpy(x[val]), torch.from_numpy(y[val])
+        opt = torch.optim.AdamW(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        best, state, losses = (float("inf"), -1), None, []
+        for epoch in range(cfg.max_epochs):
+            head.train()
+            perm = torch.randperm(len(xf), generator=gen)
+            for s in range(0, len(perm), cfg.batch_size):
+                b = perm[s : s + cfg.batch_size]
+                opt.zero_grad()
+                torch.nn.functional.cross_entropy(head(xf[b]), yf[b]).backward()
+                opt.step()
+            head.eval()
+            with torch.no_grad():
+                vl = float(torch.nn.functional.cross_entropy(head(xv), yv))
+            losses.append(vl)
+            if vl < best[0] - 1e-6:
+                best, state = (vl, epoch), {k: v.clone() for k, v in head.state_dict().items()}
+            elif epoch - best[1] >= cfg.patience:
+                break
+    head.load_state_dict(state)
+    return head, best[1], losses
+
+
+def test_heads_trained_together_match_the_plain_procedure_one_by_one():
+    x, y, g = _data(3, n=160, d=24, shift=1.0)
+    folds = [np.flatnonzero(g % 4 != f) for f in range(3)] + [np.flatnonzero(g < 9)]  # 120, 120, 120, 90 samples
+    cfgs = [HeadConfig(max_epochs=25, patience=4, batch_size=32, hidden=16, seed=s) for s in (0, 1, 2, 5)]
+    together = train_heads([x[i] for i in folds], [y[i] for i in folds], 3, cfgs, [g[i] for i in folds])
+    for i, cfg, (head, hist) in zip(folds, cfgs, together):
+        ref, best_epoch, losses = _plain_training(x[i], y[i], 3, cfg, g[i])
+        assert hist["best_epoch"] == best_epoch and hist["epochs"] == len(losses)
+        np.testing.assert_allclose(hist["val_loss"], losses, rtol=1e-5, atol=1e-6)
+        for (k, a), b in zip(head.state_dict().items(), ref.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5, msg=k)
+        alone, _ = train_head(x[i], y[i], 3, cfg, groups=g[i])  # a head does not depend on its neighbours
+        torch.testing.assert_close(alone.net[3].weight, head.net[3].weight, rtol=1e-5, atol=1e-6)
+    assert len({h.net[0].weight.sum().item() for h, _ in together}) == 4  # four different heads
+
+
+def test_train_heads_refuses_mixed_settings():
+    x, y, g = _data()
+    with pytest.raises(ConfigError, match="differ only in seed"):
+        train_heads([x, x], [y, y], 3, [HeadConfig(seed=0), HeadConfig(seed=1, lr=1e-2)], [g, g])
+    with pytest.raises(ConfigError, match="as many xs, ys, configs"):
+        train_heads([x, x], [y], 3, [HeadConfig(), HeadConfig()])
+    with pytest.raises(ConfigError, match="same width"):
+        train_heads([x, x[:, :5]], [y, y], 3, [HeadConfig(), HeadConfig()])
+    assert train_heads([], [], 3, []) == []
 
 
 def test_logreg_matches_sklearn():

@@ -69,13 +69,13 @@ def test_pipeline_never_trains_on_test_subjects(monkeypatch, protocol):
     emb = {("EDA", "waveform"): rng.normal(size=(36, 8)).astype(np.float32)}
     table = EmbeddingTable(emb, y, subjects, parts, [str(i) for i in range(36)], ["a", "b", "c"])
     seen_train = []
-    real = pipeline.train_head
+    real = pipeline.train_heads
 
-    def spy(x, yy, n, cfg, groups=None):
-        seen_train.append(set(np.asarray(groups).tolist()))
-        return real(x, yy, n, cfg, groups=groups)
+    def spy(xs, ys, n, cfgs, groups=None):  # the heads of all folds, trained together
+        seen_train.extend(set(np.asarray(g).tolist()) for g in groups)
+        return real(xs, ys, n, cfgs, groups)
 
-    monkeypatch.setattr(pipeline, "train_head", spy)
+    monkeypatch.setattr(pipeline, "train_heads", spy)
     cfg = PipelineConfig(protocol=protocol, n_folds=3)
     cfg.head.max_epochs = 3
     res = evaluate_embeddings(table, cfg)
@@ -122,13 +122,13 @@ def test_split_on_an_ai4pain_folder_trains_on_train_subjects_only(monkeypatch, t
                            lab.labels_array(), lab.groups_array(), lab.partitions_array(),
                            [t.trial for t in lab.trials], lab.classes)
     seen = []
-    real = pipeline.train_head
+    real = pipeline.train_heads
 
-    def spy(x, yy, n, cfg, groups=None):
-        seen.append(set(np.asarray(groups).tolist()))
-        return real(x, yy, n, cfg, groups=groups)
+    def spy(xs, ys, n, cfgs, groups=None):  # the heads of all folds, trained together
+        seen.extend(set(np.asarray(g).tolist()) for g in groups)
+        return real(xs, ys, n, cfgs, groups)
 
-    monkeypatch.setattr(pipeline, "train_head", spy)
+    monkeypatch.setattr(pipeline, "train_heads", spy)
     cfg = PipelineConfig(protocol="split")
     cfg.head.max_epochs = 2
     res = evaluate_embeddings(table, cfg)

@@ -1,7 +1,7 @@
 """Downstream pain recognition: heads, fusion, subject-wise protocols, metrics, pipeline, reports, demo."""
 
 from .fusion import FUSION_LEVELS, FUSION_METHODS, FusionSpec, fuse, plan_experiments
-from .heads import FineTuneConfig, FineTuner, Head, HeadConfig, finetune, load_head, save_head, train_head
+from .heads import FineTuneConfig, FineTuner, Head, HeadConfig, finetune, load_head, save_head, train_head, train_heads
 from .metrics import aggregate_folds, classification_metrics
 from .pipeline import (EmbeddingTable, PipelineConfig, evaluate, evaluate_embeddings, evaluate_finetune, extract_embeddings,
                        train_final_head, trial_windows)
@@ -13,7 +13,7 @@ from .predict import load_model_for_head, predict, write_predictions
 
 __all__ = [
     "FUSION_LEVELS", "FUSION_METHODS", "FusionSpec", "fuse", "plan_experiments",
-    "HeadConfig", "Head", "train_head", "save_head", "load_head", "FineTuneConfig", "FineTuner", "finetune",
+    "HeadConfig", "Head", "train_head", "train_heads", "save_head", "load_head", "FineTuneConfig", "FineTuner", "finetune",
     "classification_metrics", "aggregate_folds",
     "PipelineConfig", "EmbeddingTable", "trial_windows", "extract_embeddings", "evaluate_embeddings", "evaluate", "evaluate_finetune",
     "train_final_head",

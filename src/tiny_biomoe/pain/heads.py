@@ -2,7 +2,8 @@
 
 * ``mlp`` (the paper's choice): standardise -> Linear -> GELU -> Dropout -> Linear, trained with
   AdamW and cross-entropy; early stopping on a validation split made of whole *training* subjects;
-  the best epoch's weights are kept.
+  the best epoch's weights are kept. :func:`train_heads` trains several (one per fold) as one
+  batched network per step, each exactly as :func:`train_head` would alone.
 * ``logreg``: scikit-learn's L2 logistic regression on standardised inputs, converted into the
   same torch form (one Linear layer) so that every head is saved and used the same way.
 
@@ -30,7 +31,7 @@ from ..errors import CheckpointError, ConfigError, DatasetError, InputError
 from ..model.training import adamw
 from .protocols import inner_validation_split
 
-__all__ = ["HeadConfig", "Head", "train_head", "save_head", "load_head", "FineTuneConfig", "FineTuner", "finetune"]
+__all__ = ["HeadConfig", "Head", "train_head", "train_heads", "save_head", "load_head", "FineTuneConfig", "FineTuner", "finetune"]
 
 HEAD_FORMAT = 1
 
@@ -123,6 +124,24 @@ def _standardise(head: Head, x: np.ndarray) -> None:
     head.scale.copy_(torch.as_tensor(sd, dtype=torch.float32))
 
 
+def _check_training_data(x: Any, y: Any, n_classes: int) -> tuple[np.ndarray, np.ndarray, int]:
+    x = np.asarray(x, dtype=np.float32)
+    y = np.asarray(y, dtype=np.int64)
+    if x.ndim != 2 or y.ndim != 1 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
+        raise ConfigError(f"train_head needs x (N, D) and y (N,) with N >= 2, got {x.shape} and {y.shape}")
+    n_classes = check_int(n_classes, "n_classes", min=2, max=limit("MAX_HEAD_DIM"), error=ConfigError)
+    if y.min() < 0 or y.max() >= n_classes:
+        raise ConfigError(f"labels must be in 0..{n_classes - 1} (one per class), got {sorted(set(y.tolist()))[:10]}; "
+                           "check the label column and the class list (--classes)")
+    if np.unique(y).size < 2:
+        raise DatasetError(f"all {y.size} training samples have the same label ({int(y[0])}); a classifier needs at "
+                           "least two classes: check the labels, --classes, or the partitions used for training")
+    if not np.isfinite(x).all():
+        raise InputError(f"{int((~np.isfinite(x)).any(axis=1).sum())} of {len(x)} embeddings contain NaN or inf; "
+                         "check the signals (gaps) and the weights")
+    return x, y, n_classes
+
+
 def train_head(
     x: np.ndarray,
     y: np.ndarray,
@@ -135,68 +154,169 @@ def train_head(
     ``groups`` (subject per sample) makes the early-stopping validation split subject-wise.
     Deterministic for a given ``config.seed``. Returns ``(head, history)``.
     """
-    cfg = config or HeadConfig()
-    cfg.validate()
-    x = np.asarray(x, dtype=np.float32)
-    y = np.asarray(y, dtype=np.int64)
-    if x.ndim != 2 or x.shape[0] != y.shape[0] or x.shape[0] < 2:
-        raise ConfigError(f"train_head needs x (N, D) and y (N,) with N >= 2, got {x.shape} and {y.shape}")
-    n_classes = check_int(n_classes, "n_classes", min=2, max=limit("MAX_HEAD_DIM"), error=ConfigError)
-    if y.min() < 0 or y.max() >= n_classes:
-        raise ConfigError(f"labels must be in 0..{n_classes - 1} (one per class), got {sorted(set(y.tolist()))[:10]}; "
-                           "check the label column and the class list (--classes)")
-    if np.unique(y).size < 2:
-        raise DatasetError(f"all {y.size} training samples have the same label ({int(y[0])}); a classifier needs at "
-                           "least two classes: check the labels, --classes, or the partitions used for training")
-    if not np.isfinite(x).all():
-        raise InputError(f"{int((~np.isfinite(x)).any(axis=1).sum())} of {len(x)} embeddings contain NaN or inf; "
-                         "check the signals (gaps) and the weights")
-    if cfg.kind == "logreg":
-        with _one_thread():
-            return _train_logreg(x, y, n_classes, cfg)
-    groups = np.asarray(groups) if groups is not None else np.arange(len(y))
-    fit_idx, val_idx = inner_validation_split(groups, cfg.val_fraction, cfg.seed)
-    with torch.random.fork_rng(devices=[]), _one_thread():
-        torch.manual_seed(cfg.seed)
-        head = Head(x.shape[1], n_classes, cfg.hidden, cfg.dropout)
-        _standardise(head, x[fit_idx])
-        gen = torch.Generator().manual_seed(cfg.seed)
-        xt, yt = torch.from_numpy(x), torch.from_numpy(y)
-        xf, yf, xv, yv = xt[fit_idx], yt[fit_idx], xt[val_idx], yt[val_idx]
-        opt = adamw(head.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        loss_fn = nn.CrossEntropyLoss()
-        best = (float("inf"), -1)
-        best_state = {k: v.clone() for k, v in head.state_dict().items()}
-        hist: dict[str, Any] = {"train_loss": [], "val_loss": [], "val_accuracy": []}
-        for epoch in range(cfg.max_epochs):
-            head.train()
-            perm = torch.randperm(len(xf), generator=gen)
-            tot = 0.0
-            for s in range(0, len(perm), cfg.batch_size):
-                b = perm[s : s + cfg.batch_size]
-                opt.zero_grad(set_to_none=True)
-                loss = loss_fn(head(xf[b]), yf[b])
-                loss.backward()
-                opt.step()
-                tot += float(loss.detach()) * len(b)
-            head.eval()
+    return train_heads([x], [y], n_classes, [config or HeadConfig()], [groups])[0]
+
+
+#: at most this many heads are trained together (their padded inputs share one tensor)
+HEADS_PER_STEP = 8
+
+
+def train_heads(
+    xs: Sequence[np.ndarray],
+    ys: Sequence[np.ndarray],
+    n_classes: int,
+    configs: Sequence[HeadConfig],
+    groups: Sequence[Sequence | None] | None = None,
+) -> list[tuple[Head, dict]]:
+    """Train one head per ``(xs[i], ys[i], configs[i], groups[i])``, e.g. one per cross-validation fold.
+
+    The configurations may differ only in ``seed``. MLP heads are trained together, as one batched
+    network per step (a head of 192-1536 inputs is too small for a step to be more than per-operation
+    overhead), but each keeps its own initialisation, validation split, batch order, dropout
+    stream, optimiser state and early stopping: a head does not depend on which others are trained
+    beside it. Returns ``[(head, history), ...]`` in input order, as :func:`train_head` would.
+    """
+    if not (len(xs) == len(ys) == len(configs)) or (groups is not None and len(groups) != len(xs)):
+        raise ConfigError(f"train_heads needs as many xs, ys, configs (and groups) as heads, got {len(xs)}, "
+                          f"{len(ys)}, {len(configs)}" + ("" if groups is None else f", {len(groups)}"))
+    cfgs = list(configs)
+    for c in cfgs:
+        c.validate()
+    if cfgs and any(dataclasses.replace(c, seed=0) != dataclasses.replace(cfgs[0], seed=0) for c in cfgs):
+        raise ConfigError("train_heads: the head configurations may differ only in seed")
+    data = [_check_training_data(x, y, n_classes) for x, y in zip(xs, ys)]
+    if len({x.shape[1] for x, _, _ in data}) > 1:
+        raise ConfigError(f"train_heads: every x needs the same width, got {sorted({x.shape[1] for x, _, _ in data})}")
+    grp = list(groups) if groups is not None else [None] * len(data)
+    out: list[tuple[Head, dict]] = []
+    for s in range(0, len(data), HEADS_PER_STEP):
+        part = range(s, min(s + HEADS_PER_STEP, len(data)))
+        if cfgs and cfgs[0].kind == "logreg":
+            with _one_thread():
+                out += [_train_logreg(data[i][0], data[i][1], data[i][2], cfgs[i]) for i in part]
+        else:
+            out += _train_mlps([data[i][0] for i in part], [data[i][1] for i in part], data[s][2] if data else 0,
+                               [cfgs[i] for i in part], [grp[i] for i in part])
+    return out
+
+
+@dataclass
+class _Task:
+    """One head being trained by :func:`_train_mlps`: its data, generators and early-stopping state."""
+
+    head: Head
+    xf: torch.Tensor  # standardised fit inputs
+    yf: torch.Tensor
+    xv: torch.Tensor  # standardised validation inputs
+    yv: torch.Tensor
+    order: torch.Generator  # batch order
+    dropout: torch.Generator  # dropout masks: the stream the global generator would give train_head alone
+    hist: dict
+    best: tuple[float, int] = (float("inf"), -1)
+    best_state: dict | None = None
+    perm: torch.Tensor | None = None
+    loss_sum: float = 0.0
+    done: bool = False
+
+
+def _train_mlps(xs: list[np.ndarray], ys: list[np.ndarray], n_classes: int, cfgs: list[HeadConfig],
+                groups: list[Sequence | None]) -> list[tuple[Head, dict]]:
+    import torch.nn.functional as F
+
+    cfg = cfgs[0]
+    keep = 1.0 - cfg.dropout
+    tasks: list[_Task] = []
+    with _one_thread():
+        for x, y, c, g in zip(xs, ys, cfgs, groups):
+            g = np.asarray(g) if g is not None else np.arange(len(y))
+            fit_idx, val_idx = inner_validation_split(g, c.val_fraction, c.seed)
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(c.seed)
+                head = Head(x.shape[1], n_classes, c.hidden, c.dropout)
+                drop = torch.Generator()
+                drop.set_state(torch.get_rng_state())
+            _standardise(head, x[fit_idx])
             with torch.no_grad():
-                lv = head(xv)
-                vl = float(loss_fn(lv, yv))
-                va = float((lv.argmax(1) == yv).float().mean())
-            hist["train_loss"].append(tot / len(perm))
-            hist["val_loss"].append(vl)
-            hist["val_accuracy"].append(va)
-            if vl < best[0] - 1e-6:
-                best = (vl, epoch)
-                best_state = {k: v.clone() for k, v in head.state_dict().items()}
-            elif epoch - best[1] >= cfg.patience:
+                xs_t = (torch.from_numpy(x) - head.mean) / head.scale
+            yt = torch.from_numpy(y)
+            tasks.append(_Task(head, xs_t[fit_idx], yt[fit_idx], xs_t[val_idx], yt[val_idx],
+                               torch.Generator().manual_seed(c.seed), drop,
+                               {"train_loss": [], "val_loss": [], "val_accuracy": []}))
+        for t in tasks:
+            t.best_state = {k: v.clone() for k, v in t.head.state_dict().items()}
+        params = [p for t in tasks for p in t.head.parameters()]
+        opt = adamw(params, lr=cfg.lr, weight_decay=cfg.weight_decay)  # per-parameter state: heads stay apart
+        bs = cfg.batch_size
+        for epoch in range(cfg.max_epochs):
+            live = [t for t in tasks if not t.done]
+            if not live:
                 break
-        head.load_state_dict(best_state)
-        head.eval()
-    hist.update(best_epoch=best[1], epochs=len(hist["train_loss"]), n_fit=int(len(fit_idx)), n_val=int(len(val_idx)))
-    _check_finite_head(head, "training the head")
-    return head, hist
+            for t in live:
+                t.perm, t.loss_sum = torch.randperm(len(t.xf), generator=t.order), 0.0
+            n_steps = max(-(-len(t.xf) // bs) for t in live)
+            for step in range(n_steps):
+                active = [t for t in live if step * bs < len(t.xf)]  # a head without a batch here is not stepped
+                batches = [t.perm[step * bs : (step + 1) * bs] for t in active]
+                width = max(len(b) for b in batches)
+                xb = torch.zeros(len(active), width, tasks[0].xf.shape[1])
+                yb = torch.zeros(len(active), width, dtype=torch.long)
+                wb = torch.zeros(len(active), width)
+                masks = torch.zeros(len(active), width, cfg.hidden)
+                for i, (t, b) in enumerate(zip(active, batches)):
+                    xb[i, : len(b)], yb[i, : len(b)], wb[i, : len(b)] = t.xf[b], t.yf[b], 1.0 / len(b)
+                    if cfg.dropout > 0:  # the mask F.dropout draws on the CPU: bernoulli(1 - p), scaled by 1 / (1 - p)
+                        masks[i, : len(b)] = torch.empty(len(b), cfg.hidden).bernoulli_(keep, generator=t.dropout) / keep
+                    else:
+                        masks[i, : len(b)] = 1.0
+                opt.zero_grad(set_to_none=True)
+                lin1, lin2 = ([t.head.net[j] for t in active] for j in (0, 3))
+                h = torch.baddbmm(torch.stack([m.bias for m in lin1])[:, None], xb,
+                                  torch.stack([m.weight for m in lin1]).transpose(1, 2))
+                h = F.gelu(h) * masks
+                logits = torch.baddbmm(torch.stack([m.bias for m in lin2])[:, None], h,
+                                       torch.stack([m.weight for m in lin2]).transpose(1, 2))
+                ce = F.cross_entropy(logits.reshape(-1, n_classes), yb.reshape(-1), reduction="none").view_as(wb)
+                per_head = (ce * wb).sum(1)  # each head's mean loss over its own batch
+                per_head.sum().backward()
+                opt.step()
+                for t, lv, b in zip(active, per_head.detach().tolist(), batches):
+                    t.loss_sum += lv * len(b)
+            _validate_epoch(live, n_classes, epoch, cfg.patience)
+        for t in tasks:
+            t.head.load_state_dict(t.best_state)
+            t.head.eval()
+            t.hist.update(best_epoch=t.best[1], epochs=len(t.hist["train_loss"]), n_fit=int(len(t.xf)), n_val=int(len(t.xv)))
+            _check_finite_head(t.head, "training the head")
+    return [(t.head, t.hist) for t in tasks]
+
+
+@torch.no_grad()
+def _validate_epoch(live: list[_Task], n_classes: int, epoch: int, patience: int) -> None:
+    """Validation loss and accuracy of every live head (one batched pass); early stopping per head."""
+    import torch.nn.functional as F
+
+    width = max(len(t.xv) for t in live)
+    xv = torch.zeros(len(live), width, live[0].xv.shape[1])
+    yv = torch.zeros(len(live), width, dtype=torch.long)
+    wv = torch.zeros(len(live), width)
+    for i, t in enumerate(live):
+        xv[i, : len(t.xv)], yv[i, : len(t.xv)], wv[i, : len(t.xv)] = t.xv, t.yv, 1.0 / len(t.xv)
+    lin1, lin2 = ([t.head.net[j] for t in live] for j in (0, 3))
+    h = F.gelu(torch.baddbmm(torch.stack([m.bias for m in lin1])[:, None], xv,
+                             torch.stack([m.weight for m in lin1]).transpose(1, 2)))
+    logits = torch.baddbmm(torch.stack([m.bias for m in lin2])[:, None], h, torch.stack([m.weight for m in lin2]).transpose(1, 2))
+    ce = F.cross_entropy(logits.reshape(-1, n_classes), yv.reshape(-1), reduction="none").view_as(wv)
+    losses = (ce * wv).sum(1).tolist()
+    accs = (((logits.argmax(2) == yv).float() * wv).sum(1)).tolist()
+    for t, vl, va in zip(live, losses, accs):
+        t.hist["train_loss"].append(t.loss_sum / len(t.perm))
+        t.hist["val_loss"].append(vl)
+        t.hist["val_accuracy"].append(va)
+        if vl < t.best[0] - 1e-6:
+            t.best = (vl, epoch)
+            t.best_state = {k: v.clone() for k, v in t.head.state_dict().items()}
+        elif epoch - t.best[1] >= patience:
+            t.done = True
 
 
 def _check_finite_head(head: nn.Module, what: str) -> None:

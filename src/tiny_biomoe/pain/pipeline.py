@@ -26,7 +26,7 @@ from ..data.cache import EmbeddingCache
 from ..data.dataset import DatasetWarning, PainDataset
 from ..errors import ConfigError, DatasetError
 from .fusion import FUSION_LEVELS, FusionSpec, fuse, plan_experiments
-from .heads import HeadConfig, save_head, train_head
+from .heads import HeadConfig, save_head, train_head, train_heads
 from .metrics import aggregate_folds, bootstrap_ci, classification_metrics, out_of_fold
 from .protocols import Fold, make_folds
 
@@ -360,9 +360,10 @@ def evaluate_embeddings(table: EmbeddingTable, config: PipelineConfig | None = N
     for spec in exps:
         x = fuse(table.embeddings, spec.inputs, spec.method)
         fold_res, proba = [], []
-        for fi, f in enumerate(folds):
-            hc = dataclasses.replace(cfg.head, seed=cfg.head.seed + fi)
-            head, hist = train_head(x[f.train], table.labels[f.train], n_cls, hc, groups=table.groups[f.train])
+        heads = train_heads([x[f.train] for f in folds], [table.labels[f.train] for f in folds], n_cls,
+                            [dataclasses.replace(cfg.head, seed=cfg.head.seed + fi) for fi in range(len(folds))],
+                            [table.groups[f.train] for f in folds])  # one head per fold, trained together
+        for f, (head, hist) in zip(folds, heads):
             proba.append(head.predict_proba(x[f.test]))
             fold_res.append(_fold_row(f, table.labels, proba[-1].argmax(axis=1), table.groups, table.classes,
                                       best_epoch=hist.get("best_epoch")))
