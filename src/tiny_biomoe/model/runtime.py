@@ -209,10 +209,9 @@ class MicroBatchTuner:
     images: a size's first call pays the page faults of its new activations (2-3x the time with
     the heap allocator) and every new input shape pays oneDNN's kernel creation, so a whole-batch
     candidate first met on a batch of 26 after one of 32 would look slower than it is. After
-    :data:`TRIALS_PER_CANDIDATE` timed
-    trials of each, the size with the best (minimum) seconds per image wins and is written to
-    ``store`` under ``key``. Nothing extra is computed:
-    the trials are the caller's own batches, and unfinished trials are stored too, so that short
+    :data:`TRIALS_PER_CANDIDATE` timed trials of each, the size with the best (minimum) seconds per
+    image wins and is written to ``store`` under ``key``. Nothing extra is computed: the trials are
+    the caller's own batches, and unfinished trials are stored too, so that short
     runs (one command each) add up to a decision. ``fixed`` (an integer or ``None``) skips tuning.
     """
 
@@ -404,9 +403,8 @@ def _model_device(model: nn.Module) -> torch.device:
 
 def _tuning_key(backend: str, precision: str, device: torch.device) -> str:
     form = f"form={FORM_VERSION}|" if backend == "torch" else ""
-    form += f"tune={TUNER_VERSION}|"
     alloc = f"alloc={allocator_policy()}|" if device.type == "cpu" else ""
-    return (f"{cpu_model()}|threads={torch.get_num_threads()}|torch={torch.__version__}|{form}{alloc}"
+    return (f"{cpu_model()}|threads={torch.get_num_threads()}|torch={torch.__version__}|{form}tune={TUNER_VERSION}|{alloc}"
             f"{backend}|{precision}|{device.type}")
 
 
