@@ -429,7 +429,7 @@ def bench_end_to_end(cfg: BenchConfig, model: Any = None) -> dict[str, Any]:
             for _ in range(1 if cfg.quick else 12):
                 embed_mod.embed_signal(signal[: int(min(cfg.e2e_seconds, 600.0) * fs)], sampling_rate=fs, modality="eda",
                                        kinds=kinds, model=net, batch_size=32, device="cpu", precision=prec)
-                tuner = runtime.get_embedder(net, precision=prec).tuner if name != "eager" else None
+                tuner = runtime.get_embedder(net, precision=prec).tuner  # None for the eager baseline
                 if tuner is None or tuner.decided:
                     break
         for _ in range(rounds):

@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 from torch import nn
+from torch.nn import functional as F
 
 from .._io import atomic_path, atomic_write_text
 from .._validate import check_bool, check_input_file, check_int, check_number, check_seed, limit
@@ -187,16 +188,18 @@ def train_heads(
     data = [_check_training_data(x, y, n_classes) for x, y in zip(xs, ys)]
     if len({x.shape[1] for x, _, _ in data}) > 1:
         raise ConfigError(f"train_heads: every x needs the same width, got {sorted({x.shape[1] for x, _, _ in data})}")
+    if not data:
+        return []
+    n_classes = data[0][2]
+    if cfgs[0].kind == "logreg":
+        with _one_thread():
+            return [_train_logreg(x, y, n_classes, c) for (x, y, _), c in zip(data, cfgs)]
     grp = list(groups) if groups is not None else [None] * len(data)
     out: list[tuple[Head, dict]] = []
     for s in range(0, len(data), HEADS_PER_STEP):
         part = range(s, min(s + HEADS_PER_STEP, len(data)))
-        if cfgs and cfgs[0].kind == "logreg":
-            with _one_thread():
-                out += [_train_logreg(data[i][0], data[i][1], data[i][2], cfgs[i]) for i in part]
-        else:
-            out += _train_mlps([data[i][0] for i in part], [data[i][1] for i in part], data[s][2] if data else 0,
-                               [cfgs[i] for i in part], [grp[i] for i in part])
+        out += _train_mlps([data[i][0] for i in part], [data[i][1] for i in part], n_classes,
+                           [cfgs[i] for i in part], [grp[i] for i in part])
     return out
 
 
@@ -214,15 +217,42 @@ class _Task:
     hist: dict
     best: tuple[float, int] = (float("inf"), -1)
     best_state: dict | None = None
-    perm: torch.Tensor | None = None
+    perm: torch.Tensor | None = None  # this epoch's batch order
     loss_sum: float = 0.0
     done: bool = False
 
 
+def _padded(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Inputs ``(H, B, D)``, labels ``(H, B)`` and row weights ``(H, B)`` (``1/n`` on a head's ``n`` rows,
+    0 on padding) for one ``(x, y)`` pair per head."""
+    width = max(len(y) for _, y in parts)
+    x = torch.zeros(len(parts), width, parts[0][0].shape[1])
+    y = torch.zeros(len(parts), width, dtype=torch.long)
+    w = torch.zeros(len(parts), width)
+    for i, (xi, yi) in enumerate(parts):
+        x[i, : len(yi)], y[i, : len(yi)], w[i, : len(yi)] = xi, yi, 1.0 / len(yi)
+    return x, y, w
+
+
+def _stacked_logits(heads: list[Head], x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits ``(H, B, C)`` of MLP heads on their standardised inputs ``(H, B, D)``; ``mask`` (dropout)
+    scales the hidden units."""
+    lin1, lin2 = ([h.net[j] for h in heads] for j in (0, 3))
+    hid = F.gelu(torch.baddbmm(torch.stack([m.bias for m in lin1])[:, None], x,
+                               torch.stack([m.weight for m in lin1]).transpose(1, 2)))
+    if mask is not None:
+        hid = hid * mask
+    return torch.baddbmm(torch.stack([m.bias for m in lin2])[:, None], hid, torch.stack([m.weight for m in lin2]).transpose(1, 2))
+
+
+def _mean_losses(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+    """Each head's mean cross-entropy over its own rows, ``(H,)``."""
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1), reduction="none").view_as(w)
+    return (ce * w).sum(1)
+
+
 def _train_mlps(xs: list[np.ndarray], ys: list[np.ndarray], n_classes: int, cfgs: list[HeadConfig],
                 groups: list[Sequence | None]) -> list[tuple[Head, dict]]:
-    import torch.nn.functional as F
-
     cfg = cfgs[0]
     keep = 1.0 - cfg.dropout
     tasks: list[_Task] = []
@@ -257,31 +287,19 @@ def _train_mlps(xs: list[np.ndarray], ys: list[np.ndarray], n_classes: int, cfgs
             for step in range(n_steps):
                 active = [t for t in live if step * bs < len(t.xf)]  # a head without a batch here is not stepped
                 batches = [t.perm[step * bs : (step + 1) * bs] for t in active]
-                width = max(len(b) for b in batches)
-                xb = torch.zeros(len(active), width, tasks[0].xf.shape[1])
-                yb = torch.zeros(len(active), width, dtype=torch.long)
-                wb = torch.zeros(len(active), width)
-                masks = torch.zeros(len(active), width, cfg.hidden)
-                for i, (t, b) in enumerate(zip(active, batches)):
-                    xb[i, : len(b)], yb[i, : len(b)], wb[i, : len(b)] = t.xf[b], t.yf[b], 1.0 / len(b)
-                    if cfg.dropout > 0:  # the mask F.dropout draws on the CPU: bernoulli(1 - p), scaled by 1 / (1 - p)
+                xb, yb, wb = _padded([(t.xf[b], t.yf[b]) for t, b in zip(active, batches)])
+                masks = None
+                if cfg.dropout > 0:  # the mask F.dropout draws on the CPU: bernoulli(1 - p), scaled by 1 / (1 - p)
+                    masks = torch.zeros(len(active), xb.shape[1], cfg.hidden)
+                    for i, (t, b) in enumerate(zip(active, batches)):
                         masks[i, : len(b)] = torch.empty(len(b), cfg.hidden).bernoulli_(keep, generator=t.dropout) / keep
-                    else:
-                        masks[i, : len(b)] = 1.0
                 opt.zero_grad(set_to_none=True)
-                lin1, lin2 = ([t.head.net[j] for t in active] for j in (0, 3))
-                h = torch.baddbmm(torch.stack([m.bias for m in lin1])[:, None], xb,
-                                  torch.stack([m.weight for m in lin1]).transpose(1, 2))
-                h = F.gelu(h) * masks
-                logits = torch.baddbmm(torch.stack([m.bias for m in lin2])[:, None], h,
-                                       torch.stack([m.weight for m in lin2]).transpose(1, 2))
-                ce = F.cross_entropy(logits.reshape(-1, n_classes), yb.reshape(-1), reduction="none").view_as(wb)
-                per_head = (ce * wb).sum(1)  # each head's mean loss over its own batch
+                per_head = _mean_losses(_stacked_logits([t.head for t in active], xb, masks), yb, wb)
                 per_head.sum().backward()
                 opt.step()
                 for t, lv, b in zip(active, per_head.detach().tolist(), batches):
                     t.loss_sum += lv * len(b)
-            _validate_epoch(live, n_classes, epoch, cfg.patience)
+            _validate_epoch(live, epoch, cfg.patience)
         for t in tasks:
             t.head.load_state_dict(t.best_state)
             t.head.eval()
@@ -291,25 +309,14 @@ def _train_mlps(xs: list[np.ndarray], ys: list[np.ndarray], n_classes: int, cfgs
 
 
 @torch.no_grad()
-def _validate_epoch(live: list[_Task], n_classes: int, epoch: int, patience: int) -> None:
+def _validate_epoch(live: list[_Task], epoch: int, patience: int) -> None:
     """Validation loss and accuracy of every live head (one batched pass); early stopping per head."""
-    import torch.nn.functional as F
-
-    width = max(len(t.xv) for t in live)
-    xv = torch.zeros(len(live), width, live[0].xv.shape[1])
-    yv = torch.zeros(len(live), width, dtype=torch.long)
-    wv = torch.zeros(len(live), width)
-    for i, t in enumerate(live):
-        xv[i, : len(t.xv)], yv[i, : len(t.xv)], wv[i, : len(t.xv)] = t.xv, t.yv, 1.0 / len(t.xv)
-    lin1, lin2 = ([t.head.net[j] for t in live] for j in (0, 3))
-    h = F.gelu(torch.baddbmm(torch.stack([m.bias for m in lin1])[:, None], xv,
-                             torch.stack([m.weight for m in lin1]).transpose(1, 2)))
-    logits = torch.baddbmm(torch.stack([m.bias for m in lin2])[:, None], h, torch.stack([m.weight for m in lin2]).transpose(1, 2))
-    ce = F.cross_entropy(logits.reshape(-1, n_classes), yv.reshape(-1), reduction="none").view_as(wv)
-    losses = (ce * wv).sum(1).tolist()
+    xv, yv, wv = _padded([(t.xv, t.yv) for t in live])
+    logits = _stacked_logits([t.head for t in live], xv)
+    losses = _mean_losses(logits, yv, wv).tolist()
     accs = (((logits.argmax(2) == yv).float() * wv).sum(1)).tolist()
     for t, vl, va in zip(live, losses, accs):
-        t.hist["train_loss"].append(t.loss_sum / len(t.perm))
+        t.hist["train_loss"].append(t.loss_sum / len(t.xf))
         t.hist["val_loss"].append(vl)
         t.hist["val_accuracy"].append(va)
         if vl < t.best[0] - 1e-6:
