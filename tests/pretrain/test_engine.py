@@ -335,3 +335,37 @@ def test_pretrain_restores_threads_and_global_rng(shard_root, tmp_path):
         assert pyrandom.getstate() == before[2]
     finally:
         torch.set_num_threads(old_threads)
+
+
+def test_channels_last_convolutions_train_the_same_model(shard_root, tmp_path, monkeypatch):
+    """``train.channels_last`` (the default) runs the convolutions channels-last, computes the same first losses as the contiguous layout up to float rounding, and hands
+    back (and exports) plain contiguous weights."""
+    seen: list[tuple[bool, bool]] = []
+    build = engine_mod.build_model
+
+    def spying_build(cfg, outputs):
+        model = build(cfg, outputs)
+        conv = next(m for m in model.modules() if isinstance(m, torch.nn.Conv2d))  # the stem
+
+        def hook(mod, args, out):
+            seen.append((out.is_contiguous(memory_format=torch.channels_last),
+                         mod.weight.is_contiguous(memory_format=torch.channels_last)))
+        conv.register_forward_hook(hook)
+        return model
+
+    monkeypatch.setattr(engine_mod, "build_model", spying_build)
+    fast = pretrain(_cfg(shard_root, tmp_path / "cl", steps=1), resume="never")
+    assert seen and all(x and w for x, w in seen)
+    seen.clear()
+    plain = pretrain(_cfg(shard_root, tmp_path / "nchw", steps=1, channels_last=False), resume="never")
+    assert seen and not any(x or w for x, w in seen)
+    # the losses of the first step are computed before any update: the same up to rounding
+    a, b = _train_rows(tmp_path / "cl"), _train_rows(tmp_path / "nchw")
+    assert [r["task"] for r in a] == [r["task"] for r in b]
+    for ra, rb in zip(a, b):
+        assert math.isclose(float(ra["loss"]), float(rb["loss"]), rel_tol=1e-4), (ra, rb)
+    assert all(v.is_contiguous() for v in fast.model.state_dict().values())
+    exported = TinyBioMoE.from_pretrained(fast.export_dir)
+    for k, v in exported.state_dict().items():
+        torch.testing.assert_close(v, fast.model.state_dict()[k], rtol=0, atol=0)
+    assert plain.step == fast.step == 1

@@ -589,7 +589,6 @@ def finetune(
              {"params": list(net.classifier.parameters()), "lr": cfg.head_lr}],
             weight_decay=cfg.weight_decay,
         )
-        fmt = torch.channels_last if cfg.channels_last else torch.contiguous_format
         gen = torch.Generator().manual_seed(cfg.seed)
         loss_fn = nn.CrossEntropyLoss()
         losses = []
@@ -603,7 +602,7 @@ def finetune(
             pos += cfg.batch_size
             opt.zero_grad(set_to_none=True)
             with train_autocast(dev, precision):
-                logits = net(imgs[b].to(dev).contiguous(memory_format=fmt))
+                logits = net(imgs[b].to(dev))  # ln_img gives the convolutions NCHW input either way
             loss = loss_fn(logits.float(), y[b].to(dev))
             loss.backward()
             opt.step()

@@ -39,7 +39,7 @@ from .._io import atomic_dir, atomic_path, atomic_write_text
 from ..errors import CheckpointError, ConfigError, require
 from ..model import TinyBioMoE
 from ..model.init import random_model
-from ..model.training import adamw
+from ..model.training import adamw, convs_channels_last, convs_contiguous
 from ..representations import render, render_info
 from .config import PretrainConfig, TaskConfig, config_to_dict
 from .sampler import MultiTaskSampler, task_probabilities
@@ -581,6 +581,8 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
                                seed=tr.seed, rank=d.rank, world_size=d.world)
     # identical initial weights on every process (DDP also broadcasts rank 0's at construction)
     model = build_model(cfg, {t.name: st.num_outputs for t, st in zip(cfg.tasks, data)}).to(device)
+    if tr.channels_last:  # before the optimizer, whose state takes the parameters' layout; the convolutions
+        convs_channels_last(model)  # then run channels-last (the images enter through ln_img, a plain layer norm)
     model.train()
     _seed_process(int(tr.seed), d.rank)
     optimizer, scheduler = build_optimizer(model, cfg)
@@ -605,6 +607,7 @@ def _pretrain(cfg: PretrainConfig, d: _Dist, resume: Any, stop_at_step: int | No
     finally:
         bar.close()
         logger.close()
+        convs_contiguous(model)  # the returned modules are plain (contiguous) ones
 
     _sync_buffers(model, d)
     export_dir = None
