@@ -123,7 +123,7 @@ def quantize_onnx(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     proto = onnx.load(str(src), load_external_data=False)
-    dft = [n.name for n in proto.graph.node if any(i.rsplit(".", 1)[-1] in ("fw", "ch", "sh", "iw") for i in n.input)]
+    dft = [n.name for n in proto.graph.node if any(i.rsplit(".", 1)[-1] in ("fw", "fh", "ih", "iw") for i in n.input)]
     dst = Path(dst)
     with atomic_path(dst) as tmp, warnings.catch_warnings():
         warnings.simplefilter("ignore")
