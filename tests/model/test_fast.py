@@ -118,6 +118,23 @@ def test_fused_linear_equals_linear_then_activation(act):
     assert ("mkldnn::_linear_pointwise" in ops) == fast_mod._ONEDNN, ops
 
 
+def test_fused_linear_adds_a_residual_in_its_kernel():
+    torch.manual_seed(0)
+    lin = torch.nn.Linear(64, 48)
+    x, r = torch.randn(2, 50, 64), torch.randn(2, 50, 48)
+    fused = FusedLinear(lin)
+    with torch.inference_mode():
+        want = r + lin(x)
+        torch.testing.assert_close(fused(x, r), want, rtol=1e-5, atol=1e-5)
+        # a strided residual takes the unfused path and gives the same sum
+        torch.testing.assert_close(fused(x, r.transpose(0, 1).contiguous().transpose(0, 1)), want, rtol=1e-5, atol=1e-5)
+        ops = _ops_run(lambda: fused(x, r))
+    assert ("mkldnn::_linear_pointwise" in ops) == fast_mod._ONEDNN, ops  # the add is the kernel's post-op ...
+    assert ("aten::add" in ops) != fast_mod._ONEDNN, ops  # ... not a separate pass
+    with pytest.raises(ValueError, match="residual"):
+        FusedLinear(lin, "gelu")(x, r)
+
+
 def test_fused_modules_use_standard_operators_when_a_graph_is_captured(monkeypatch):
     """ONNX export and torch.compile must see plain conv/linear + activation, not oneDNN-only ops."""
     torch.manual_seed(0)

@@ -77,10 +77,6 @@ def _map(t: torch.Tensor, h: int, w: int) -> torch.Tensor:
     return t.reshape(b, h, w, c).permute(0, 3, 1, 2)
 
 
-def _maybe_cl(x: torch.Tensor, channels_last: bool) -> torch.Tensor:
-    return x.contiguous(memory_format=torch.channels_last) if channels_last else x.contiguous()
-
-
 def _onednn_fusion_available() -> bool:
     mkldnn = getattr(torch.ops, "mkldnn", None)
     try:
@@ -165,9 +161,17 @@ class FusedLinear(nn.Module):
         self.bias = None if linear.bias is None else nn.Parameter(linear.bias.detach().clone(), requires_grad=False)
         self.act = act
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        """``act(x W^T + b)``, or ``residual + x W^T + b`` (the add as oneDNN's binary post-op)."""
         fn, attr, algorithm = _ACTS[self.act]
-        if _use_onednn(x, self.weight) and x.is_contiguous():
+        onednn = _use_onednn(x, self.weight) and x.is_contiguous()
+        if residual is not None:
+            if self.act is not None:
+                raise ValueError("FusedLinear adds a residual only without an activation")
+            if onednn and residual.is_contiguous() and residual.dtype == x.dtype:
+                return torch.ops.mkldnn._linear_pointwise.binary(x, residual, self.weight, self.bias, "add")
+            return residual + F.linear(x, self.weight, self.bias)
+        if onednn:
             return torch.ops.mkldnn._linear_pointwise(x, self.weight, self.bias, attr, [], algorithm)
         y = F.linear(x, self.weight, self.bias)
         return fn(y) if fn is not None else y
@@ -322,14 +326,17 @@ class _FastConvMlp(nn.Module):
             self.fc1, self.fc2 = copy.deepcopy(mlp.fc1), copy.deepcopy(mlp.fc2)
             self.dw = copy.deepcopy(mlp.dwconv.dwconv)
 
-    def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, h: int, w: int, residual: torch.Tensor) -> torch.Tensor:
+        """``residual + mlp(x)`` (fused: the add happens inside fc2's kernel, saving a pass)."""
         y = self.fc1(x)
         if self.channels_last:
             y = _tokens(self.dw(_map(y, h, w)))
         else:
             b, n, c = y.shape
             y = self.dw(y.transpose(1, 2).reshape(b, c, h, w)).flatten(2).transpose(1, 2)
-        return self.fc2(y if self.fused else F.gelu(y))
+        if self.fused:
+            return self.fc2(y, residual)
+        return residual + self.fc2(F.gelu(y))
 
 
 class _FastBlock(nn.Module):
@@ -348,7 +355,7 @@ class _FastBlock(nn.Module):
 
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
         x = x + self.attn(self.norm1(x), h, w)
-        return x + self.mlp(self.norm2(x), h, w)
+        return self.mlp(self.norm2(x), h, w, residual=x)
 
 
 class _FastSpectralExpert(nn.Module):
@@ -535,10 +542,9 @@ class FastTinyBioMoE(nn.Module):
 
     def _experts(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         x = self.ln_img(images)  # in float32: one norm over 150,528 values per image
-        if self.compute_dtype != torch.float32 and self.amp_dtype is None:
-            x = x.to(self.compute_dtype)
-        x = _maybe_cl(x, self.channels_last)
-        return self.enc1(x), self.enc2(x)
+        dtype = self.compute_dtype if self.amp_dtype is None else x.dtype
+        x = x.to(dtype=dtype, memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        return self.enc1(x), self.enc2(x)  # (one copy for the dtype and the layout together)
 
     def forward_experts(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The two experts' raw ``(B, 96)`` outputs (float32)."""
