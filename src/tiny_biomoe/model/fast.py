@@ -13,12 +13,13 @@
   (``B x 3136 x 512`` floats for the MLP) stay closer to the caches;
 - on the CPU, each convolution or linear layer and the ReLU / GELU after it as one oneDNN kernel
   (:class:`FusedConv2d`, :class:`FusedLinear`: the fusions ``torch.compile`` would make, without
-  compiling; exported and compiled graphs get the standard operators);
+  compiling; exported and compiled graphs get the standard operators), and expert 1's MLP residual
+  added inside the last linear layer's kernel;
 - optionally ``torch.compile``, and bf16 weights (CPUs with AVX-512 BF16 / AMX, or CUDA).
 
 The spectral gating of expert 1 can be computed by FFT (``spectral="fft"``, as the original) or by
 an equivalent real-valued DFT written as matrix products (``spectral="dft"``), which exports to
-ONNX without complex tensors.
+ONNX without complex tensors and runs in bf16 in the bf16 form (its default there).
 
 The fast form is a **snapshot**: weights are copied (and folded) at conversion time. Changing the
 original model's weights afterwards does not affect it; convert again to pick them up.
@@ -238,7 +239,8 @@ class DFTSpectralGating(nn.Module):
     on the real and imaginary parts together: the width DFT leaves them interleaved with the rows,
     ``(B, H, 2, K, C)``, which is a ``(B, 2H, K*C)`` matrix for one ``(2H, 2H)`` real matrix (no
     stacking or concatenation between the steps). The matrices are built in float64 and stored in
-    float32 (bf16 in the bf16 form, where AMX runs them: about 2x the FFT's speed there).
+    float32 (bf16 in the bf16 form, where AMX runs them: the whole bf16 model at batch 32 ran at
+    136 img/s with them against 123 with float32 FFTs on an Intel Xeon with 2 threads).
     Hand-written because the ONNX exporters do not handle complex multiplication, and because no
     library offers an FFT in bf16 on the CPU.
     """
