@@ -426,7 +426,7 @@ class _FastCascadedAttention(nn.Module):
             q, k, v = feat.split([self.key_dim, self.key_dim, self.value_dim], dim=1)
             q = self.dws[i](q)
             # written out rather than F.scaled_dot_product_attention: value and key widths differ
-            # (64 against 16), so SDPA takes its math path, which checks every row for -inf and upcasts
+            # (24-96 against 16), so SDPA takes its math path, which checks every row for -inf and upcasts
             # bf16 anyway (expert 2 at batch 32 in bf16: ~20 % of its time in that path)
             dtype = q.dtype
             q, k, v = (t.flatten(2).float() for t in (q, k, v))  # (B, dim, n); float32 scores and softmax
@@ -600,8 +600,9 @@ def optimize_for_inference(
         channels_last: keep activations channels-last (makes token/map round trips free).
         compile: wrap the experts in ``torch.compile`` (first calls are slow while it compiles).
         bf16: store the experts' weights in bf16 and run them in bf16 (the image norm and the
-            mixing head stay float32; so does the spectral gating with ``spectral="fft"``). Only where :func:`bf16_supported`; otherwise an
-            :class:`InputError`. The error against float32 is larger (about 1e-2); measure it.
+            mixing head stay float32; so does the spectral gating with ``spectral="fft"``). Only
+            where :func:`bf16_supported`; otherwise an :class:`InputError`. The error against
+            float32 is larger (about 1e-2); measure it.
         spectral: ``"fft"`` (as the original) or ``"dft"`` (real matrix products; ONNX-exportable).
             Default: ``"dft"`` when compiling (inductor does not generate code for complex
             tensors) and in bf16 (its matrix products run in bf16 on AMX: 137 against 123 img/s
