@@ -43,13 +43,13 @@ def _errors(net, x, exp) -> dict[str, float]:
 @pytest.mark.parametrize(
     "kwargs",
     [
-        {},  # default: channels-last, FFT, micro-batches of 8
+        {},  # default: channels-last, DFT gating, micro-batches of 2
         {"channels_last": False},
-        {"spectral": "dft", "micro_batch": 4},  # 6 images -> chunks of 4 and 2
-        {"spectral": "dft", "channels_last": False, "micro_batch": None},
+        {"spectral": "fft", "micro_batch": 4},  # 6 images -> chunks of 4 and 2
+        {"spectral": "fft", "channels_last": False, "micro_batch": None},
         {"fuse": False},  # plain PyTorch convolutions / linears and separate activations
     ],
-    ids=["default", "nchw", "dft-microbatch", "dft-nchw", "unfused"],
+    ids=["default", "nchw", "fft-microbatch", "fft-nchw", "unfused"],
 )
 def test_fast_float32_forms_match_fixtures(reference_model, reference_io, kwargs):
     x, exp = reference_io
@@ -270,7 +270,7 @@ def _rendered_classes(n_per_class: int = 8):
                   modality="eda"), np.asarray(labels)
 
 
-@pytest.mark.parametrize("spectral", [None, "fft"])
+@pytest.mark.parametrize("spectral", ["dft", "fft"])
 def test_bf16_form_error_is_reported_and_bounded(reference_model, reference_io, spectral):
     x, exp = reference_io
     if not bf16_supported("cpu"):
@@ -279,21 +279,21 @@ def test_bf16_form_error_is_reported_and_bounded(reference_model, reference_io, 
         return
     from sklearn.linear_model import LogisticRegression
 
-    fast = optimize_for_inference(reference_model, bf16=True, spectral=spectral)
+    fast = optimize_for_inference(reference_model, bf16=True, **({} if spectral == "dft" else {"spectral": spectral}))
     # bf16 weights in the experts (no per-call autocast); image norm and mixing head stay float32;
     # the spectral gating runs as bf16 matrix products by default, by float32 FFTs with spectral="fft"
     gating = [m for m in fast.modules() if type(m).__name__.endswith("SpectralGating")]
-    assert gating and all(isinstance(m, DFTSpectralGating) == (spectral is None) for m in gating)
+    assert gating and all(isinstance(m, DFTSpectralGating) == (spectral == "dft") for m in gating)
     expert_w = [p for enc in (fast.enc1, fast.enc2) for p in enc.parameters()]
     assert expert_w and all(p.dtype == torch.bfloat16 for p in expert_w)
-    want = torch.bfloat16 if spectral is None else torch.complex64
+    want = torch.bfloat16 if spectral == "dft" else torch.complex64
     assert all(b.dtype == want for m in gating for b in m.buffers())
     assert all(p.dtype == torch.float32 for mod in (fast.ln_img, fast.ln_e, fast.fcn, fast.ln_out) for p in mod.parameters())
     err = _errors(fast, x, exp)
     with torch.inference_mode():
         emb16 = fast(x).float()
     cos = torch.nn.functional.cosine_similarity(emb16, exp["embedding"], dim=1)
-    print(f"\nbf16 ({spectral or 'dft'} gating) vs float32 fixtures: max abs error {err}, min cosine {float(cos.min()):.6f} (reported, not asserted)")
+    print(f"\nbf16 ({spectral} gating) vs float32 fixtures: max abs error {err}, min cosine {float(cos.min()):.6f} (reported, not asserted)")
     assert all(np.isfinite(v) for v in err.values())
     assert max(err.values()) > 0.0  # it really ran in reduced precision
     assert float(cos.min()) >= BF16_MIN_COSINE, cos

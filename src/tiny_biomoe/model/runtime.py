@@ -434,23 +434,22 @@ def _build_torch(model: nn.Module, precision: str, plan: DevicePlan, micro_batch
         return Embedder("torch", "bf16" if model.bf16 else "fp32", plan.device, model, None, form="FastTinyBioMoE (given)")
     if not isinstance(model, TinyBioMoE):  # another module with the model's interface (e.g. a test double)
         return Embedder("torch", precision, plan.device, model, None, form=f"{type(model).__name__} (as given)")
-    bf16 = plan.autocast is torch.bfloat16  # bf16: the gating as matrix products, which AMX runs in bf16
-    fast = FastTinyBioMoE(model, channels_last=plan.channels_last, spectral="dft" if bf16 else "fft", micro_batch=None,
-                          bf16=bf16)
+    bf16 = plan.autocast is torch.bfloat16
+    fast = FastTinyBioMoE(model, channels_last=plan.channels_last, micro_batch=None, bf16=bf16)
     fast.check_inputs = False  # the embedder checks once per call
     if plan.autocast is torch.float16:
         fast.amp_dtype = torch.float16
     fast = fast.to(plan.device)
     ref = None
     if plan.autocast is not None:
-        ref_net = FastTinyBioMoE(model, channels_last=plan.channels_last, spectral="fft", micro_batch=None).to(plan.device)
+        ref_net = FastTinyBioMoE(model, channels_last=plan.channels_last, micro_batch=None).to(plan.device)
         ref_net.check_inputs = False
         ref = ref_net
-    parts = ["folded batch norms", "channels-last" if plan.channels_last else "NCHW"]
+    parts = ["folded batch norms", "channels-last" if plan.channels_last else "NCHW", "DFT gating"]
     if plan.device.type == "cpu" and fast.fuse:
         parts.append("oneDNN conv/linear + activation fusion")
     if bf16:
-        parts.append("bf16 weights and DFT gating")
+        parts.append("bf16 weights")
     elif plan.autocast is not None:
         parts.append(f"{precision} autocast")
     form = f"FastTinyBioMoE ({', '.join(parts)})"
