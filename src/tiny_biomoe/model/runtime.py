@@ -445,7 +445,7 @@ def _build_torch(model: nn.Module, precision: str, plan: DevicePlan, micro_batch
         ref_net = FastTinyBioMoE(model, channels_last=plan.channels_last, micro_batch=None).to(plan.device)
         ref_net.check_inputs = False
         ref = ref_net
-    parts = ["folded batch norms", "channels-last" if plan.channels_last else "NCHW", "DFT gating"]
+    parts = ["folded batch norms", "channels-last" if plan.channels_last else "NCHW", f"{fast.spectral.upper()} gating"]
     if plan.device.type == "cpu" and fast.fuse:
         parts.append("oneDNN conv/linear + activation fusion")
     if bf16:
