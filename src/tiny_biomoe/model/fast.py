@@ -40,7 +40,7 @@ from torch.nn.utils.fusion import fuse_conv_bn_eval
 from ..errors import InputError
 from .cascaded import FFN, CascadedGroupAttention, ConvBN, LocalWindowAttention, PatchMerging, windowed
 from .moe import MoEOutput, TinyBioMoE, check_images, mix_experts
-from .spectral import SpectralExpert
+from .spectral import SelfAttention, SpectralExpert
 
 __all__ = ["FastTinyBioMoE", "optimize_for_inference", "DFTSpectralGating", "ShiftedImageLayerNorm", "bf16_supported",
            "FusedConv2d", "FusedLinear"]
@@ -294,8 +294,10 @@ class DFTSpectralGating(nn.Module):
         grid = x.reshape(b, h, w, c).to(self.fw.dtype)
         y = torch.matmul(self.fw, grid).reshape(b, 2 * h, k * c)  # along W: (B, H, [re, im], K, C)
         z = torch.matmul(self.fh, y).reshape(b, h, 2, k, c)  # along H
-        zr, zi = z[:, :, 0], z[:, :, 1]
-        p = torch.stack([zr * self.w_re - zi * self.w_im, zr * self.w_im + zi * self.w_re], dim=2)
+        p = torch.empty_like(z)  # the complex product, written into its halves (half the time of a stack)
+        zr, zi, pr, pi = z[:, :, 0], z[:, :, 1], p[:, :, 0], p[:, :, 1]
+        torch.mul(zr, self.w_re, out=pr).addcmul_(zi, self.w_im, value=-1)
+        torch.mul(zr, self.w_im, out=pi).addcmul_(zi, self.w_re)
         q = torch.matmul(self.ih, p.reshape(b, 2 * h, k * c)).reshape(b, h, 2 * k, c)  # inverse along H
         return torch.matmul(self.iw, q).reshape(b, n, c).to(dtype)  # inverse along W: (B, H, W, C)
 
@@ -342,6 +344,34 @@ class _FastConvMlp(nn.Module):
         return residual + self.fc2(F.gelu(y))
 
 
+class _FastSelfAttention(nn.Module):
+    """:class:`SelfAttention` with ``q`` and ``kv`` as one projection and the block's residual added
+    inside the output projection's kernel.
+
+    One ``(C, 3C)`` matrix product instead of two, by oneDNN when ``fuse`` (stage 3 of expert 1,
+    batch 32, float32 on an AMD EPYC: 21.5 ms against 32 ms for ``q`` and ``kv`` apart).
+    """
+
+    def __init__(self, attn: SelfAttention, fuse: bool = False) -> None:
+        super().__init__()
+        self.num_heads, self.head_dim = attn.num_heads, attn.head_dim
+        qkv = nn.Linear(attn.q.in_features, 3 * attn.q.out_features)
+        with torch.no_grad():
+            qkv.weight.copy_(torch.cat([attn.q.weight, attn.kv.weight]))
+            qkv.bias.copy_(torch.cat([attn.q.bias, attn.kv.bias]))
+        self.qkv = FusedLinear(qkv) if fuse else qkv
+        self.proj = FusedLinear(attn.proj) if fuse else copy.deepcopy(attn.proj)
+
+    def forward(self, x: torch.Tensor, h: int, w: int, residual: torch.Tensor) -> torch.Tensor:
+        """``residual + attention(x)``."""
+        b, n, c = x.shape
+        q, k, v = self.qkv(x).reshape(b, n, 3, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4)
+        out = F.scaled_dot_product_attention(q, k, v).transpose(1, 2).reshape(b, n, c)
+        if isinstance(self.proj, FusedLinear):
+            return self.proj(out, residual)
+        return residual + self.proj(out)
+
+
 class _FastBlock(nn.Module):
     def __init__(self, blk: nn.Module, channels_last: bool, spectral: str, fuse: bool = False) -> None:
         super().__init__()
@@ -353,11 +383,14 @@ class _FastBlock(nn.Module):
             ww = 2 * (cw.shape[1] - 1)  # the grids of Tiny-BioMoE are even (56, 28)
             self.attn: nn.Module = DFTSpectralGating(cw, hh, ww) if spectral == "dft" else _FFTSpectralGating(cw)
         else:
-            self.attn = copy.deepcopy(mixer)  # already uses scaled_dot_product_attention
+            self.attn = _FastSelfAttention(mixer, fuse)
         self.mlp = _FastConvMlp(blk.mlp, channels_last, fuse)
 
     def forward(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x), h, w)
+        if isinstance(self.attn, _FastSelfAttention):
+            x = self.attn(self.norm1(x), h, w, residual=x)
+        else:
+            x = x + self.attn(self.norm1(x), h, w)
         return self.mlp(self.norm2(x), h, w, residual=x)
 
 
