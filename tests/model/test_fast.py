@@ -135,6 +135,25 @@ def test_fused_linear_adds_a_residual_in_its_kernel():
         FusedLinear(lin, "gelu")(x, r)
 
 
+@pytest.mark.parametrize("fuse", [True, False])
+def test_self_attention_runs_one_projection_and_adds_the_residual(fuse):
+    """Expert 1's stage-3/4 attention: q and kv as one (C, 3C) product; ``residual + attn(x)`` as the block does."""
+    from tiny_biomoe.model.spectral import SelfAttention
+
+    torch.manual_seed(0)
+    attn = SelfAttention(40, 4).eval()
+    x, r = torch.randn(3, 49, 40), torch.randn(3, 49, 40)
+    fast = fast_mod._FastSelfAttention(attn, fuse)
+    with torch.inference_mode():
+        want = r + attn(x, 7, 7)
+        torch.testing.assert_close(fast(x, 7, 7, residual=r), want, rtol=1e-5, atol=1e-5)
+        ops = _ops_run(lambda: fast(x, 7, 7, residual=r))
+    projections = [m for m in fast.modules() if isinstance(m, (torch.nn.Linear, FusedLinear))]
+    assert [tuple(m.weight.shape) for m in projections] == [(120, 40), (40, 40)]
+    if fuse and fast_mod._ONEDNN:
+        assert "aten::add" not in ops, ops  # the residual is added inside the output projection
+
+
 def test_fused_modules_use_standard_operators_when_a_graph_is_captured(monkeypatch):
     """ONNX export and torch.compile must see plain conv/linear + activation, not oneDNN-only ops."""
     torch.manual_seed(0)
