@@ -120,6 +120,18 @@ def test_tuner_times_a_size_only_on_a_batch_shape_it_has_run(tmp_path):
     assert all(s == pytest.approx(0.5 / 32) for v in t.trials.values() for s in v)  # no first-of-a-shape time counted
 
 
+def test_cpu_model_tells_apart_cpus_that_share_a_name():
+    """VMs show "AMD EPYC" for Zen 4 and Zen 5 alike; their tunings must not be shared."""
+    def info(family: int, model: int) -> str:
+        block = f"processor\t: {{}}\nvendor_id\t: AuthenticAMD\ncpu family\t: {family}\nmodel\t\t: {model}\nmodel name\t: AMD EPYC\n"
+        return block.format(0) + "\n" + block.format(1).replace(f": {model}\n", ": 99\n")  # only the first block counts
+
+    zen4, zen5 = runtime.cpu_model(info(25, 17)), runtime.cpu_model(info(26, 2))
+    assert zen4 == "AMD EPYC (family 25, model 17)" and zen5 == "AMD EPYC (family 26, model 2)"
+    assert runtime.cpu_model("model name : Some CPU\n") == "Some CPU"  # no numbers (other platforms): the name
+    assert runtime.cpu_model("") not in ("", "AMD EPYC")  # no /proc/cpuinfo: platform's name, never empty
+
+
 def test_tuning_key_names_cpu_threads_and_form_version(monkeypatch):
     key = runtime._tuning_key("torch", "fp32", torch.device("cpu"))
     assert runtime.cpu_model() in key and f"threads={torch.get_num_threads()}" in key and "form=" in key

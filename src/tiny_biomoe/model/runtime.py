@@ -184,13 +184,30 @@ def device_plan(device: torch.device | str, precision: str = "fp32", *, check: b
     return DevicePlan(dev, tune_micro_batch=dev.type == "cpu", channels_last=True, autocast=amp, pin_memory=False)
 
 
-def cpu_model() -> str:
-    """The CPU's model name (``/proc/cpuinfo``, as ``lscpu`` shows it), else :func:`platform.processor`."""
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine() or "unknown"
+def cpu_model(cpuinfo: str | None = None) -> str:
+    """The CPU's model name with its family and model numbers (``/proc/cpuinfo``), else :func:`platform.processor`.
+
+    The numbers matter: virtual machines often show only "AMD EPYC" or "Intel(R) Xeon(R) Processor",
+    and under that one name an AMD EPYC Zen 4 (family 25) and Zen 5 (family 26) need different
+    tunings (micro-batches of 2 were best on the one, whole batches on the other).
+    """
+    if cpuinfo is None:
+        with contextlib.suppress(OSError):
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+    fields: dict[str, str] = {}
+    for line in (cpuinfo or "").splitlines():
+        if not line.strip():
+            if fields:
+                break  # the first processor's block is enough
+            continue
+        key, _, value = line.partition(":")
+        fields.setdefault(key.strip().lower(), value.strip())
+    name = fields.get("model name")
+    if not name:
+        return platform.processor() or platform.machine() or "unknown"
+    if fields.get("cpu family") and fields.get("model"):
+        name += f" (family {fields['cpu family']}, model {fields['model']})"
+    return name
 
 
 def _cache_root() -> Path:
