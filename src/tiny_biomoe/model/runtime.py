@@ -188,8 +188,8 @@ def cpu_model(cpuinfo: str | None = None) -> str:
     """The CPU's model name with its family and model numbers (``/proc/cpuinfo``), else :func:`platform.processor`.
 
     The numbers matter: virtual machines often show only "AMD EPYC" or "Intel(R) Xeon(R) Processor",
-    and under that one name an AMD EPYC Zen 4 (family 25) and Zen 5 (family 26) need different
-    tunings (micro-batches of 2 were best on the one, whole batches on the other).
+    and under that one name an AMD EPYC Zen 4 (family 25) and Zen 5 (family 26) need their own
+    measurements (micro-batches of 2 were best on the Zen 5, whole batches on the Zen 4).
     """
     if cpuinfo is None:
         with contextlib.suppress(OSError):
