@@ -91,7 +91,8 @@ def _onednn_fusion_available() -> bool:
 _ONEDNN = _onednn_fusion_available()
 
 #: bumped when the fast form's kernels change, so that cached tunings of an older form are re-measured
-FORM_VERSION = 4  # 2: oneDNN conv/linear + activation fusion, bf16 weights; 3: bf16 DFT gating; 4: DFT gating in every form
+FORM_VERSION = 5  # 2: oneDNN conv/linear + activation fusion, bf16 weights; 3: bf16 DFT gating; 4: DFT gating in every
+# form; 5: one qkv projection in expert 1's self-attention, the complex product written in place
 
 
 def _tracing() -> bool:
