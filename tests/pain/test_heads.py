@@ -107,9 +107,36 @@ def test_train_heads_refuses_mixed_settings():
         train_heads([x, x], [y, y], 3, [HeadConfig(seed=0), HeadConfig(seed=1, lr=1e-2)], [g, g])
     with pytest.raises(ConfigError, match="as many xs, ys, configs"):
         train_heads([x, x], [y], 3, [HeadConfig(), HeadConfig()])
-    with pytest.raises(ConfigError, match="same width"):
-        train_heads([x, x[:, :5]], [y, y], 3, [HeadConfig(), HeadConfig()])
     assert train_heads([], [], 3, []) == []
+
+
+def test_heads_of_different_widths_train_together_and_match_alone(monkeypatch):
+    # Several fusion experiments' heads in one call: grouped by width, chunked, returned in input order.
+    from tiny_biomoe.pain import heads as heads_mod
+
+    x, y, g = _data(3, n=90, d=24, shift=1.0)
+    xs = [x, x[:, :10], x[:, :20], x[:, :10], x]
+    cfgs = [HeadConfig(max_epochs=12, patience=3, batch_size=32, hidden=8, seed=s) for s in range(5)]
+    calls = []
+    real = heads_mod._train_mlps
+
+    def spy(xs_, *a, **k):
+        calls.append([v.shape[1] for v in xs_])
+        return real(xs_, *a, **k)
+
+    monkeypatch.setattr(heads_mod, "_train_mlps", spy)
+    together = train_heads(xs, [y] * 5, 3, cfgs, [g] * 5)
+    assert calls == [[24, 24], [10, 10], [20]]  # one batched network per width
+    for xi, cfg, (head, hist) in zip(xs, cfgs, together):
+        assert head.in_dim == xi.shape[1]
+        alone, hist_alone = train_head(xi, y, 3, cfg, groups=g)
+        assert hist["best_epoch"] == hist_alone["best_epoch"]
+        for a, b in zip(head.state_dict().values(), alone.state_dict().values()):
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+    calls.clear()
+    monkeypatch.setattr(heads_mod, "STEP_ELEMENTS", 90 * 24)  # room for one 24-wide head per step
+    train_heads(xs, [y] * 5, 3, cfgs, [g] * 5)
+    assert calls == [[24], [24], [10, 10], [20]]
 
 
 def test_logreg_matches_sklearn():

@@ -174,3 +174,31 @@ def test_report_shows_one_example_per_class(ds, tmp_path):
     assert not (folder / "images" / "summary_accuracy.png").exists()
     h, w = mpimg.imread(sheets[0]).shape[:2]
     assert w > 2.5 * h  # three images side by side
+
+
+def test_experiments_trained_together_give_the_results_of_each_alone(ds, monkeypatch):
+    # evaluate_embeddings trains every experiment's fold heads in one batched call; one experiment per
+    # call (TRAIN_ELEMENTS = 1) must give the very same metrics and out-of-fold probabilities.
+    from tiny_biomoe.pain import evaluate_embeddings, pipeline
+
+    cfg = PipelineConfig(modalities=["EDA", "BVP"], kinds=["waveform", "psd"], protocol="kfold", n_folds=3)
+    cfg.head.max_epochs, cfg.head.patience = 15, 4
+    table = extract_embeddings(ds, None, cfg, embed_fn=_feature_embed)
+    calls = []
+    real = pipeline.train_heads
+
+    def spy(xs, *a, **k):
+        calls.append(len(xs))
+        return real(xs, *a, **k)
+
+    monkeypatch.setattr(pipeline, "train_heads", spy)
+    together = evaluate_embeddings(table, cfg)
+    assert calls == [len(together["experiments"]) * 3]
+    monkeypatch.setattr(pipeline, "TRAIN_ELEMENTS", 1)
+    alone = evaluate_embeddings(table, cfg)
+    assert len(calls) == 1 + len(together["experiments"])
+    for a, b in zip(together["experiments"], alone["experiments"]):
+        assert a["name"] == b["name"] and a["dim"] == b["dim"]
+        assert a["oof"]["predicted"] == b["oof"]["predicted"]
+        np.testing.assert_allclose(a["oof"]["proba"], b["oof"]["proba"], rtol=1e-4, atol=1e-5)
+        assert [f["best_epoch"] for f in a["folds"]] == [f["best_epoch"] for f in b["folds"]]

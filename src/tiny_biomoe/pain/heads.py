@@ -158,8 +158,10 @@ def train_head(
     return train_heads([x], [y], n_classes, [config or HeadConfig()], [groups])[0]
 
 
-#: at most this many heads are trained together (their padded inputs share one tensor)
-HEADS_PER_STEP = 8
+#: at most this many heads are trained together (one batched network per step)
+HEADS_PER_STEP = 64
+#: ... and their inputs (heads x rows x width, float32) at most this many elements (128 MB)
+STEP_ELEMENTS = 2**25
 
 
 def train_heads(
@@ -171,7 +173,8 @@ def train_heads(
 ) -> list[tuple[Head, dict]]:
     """Train one head per ``(xs[i], ys[i], configs[i], groups[i])``, e.g. one per cross-validation fold.
 
-    The configurations may differ only in ``seed``. MLP heads are trained together, as one batched
+    The configurations may differ only in ``seed``; the inputs may differ in width (e.g. the heads
+    of several fusion experiments). MLP heads of one width are trained together, as one batched
     network per step (a head of 192-1536 inputs is too small for a step to be more than per-operation
     overhead), but each keeps its own initialisation, validation split, batch order, dropout
     stream, optimiser state and early stopping: a head does not depend on which others are trained
@@ -186,8 +189,6 @@ def train_heads(
     if cfgs and any(dataclasses.replace(c, seed=0) != dataclasses.replace(cfgs[0], seed=0) for c in cfgs):
         raise ConfigError("train_heads: the head configurations may differ only in seed")
     data = [_check_training_data(x, y, n_classes) for x, y in zip(xs, ys)]
-    if len({x.shape[1] for x, _, _ in data}) > 1:
-        raise ConfigError(f"train_heads: every x needs the same width, got {sorted({x.shape[1] for x, _, _ in data})}")
     if not data:
         return []
     n_classes = data[0][2]
@@ -195,12 +196,33 @@ def train_heads(
         with _one_thread():
             return [_train_logreg(x, y, n_classes, c) for (x, y, _), c in zip(data, cfgs)]
     grp = list(groups) if groups is not None else [None] * len(data)
-    out: list[tuple[Head, dict]] = []
-    for s in range(0, len(data), HEADS_PER_STEP):
-        part = range(s, min(s + HEADS_PER_STEP, len(data)))
-        out += _train_mlps([data[i][0] for i in part], [data[i][1] for i in part], n_classes,
-                           [cfgs[i] for i in part], [grp[i] for i in part])
-    return out
+    out: dict[int, tuple[Head, dict]] = {}
+    for part in _step_groups([x.shape for x, _, _ in data]):
+        trained = _train_mlps([data[i][0] for i in part], [data[i][1] for i in part], n_classes,
+                              [cfgs[i] for i in part], [grp[i] for i in part])
+        out.update(zip(part, trained))
+    return [out[i] for i in range(len(data))]
+
+
+def _step_groups(shapes: Sequence[tuple[int, int]]) -> list[list[int]]:
+    """Indices of the heads trained together: one width per group, at most :data:`HEADS_PER_STEP`
+    heads and :data:`STEP_ELEMENTS` input elements (every head's ``rows x width``) per group."""
+    by_width: dict[int, list[int]] = {}
+    for i, (_, d) in enumerate(shapes):
+        by_width.setdefault(d, []).append(i)
+    parts: list[list[int]] = []
+    for idx in by_width.values():
+        cur: list[int] = []
+        size = 0
+        for i in idx:
+            n = shapes[i][0] * shapes[i][1]
+            if cur and (len(cur) == HEADS_PER_STEP or size + n > STEP_ELEMENTS):
+                parts.append(cur)
+                cur, size = [], 0
+            cur.append(i)
+            size += n
+        parts.append(cur)
+    return parts
 
 
 @dataclass

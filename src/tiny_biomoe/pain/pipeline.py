@@ -17,7 +17,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
 import torch
@@ -346,6 +346,32 @@ def _print_row(name: str, agg: Mapping[str, Any]) -> None:
           f"macro-F1 {agg['macro_f1']['mean']:.3f}", flush=True)
 
 
+#: the fused training inputs of the experiments trained together stay under this many float32 elements (1 GB)
+TRAIN_ELEMENTS = 2**28
+
+
+def _trained_experiments(table: EmbeddingTable, exps: Sequence[FusionSpec], folds: Sequence[Fold],
+                         head: HeadConfig) -> Iterator[tuple[FusionSpec, np.ndarray, list[tuple[Any, dict]]]]:
+    """``(spec, fused x, one (head, history) per fold)`` for each experiment in order. The heads of
+    consecutive experiments are trained together (:func:`train_heads`: one batched network per width)
+    while their inputs stay under :data:`TRAIN_ELEMENTS`; a head is the same as if trained alone."""
+    cfgs = [dataclasses.replace(head, seed=head.seed + fi) for fi in range(len(folds))]
+    i = 0
+    while i < len(exps):
+        chunk: list[tuple[FusionSpec, np.ndarray]] = []
+        size = 0
+        while i < len(exps) and (not chunk or size < TRAIN_ELEMENTS):
+            x = fuse(table.embeddings, exps[i].inputs, exps[i].method)
+            chunk.append((exps[i], x))
+            size += sum(len(f.train) for f in folds) * x.shape[1]
+            i += 1
+        trained = train_heads([x[f.train] for _, x in chunk for f in folds],
+                              [table.labels[f.train] for _ in chunk for f in folds], len(table.classes),
+                              cfgs * len(chunk), [table.groups[f.train] for _ in chunk for f in folds])
+        for e, (spec, x) in enumerate(chunk):
+            yield spec, x, trained[e * len(folds) : (e + 1) * len(folds)]
+
+
 def evaluate_embeddings(table: EmbeddingTable, config: PipelineConfig | None = None,
                         experiments: Sequence[FusionSpec] | None = None, progress: bool = False) -> dict:
     """Run every fusion experiment under the protocol; returns a JSON-able results dict."""
@@ -357,12 +383,10 @@ def evaluate_embeddings(table: EmbeddingTable, config: PipelineConfig | None = N
     n_cls = len(table.classes)
     results = []
     t0 = time.perf_counter()
-    for spec in exps:
-        x = fuse(table.embeddings, spec.inputs, spec.method)
+    if progress:
+        print(f"  training {len(exps) * len(folds)} heads ({len(exps)} experiments x {len(folds)} folds) ...", flush=True)
+    for spec, x, heads in _trained_experiments(table, exps, folds, cfg.head):
         fold_res, proba = [], []
-        heads = train_heads([x[f.train] for f in folds], [table.labels[f.train] for f in folds], n_cls,
-                            [dataclasses.replace(cfg.head, seed=cfg.head.seed + fi) for fi in range(len(folds))],
-                            [table.groups[f.train] for f in folds])  # one head per fold, trained together
         for f, (head, hist) in zip(folds, heads):
             proba.append(head.predict_proba(x[f.test]))
             fold_res.append(_fold_row(f, table.labels, proba[-1].argmax(axis=1), table.groups, table.classes,
