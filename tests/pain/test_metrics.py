@@ -46,3 +46,28 @@ def test_aggregate():
     cm = sum(np.asarray(f["confusion_matrix"]) for f in folds)
     assert agg["confusion_matrix"] == cm.tolist()
     assert agg["pooled_accuracy"] == pytest.approx(np.trace(cm) / cm.sum())
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_against_sklearn_with_absent_and_never_predicted_classes(seed):
+    # 4 classes, some never true or never predicted: macro-F1 over the classes present (sklearn's labels=present)
+    rng = np.random.default_rng(10 + seed)
+    classes = ["a", "b", "c", "d"]
+    y = rng.choice([0, 1, 3] if seed % 2 else [0, 1], 20)
+    p = np.where(rng.random(20) < 0.5, y, rng.choice([0, 2], 20))
+    m = classification_metrics(y, p, classes)
+    present = np.unique(np.concatenate([y, p]))
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(y, p, labels=present, average="macro", zero_division=0))
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, p))
+    rec = skm.recall_score(y, p, labels=np.arange(4), average=None, zero_division=0)
+    for i, c in enumerate(classes):
+        assert m["recall"][c] == (None if not (y == i).any() else pytest.approx(rec[i]))
+    assert m["confusion_matrix"] == skm.confusion_matrix(y, p, labels=np.arange(4)).tolist()
+
+
+def test_metrics_refuse_labels_outside_the_classes():
+    with pytest.raises(ValueError, match="class indices 0..2"):
+        classification_metrics([0, 1, 3], [0, 1, 1], CLASSES)
+    with pytest.raises(ValueError, match="same 1-D shape"):
+        classification_metrics([0, 1], [0, 1, 1], CLASSES)
+    assert classification_metrics([], [], CLASSES)["n"] == 0

@@ -195,32 +195,36 @@ def train_heads(
     if cfgs[0].kind == "logreg":
         with _one_thread():
             return [_train_logreg(x, y, n_classes, c) for (x, y, _), c in zip(data, cfgs)]
-    grp = list(groups) if groups is not None else [None] * len(data)
+    splits = [inner_validation_split(np.asarray(g) if g is not None else np.arange(len(y)), c.val_fraction, c.seed)
+              for (_, y, _), c, g in zip(data, cfgs, groups if groups is not None else [None] * len(data))]
+    bs = cfgs[0].batch_size
     out: dict[int, tuple[Head, dict]] = {}
-    for part in _step_groups([x.shape for x, _, _ in data]):
-        trained = _train_mlps([data[i][0] for i in part], [data[i][1] for i in part], n_classes,
-                              [cfgs[i] for i in part], [grp[i] for i in part])
+    # heads trained together share the width and the number of steps per epoch (so every live head is
+    # stepped at every step, as alone)
+    keys = [(x.shape[1], -(-len(fit) // bs)) for (x, _, _), (fit, _) in zip(data, splits)]
+    for part in _step_groups(keys, [x.size for x, _, _ in data]):
+        trained = _train_mlps([data[i][0] for i in part], [data[i][1] for i in part], [splits[i] for i in part],
+                              n_classes, [cfgs[i] for i in part])
         out.update(zip(part, trained))
     return [out[i] for i in range(len(data))]
 
 
-def _step_groups(shapes: Sequence[tuple[int, int]]) -> list[list[int]]:
-    """Indices of the heads trained together: one width per group, at most :data:`HEADS_PER_STEP`
-    heads and :data:`STEP_ELEMENTS` input elements (every head's ``rows x width``) per group."""
-    by_width: dict[int, list[int]] = {}
-    for i, (_, d) in enumerate(shapes):
-        by_width.setdefault(d, []).append(i)
+def _step_groups(keys: Sequence[tuple[int, int]], sizes: Sequence[int]) -> list[list[int]]:
+    """Indices of the heads trained together: equal ``keys`` (width, steps per epoch), at most
+    :data:`HEADS_PER_STEP` heads and :data:`STEP_ELEMENTS` input elements (``sizes``) per group."""
+    by_key: dict[tuple[int, int], list[int]] = {}
+    for i, k in enumerate(keys):
+        by_key.setdefault(k, []).append(i)
     parts: list[list[int]] = []
-    for idx in by_width.values():
+    for idx in by_key.values():
         cur: list[int] = []
         size = 0
         for i in idx:
-            n = shapes[i][0] * shapes[i][1]
-            if cur and (len(cur) == HEADS_PER_STEP or size + n > STEP_ELEMENTS):
+            if cur and (len(cur) == HEADS_PER_STEP or size + sizes[i] > STEP_ELEMENTS):
                 parts.append(cur)
                 cur, size = [], 0
             cur.append(i)
-            size += n
+            size += sizes[i]
         parts.append(cur)
     return parts
 
@@ -238,7 +242,7 @@ class _Task:
     dropout: torch.Generator  # dropout masks: the stream the global generator would give train_head alone
     hist: dict
     best: tuple[float, int] = (float("inf"), -1)
-    best_state: dict | None = None
+    best_params: list[torch.Tensor] | None = None  # its slices of the stacked parameters at the best epoch
     perm: torch.Tensor | None = None  # this epoch's batch order
     loss_sum: float = 0.0
     done: bool = False
@@ -256,15 +260,14 @@ def _padded(parts: list[tuple[torch.Tensor, torch.Tensor]]) -> tuple[torch.Tenso
     return x, y, w
 
 
-def _stacked_logits(heads: list[Head], x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
-    """Logits ``(H, B, C)`` of MLP heads on their standardised inputs ``(H, B, D)``; ``mask`` (dropout)
-    scales the hidden units."""
-    lin1, lin2 = ([h.net[j] for h in heads] for j in (0, 3))
-    hid = F.gelu(torch.baddbmm(torch.stack([m.bias for m in lin1])[:, None], x,
-                               torch.stack([m.weight for m in lin1]).transpose(1, 2)))
+def _stacked_logits(params: Sequence[torch.Tensor], x: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """Logits ``(H, B, C)`` of MLP heads with stacked parameters ``(W1 (H, hidden, D), b1, W2, b2)`` on
+    their standardised inputs ``(H, B, D)``; ``mask`` (dropout) scales the hidden units."""
+    w1, b1, w2, b2 = params
+    hid = F.gelu(torch.baddbmm(b1[:, None], x, w1.transpose(1, 2)))
     if mask is not None:
         hid = hid * mask
-    return torch.baddbmm(torch.stack([m.bias for m in lin2])[:, None], hid, torch.stack([m.weight for m in lin2]).transpose(1, 2))
+    return torch.baddbmm(b2[:, None], hid, w2.transpose(1, 2))
 
 
 def _mean_losses(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
@@ -273,15 +276,17 @@ def _mean_losses(logits: torch.Tensor, y: torch.Tensor, w: torch.Tensor) -> torc
     return (ce * w).sum(1)
 
 
-def _train_mlps(xs: list[np.ndarray], ys: list[np.ndarray], n_classes: int, cfgs: list[HeadConfig],
-                groups: list[Sequence | None]) -> list[tuple[Head, dict]]:
+def _train_mlps(xs: list[np.ndarray], ys: list[np.ndarray], splits: list[tuple[np.ndarray, np.ndarray]],
+                n_classes: int, cfgs: list[HeadConfig]) -> list[tuple[Head, dict]]:
+    """Train heads of one width and one number of steps per epoch as one network: their parameters are
+    stacked into four tensors ``(H, ...)`` that one fused AdamW steps (elementwise, so each head's update
+    is its own). A head that stopped early keeps moving but is no longer read: its best epoch's
+    parameters were kept."""
     cfg = cfgs[0]
     keep = 1.0 - cfg.dropout
     tasks: list[_Task] = []
     with _one_thread():
-        for x, y, c, g in zip(xs, ys, cfgs, groups):
-            g = np.asarray(g) if g is not None else np.arange(len(y))
-            fit_idx, val_idx = inner_validation_split(g, c.val_fraction, c.seed)
+        for x, y, (fit_idx, val_idx), c in zip(xs, ys, splits, cfgs):
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(c.seed)
                 head = Head(x.shape[1], n_classes, c.hidden, c.dropout)
@@ -294,36 +299,43 @@ def _train_mlps(xs: list[np.ndarray], ys: list[np.ndarray], n_classes: int, cfgs
             tasks.append(_Task(head, xs_t[fit_idx], yt[fit_idx], xs_t[val_idx], yt[val_idx],
                                torch.Generator().manual_seed(c.seed), drop,
                                {"train_loss": [], "val_loss": [], "val_accuracy": []}))
-        for t in tasks:
-            t.best_state = {k: v.clone() for k, v in t.head.state_dict().items()}
-        params = [p for t in tasks for p in t.head.parameters()]
-        opt = adamw(params, lr=cfg.lr, weight_decay=cfg.weight_decay)  # per-parameter state: heads stay apart
+        lins = [(t.head.net[0], t.head.net[3]) for t in tasks]
+        params = [torch.stack([getattr(m[j], a).detach() for m in lins]).requires_grad_()
+                  for j, a in ((0, "weight"), (0, "bias"), (1, "weight"), (1, "bias"))]
+        for i, t in enumerate(tasks):
+            t.best_params = [p[i].detach().clone() for p in params]
+        opt = adamw(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
         bs = cfg.batch_size
+        n_steps = -(-len(tasks[0].xf) // bs)  # the same for every head here (see train_heads)
         for epoch in range(cfg.max_epochs):
-            live = [t for t in tasks if not t.done]
+            live = [i for i, t in enumerate(tasks) if not t.done]
             if not live:
                 break
-            for t in live:
-                t.perm, t.loss_sum = torch.randperm(len(t.xf), generator=t.order), 0.0
-            n_steps = max(-(-len(t.xf) // bs) for t in live)
+            idx = None if len(live) == len(tasks) else torch.tensor(live)
+            for i in live:
+                tasks[i].perm, tasks[i].loss_sum = torch.randperm(len(tasks[i].xf), generator=tasks[i].order), 0.0
             for step in range(n_steps):
-                active = [t for t in live if step * bs < len(t.xf)]  # a head without a batch here is not stepped
-                batches = [t.perm[step * bs : (step + 1) * bs] for t in active]
-                xb, yb, wb = _padded([(t.xf[b], t.yf[b]) for t, b in zip(active, batches)])
+                batches = [tasks[i].perm[step * bs : (step + 1) * bs] for i in live]
+                xb, yb, wb = _padded([(tasks[i].xf[b], tasks[i].yf[b]) for i, b in zip(live, batches)])
                 masks = None
                 if cfg.dropout > 0:  # the mask F.dropout draws on the CPU: bernoulli(1 - p), scaled by 1 / (1 - p)
-                    masks = torch.zeros(len(active), xb.shape[1], cfg.hidden)
-                    for i, (t, b) in enumerate(zip(active, batches)):
-                        masks[i, : len(b)] = torch.empty(len(b), cfg.hidden).bernoulli_(keep, generator=t.dropout) / keep
+                    masks = torch.zeros(len(live), xb.shape[1], cfg.hidden)
+                    for k, (i, b) in enumerate(zip(live, batches)):
+                        masks[k, : len(b)] = torch.empty(len(b), cfg.hidden).bernoulli_(keep, generator=tasks[i].dropout) / keep
                 opt.zero_grad(set_to_none=True)
-                per_head = _mean_losses(_stacked_logits([t.head for t in active], xb, masks), yb, wb)
+                ps = params if idx is None else [p[idx] for p in params]
+                per_head = _mean_losses(_stacked_logits(ps, xb, masks), yb, wb)
                 per_head.sum().backward()
                 opt.step()
-                for t, lv, b in zip(active, per_head.detach().tolist(), batches):
-                    t.loss_sum += lv * len(b)
-            _validate_epoch(live, epoch, cfg.patience)
+                for i, lv, b in zip(live, per_head.detach().tolist(), batches):
+                    tasks[i].loss_sum += lv * len(b)
+            _validate_epoch([tasks[i] for i in live], params if idx is None else [p[idx] for p in params],
+                            epoch, cfg.patience)
         for t in tasks:
-            t.head.load_state_dict(t.best_state)
+            with torch.no_grad():
+                for (m, a), v in zip(((t.head.net[0], "weight"), (t.head.net[0], "bias"), (t.head.net[3], "weight"),
+                                      (t.head.net[3], "bias")), t.best_params or []):
+                    getattr(m, a).copy_(v)
             t.head.eval()
             t.hist.update(best_epoch=t.best[1], epochs=len(t.hist["train_loss"]), n_fit=int(len(t.xf)), n_val=int(len(t.xv)))
             _check_finite_head(t.head, "training the head")
@@ -331,19 +343,20 @@ def _train_mlps(xs: list[np.ndarray], ys: list[np.ndarray], n_classes: int, cfgs
 
 
 @torch.no_grad()
-def _validate_epoch(live: list[_Task], epoch: int, patience: int) -> None:
-    """Validation loss and accuracy of every live head (one batched pass); early stopping per head."""
+def _validate_epoch(live: list[_Task], params: Sequence[torch.Tensor], epoch: int, patience: int) -> None:
+    """Validation loss and accuracy of every live head (one batched pass; ``params``: theirs, stacked);
+    early stopping per head."""
     xv, yv, wv = _padded([(t.xv, t.yv) for t in live])
-    logits = _stacked_logits([t.head for t in live], xv)
+    logits = _stacked_logits(params, xv)
     losses = _mean_losses(logits, yv, wv).tolist()
     accs = (((logits.argmax(2) == yv).float() * wv).sum(1)).tolist()
-    for t, vl, va in zip(live, losses, accs):
+    for k, (t, vl, va) in enumerate(zip(live, losses, accs)):
         t.hist["train_loss"].append(t.loss_sum / len(t.xf))
         t.hist["val_loss"].append(vl)
         t.hist["val_accuracy"].append(va)
         if vl < t.best[0] - 1e-6:
             t.best = (vl, epoch)
-            t.best_state = {k: v.clone() for k, v in t.head.state_dict().items()}
+            t.best_params = [p[k].clone() for p in params]
         elif epoch - t.best[1] >= patience:
             t.done = True
 
