@@ -25,17 +25,17 @@ use_heap_allocator()
 def machine() -> dict[str, Any]:
     """CPU model and flags that matter (lscpu / /proc/cpuinfo), CPUs, load, library versions."""
     info: dict[str, Any] = {"python": platform.python_version(), "logical_cpus": os.cpu_count()}
+    from tiny_biomoe.model.runtime import cpu_model
+
+    info["cpu_model"] = cpu_model()  # name with family and model numbers: VMs share names across generations
     try:
-        text = Path("/proc/cpuinfo").read_text()
-        for line in text.splitlines():
-            if line.lower().startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
             if line.lower().startswith("flags"):
                 flags = set(line.split(":", 1)[1].split())
                 info["bf16_units"] = sorted(f for f in flags if f in ("avx512_bf16", "amx_bf16", "amx_tile"))
                 break
     except OSError:
-        info["cpu_model"] = platform.processor()
+        pass
     try:
         lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, timeout=10).stdout
         for line in lscpu.splitlines():

@@ -66,13 +66,9 @@ def _child(seconds: float, chunk: int, weights: str, kinds: list[str], batch_siz
 
 def _machine() -> dict:
     info = {"python": platform.python_version(), "logical_cpus": os.cpu_count(), "load_average_at_start": os.getloadavg()}
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                info["cpu_model"] = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        info["cpu_model"] = platform.processor()
+    from tiny_biomoe.model.runtime import cpu_model
+
+    info["cpu_model"] = cpu_model()
     info["threads"] = int(os.environ.get("BENCH_THREADS", "2"))
     return info
 

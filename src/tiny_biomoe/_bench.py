@@ -98,15 +98,12 @@ class BenchConfig:
 
 # ----------------------------------------------------------------------------- machine and timing
 def machine_info() -> dict[str, Any]:
-    """CPU model (as lscpu reports it), logical CPUs, threads used, library versions."""
-    model = platform.processor() or "unknown"
-    with contextlib.suppress(OSError):
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.lower().startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
+    """CPU model (name, family and model numbers: :func:`~tiny_biomoe.model.runtime.cpu_model`), logical
+    CPUs, threads used, library versions."""
+    from .model.runtime import cpu_model
+
     info: dict[str, Any] = {
-        "cpu_model": model,
+        "cpu_model": cpu_model(),
         "logical_cpus": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
         "torch": torch.__version__,
