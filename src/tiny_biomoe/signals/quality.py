@@ -11,9 +11,10 @@ recording, as NeuroKit2 expects a cleaned signal.
 * ``clipped``: more than ``clip_fraction`` of the window's samples sit on a plateau (two or more
   equal samples) at the recording's minimum or maximum (the converter's limits), not counting
   flat-line runs (already flagged as dropouts).
-* ``low_sqi``: NeuroKit2's index is below ``sqi_min``. BVP/PPG: :func:`neurokit2.ppg_quality`
-  (``templatematch``: correlation of each beat with the recording's average beat, per sample,
-  averaged over the window; ~0.99 on clean simulated PPG, ~0.7 with strong noise). ECG:
+* ``low_sqi``: NeuroKit2's index is below ``sqi_min``. BVP/PPG: NeuroKit2's ``templatematch``
+  index of :func:`neurokit2.ppg_quality` (correlation of each beat with the recording's average
+  beat, per sample, averaged over the window; ~0.99 on clean simulated PPG, ~0.7 with strong
+  noise), computed as NeuroKit2 computes it but vectorised with numpy (same values). ECG:
   :func:`neurokit2.ecg_quality` (``zhao2018``, ``simple``) per window, mapped Excellent = 1,
   Barely acceptable = 0.5, Unacceptable = 0. Other modalities have no index in NeuroKit2
   (``sqi`` is NaN, never flagged).
@@ -33,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from ._ppg_sqi import templatematch_quality
 from .modalities import ModalityDefaults, get_modality
 
 __all__ = ["QUALITY_DEFAULTS", "QUALITY_VERSION", "WindowQuality", "window_quality", "flat_runs"]
@@ -133,8 +135,8 @@ def _sqi(method: str, cleaned: np.ndarray, fs: float, starts: np.ndarray, n_win:
         try:
             with warnings.catch_warnings():  # NeuroKit2's own warnings (e.g. few peaks); the index says it
                 warnings.simplefilter("ignore")
-                q = np.asarray(nk.ppg_quality(xf, sampling_rate=fs, method="templatematch"), dtype=np.float64)
-        except Exception:  # NeuroKit2 fails on signals without beats: no index, not a crash
+                q = templatematch_quality(xf, fs)  # = nk.ppg_quality(xf, sampling_rate=fs, method="templatematch")
+        except Exception:  # no index on signals without beats (as NeuroKit2 fails there), not a crash
             return out
         for i, s in enumerate(starts):
             seg = q[s : s + n_win]
