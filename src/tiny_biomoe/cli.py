@@ -56,6 +56,26 @@ def _thread_policy() -> None:
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
+#: set by :func:`main` when it runs as the process's entry point (it read ``sys.argv``)
+_ENTRY_POINT = False
+
+
+def _settle() -> None:
+    """Move every object alive now (modules, classes, functions: the imports) out of the garbage
+    collector's view (:func:`gc.freeze`), when ``main`` is the process's entry point.
+
+    torch, scikit-learn, NeuroKit2 and matplotlib bring ~320 000 objects that live until the process
+    ends; each full collection walked them again (1.2 s of ``biomoe demo``), and so did the final
+    collections at exit (~1 s). Called after the command's imports and before exit; objects made
+    later are collected as usual. A process-wide choice: never made when ``main([...])`` is called
+    from Python (a notebook, the tests), where frozen objects would never be collected.
+    """
+    if _ENTRY_POINT:
+        import gc
+
+        gc.freeze()
+
+
 def _run_with_runtime(args: argparse.Namespace) -> int:
     """Run the command with --backend/--precision as the defaults of every embedding it makes (restored
     afterwards); with -v, log the time per stage (read, condition, render, model, write)."""
@@ -66,6 +86,7 @@ def _run_with_runtime(args: argparse.Namespace) -> int:
         from .model.runtime import inference_settings
 
         settings = inference_settings(backend=args.backend, precision=args.precision)
+    _settle()
     with settings:
         if not getattr(args, "verbose", 0):
             return int(args.func(args) or 0)
@@ -222,6 +243,8 @@ def _run_embed(args: argparse.Namespace) -> int:
         return _run_embed_dataset(args)
     from .embed import embed_file
 
+    _settle()
+
     res, path = embed_file(
         args.input[0], modality=args.modality, output=args.output, sampling_rate=args.fs, column=args.column,
         time_column=args.time_column, time_unit=args.time_unit, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
@@ -249,6 +272,8 @@ def _run_embed_dataset(args: argparse.Namespace) -> int:
 
     from .dataset_embed import embed_dataset
     from .errors import InputError
+
+    _settle()
 
     if not args.output:
         raise InputError("embedding many recordings writes a dataset folder: give -o/--output, e.g. -o study.parquet")
@@ -339,6 +364,8 @@ def _add_pretrain(sub: argparse._SubParsersAction) -> None:
 
 def _run_pretrain(args: argparse.Namespace) -> int:
     from .pretrain import load_config, pretrain
+
+    _settle()
 
     cfg = load_config(args.config, args.overrides)
     res = pretrain(cfg, resume=args.resume, stop_at_step=args.stop_at_step, output_dir=args.output)
@@ -449,6 +476,7 @@ def _add_demo(sub: argparse._SubParsersAction) -> None:
 def _run_demo(args: argparse.Namespace) -> int:
     from .pain.demo import run_demo
 
+    _settle()  # the pipeline's imports (torch, scikit-learn, NeuroKit2, pandas)
     folder = run_demo(args.out, weights=args.weights, quick=args.quick, seed=args.seed, device=args.device,
                       cache_dir=args.cache_dir, use_cache=not args.no_cache, log=_LOG.info)  # progress: stderr, -q hides it
     print(folder.resolve())
@@ -478,6 +506,8 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
 def _run_evaluate(args: argparse.Namespace) -> int:
     from .pain.run import run_evaluation
 
+    _settle()
+
     proto = {} if args.protocol is None else {"protocol": args.protocol}  # one default: PipelineConfig's
     ds, cfg = _pain_setup(args, n_folds=args.folds, fusion_levels=list(args.levels),
                           fusion_methods=list(args.fusion), **proto)
@@ -503,6 +533,8 @@ def _add_train(sub: argparse._SubParsersAction) -> None:
 
 def _run_train(args: argparse.Namespace) -> int:
     from .pain.run import run_finetune, run_training
+
+    _settle()
 
     ds, cfg = _pain_setup(args)
     ft = _finetune_config(args)
@@ -554,6 +586,8 @@ def _run_predict(args: argparse.Namespace) -> int:
     from .errors import InputError
     from .pain.predict import predict, write_predictions
 
+    _settle()
+
     if not args.output.lower().endswith((".csv", ".tsv")):  # checked before any work
         raise InputError(f"--output {args.output!r} must end in .csv or .tsv")
     if args.dataset is not None:
@@ -573,6 +607,8 @@ def _run_predict_dataset(args: argparse.Namespace) -> int:
     from .data.load import load_dataset
     from .errors import InputError
     from .pain.predict import predict_dataset, write_submission
+
+    _settle()
 
     if args.inputs:
         raise InputError("give either recordings (INPUT ...) or --dataset, not both")
@@ -889,6 +925,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     Every error of ours is printed as one line without a traceback (``--debug`` shows it); outputs are
     checked before any work, and nothing is left half-written.
     """
+    global _ENTRY_POINT
+    _ENTRY_POINT = argv is None
     _thread_policy()
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -928,6 +966,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     finally:
         undo()
+        _settle()  # exit without walking every imported object again
 
 
 if __name__ == "__main__":  # pragma: no cover
