@@ -299,9 +299,7 @@ def _train_mlps(xs: list[np.ndarray], ys: list[np.ndarray], splits: list[tuple[n
             tasks.append(_Task(head, xs_t[fit_idx], yt[fit_idx], xs_t[val_idx], yt[val_idx],
                                torch.Generator().manual_seed(c.seed), drop,
                                {"train_loss": [], "val_loss": [], "val_accuracy": []}))
-        lins = [(t.head.net[0], t.head.net[3]) for t in tasks]
-        params = [torch.stack([getattr(m[j], a).detach() for m in lins]).requires_grad_()
-                  for j, a in ((0, "weight"), (0, "bias"), (1, "weight"), (1, "bias"))]
+        params = [torch.stack(ps).requires_grad_() for ps in zip(*(_mlp_params(t.head) for t in tasks))]
         for i, t in enumerate(tasks):
             t.best_params = [p[i].detach().clone() for p in params]
         opt = adamw(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -312,6 +310,10 @@ def _train_mlps(xs: list[np.ndarray], ys: list[np.ndarray], splits: list[tuple[n
             if not live:
                 break
             idx = None if len(live) == len(tasks) else torch.tensor(live)
+
+            def live_params() -> list[torch.Tensor]:  # gathered afresh after every step
+                return params if idx is None else [p[idx] for p in params]
+
             for i in live:
                 tasks[i].perm, tasks[i].loss_sum = torch.randperm(len(tasks[i].xf), generator=tasks[i].order), 0.0
             for step in range(n_steps):
@@ -323,23 +325,26 @@ def _train_mlps(xs: list[np.ndarray], ys: list[np.ndarray], splits: list[tuple[n
                     for k, (i, b) in enumerate(zip(live, batches)):
                         masks[k, : len(b)] = torch.empty(len(b), cfg.hidden).bernoulli_(keep, generator=tasks[i].dropout) / keep
                 opt.zero_grad(set_to_none=True)
-                ps = params if idx is None else [p[idx] for p in params]
-                per_head = _mean_losses(_stacked_logits(ps, xb, masks), yb, wb)
+                per_head = _mean_losses(_stacked_logits(live_params(), xb, masks), yb, wb)
                 per_head.sum().backward()
                 opt.step()
                 for i, lv, b in zip(live, per_head.detach().tolist(), batches):
                     tasks[i].loss_sum += lv * len(b)
-            _validate_epoch([tasks[i] for i in live], params if idx is None else [p[idx] for p in params],
-                            epoch, cfg.patience)
+            _validate_epoch([tasks[i] for i in live], live_params(), epoch, cfg.patience)
         for t in tasks:
             with torch.no_grad():
-                for (m, a), v in zip(((t.head.net[0], "weight"), (t.head.net[0], "bias"), (t.head.net[3], "weight"),
-                                      (t.head.net[3], "bias")), t.best_params or []):
-                    getattr(m, a).copy_(v)
+                for p, v in zip(_mlp_params(t.head), t.best_params):
+                    p.copy_(v)
             t.head.eval()
             t.hist.update(best_epoch=t.best[1], epochs=len(t.hist["train_loss"]), n_fit=int(len(t.xf)), n_val=int(len(t.xv)))
             _check_finite_head(t.head, "training the head")
     return [(t.head, t.hist) for t in tasks]
+
+
+def _mlp_params(head: Head) -> list[torch.Tensor]:
+    """An MLP head's parameters in the order :func:`_stacked_logits` takes them stacked: W1, b1, W2, b2."""
+    lin1, lin2 = head.net[0], head.net[3]
+    return [lin1.weight.detach(), lin1.bias.detach(), lin2.weight.detach(), lin2.bias.detach()]
 
 
 @torch.no_grad()

@@ -43,8 +43,8 @@ def _scores(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     tp = np.einsum("bii->bi", cm)
     rows, cols = cm.sum(axis=2), cm.sum(axis=1)  # true counts (support), predicted counts
     acc = tp.sum(axis=1) / np.maximum(rows.sum(axis=1), 1)
-    present = (rows + cols) > 0
     denom = rows + cols  # 2 tp + fp + fn
+    present = denom > 0
     f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
     mf1 = (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
     with np.errstate(invalid="ignore", divide="ignore"):
