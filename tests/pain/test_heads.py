@@ -101,6 +101,46 @@ def test_heads_trained_together_match_the_plain_procedure_one_by_one():
     assert len({h.net[0].weight.sum().item() for h, _ in together}) == 4  # four different heads
 
 
+@pytest.mark.parametrize("fused", [True, False])
+def test_heads_optimiser_is_bitwise_torch_adamw(monkeypatch, fused):
+    """The heads' AdamW steps the kernel of torch.optim.AdamW(fused=True), or without it the arithmetic of
+    the single-tensor form: the same bits after 200 steps, with a parameter that has no gradient on some."""
+    from tiny_biomoe.pain.heads import _AdamW
+
+    if fused and not hasattr(torch, "_fused_adamw_"):
+        pytest.fail("this torch has no _fused_adamw_: the fused branch is untested")
+    gen = torch.Generator().manual_seed(0)
+    init = [torch.randn(8, 16, 5, generator=gen), torch.randn(8, 16, generator=gen), torch.randn(3, generator=gen)]
+    mine = [p.clone() for p in init]
+    ref = [p.clone().requires_grad_() for p in init]
+    opt = _AdamW(mine, lr=3e-3, weight_decay=0.05)
+    opt.fused = fused
+    ref_opt = torch.optim.AdamW(ref, lr=3e-3, weight_decay=0.05, **({"fused": True} if fused else {"foreach": False}))
+    for step in range(200):
+        for a, b in zip(mine, ref):
+            a.grad = None if (step % 7 == 3 and a.shape == (3,)) else torch.randn(a.shape, generator=gen)
+            b.grad = None if a.grad is None else a.grad.clone()
+        opt.step()
+        ref_opt.step()
+    for a, b in zip(mine, ref):
+        assert torch.equal(a, b.detach())
+    assert not torch.equal(mine[0], init[0])
+
+
+def test_training_heads_does_not_import_torch_dynamo():
+    """torch.optim's first optimiser imports torch._dynamo (about a second); the heads do without it."""
+    import subprocess
+    import sys
+
+    code = ("import sys, numpy as np\n"
+            "from tiny_biomoe.pain import HeadConfig, train_head\n"
+            "x = np.random.default_rng(0).normal(size=(60, 8)).astype(np.float32)\n"
+            "train_head(x, np.arange(60) % 3, 3, HeadConfig(max_epochs=3, hidden=4), groups=np.arange(60) // 6)\n"
+            "print('torch._dynamo' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_train_heads_refuses_mixed_settings():
     x, y, g = _data()
     with pytest.raises(ConfigError, match="differ only in seed"):
