@@ -309,6 +309,7 @@ def _examples_png(images: Mapping[str, np.ndarray], title: str, path: Path) -> N
     for ax, (cap, img) in zip(axes, images.items()):
         ax.imshow(_hwc(img))
         ax.set_title(cap, fontsize=8)
+        ax.set(xticks=[], yticks=[])  # no ticks to lay out (tight_layout measures them even when hidden)
         ax.axis("off")
     fig.suptitle(title, fontsize=9)
     fig.tight_layout()
