@@ -120,6 +120,46 @@ def test_tuner_times_a_size_only_on_a_batch_shape_it_has_run(tmp_path):
     assert all(s == pytest.approx(0.5 / 32) for v in t.trials.values() for s in v)  # no first-of-a-shape time counted
 
 
+def test_tuner_does_not_time_calls_that_grew_the_heap():
+    """The second call of a new batch shape often still grows the heap (page faults) and runs at half
+    speed: it must not be timed (the demo chose micro-batches of 8 over faster whole batches that way)."""
+    t = MicroBatchTuner("k", (None, 8), None)
+    calls = []
+
+    def call(faults: int | None, seconds: float) -> None:
+        size = t.size_for(32)
+        calls.append(size)
+        t.record(size, 32, seconds, faults)
+
+    call(150_000, 9.0)  # warm-up (first call of the shape)
+    call(100_000, 9.0)  # grew the heap: not timed, the same size again
+    call(runtime.FAULT_PAGES + 1, 9.0)  # still growing
+    call(0, 0.5)  # timed
+    assert calls == [None] * 4 and t.trials["None"] == [pytest.approx(0.5 / 32)]
+    call(None, 9.0)  # 8: warm-up
+    for _ in range(runtime.MAX_GROWING_CALLS):
+        call(10**6, 9.0)  # a size that keeps faulting ...
+    call(10**6, 1.0)  # ... is timed after MAX_GROWING_CALLS tries, so tuning always ends
+    assert calls[4:] == [8] * (runtime.MAX_GROWING_CALLS + 2) and t.trials["8"] == [pytest.approx(1.0 / 32)]
+    call(runtime.FAULT_PAGES, 0.7)  # None again: the previous call was of another size, so a warm-up
+    call(None, 0.6)  # faults not measured (glibc's default allocator): timed as before
+    assert t.trials["None"] == [pytest.approx(0.5 / 32), pytest.approx(0.6 / 32)]
+
+
+def test_embedder_reports_page_faults_only_under_the_heap_allocator(reference_model, monkeypatch):
+    seen = []
+    monkeypatch.setattr(MicroBatchTuner, "record", lambda self, size, b, dt, faults=None: seen.append(faults))
+    emb = runtime.get_embedder(reference_model, micro_batch="auto")
+    emb.tuner = MicroBatchTuner("test", (None,), None)
+    x = torch.rand(2, 3, 224, 224)
+    heap = runtime.allocator_policy() == "heap"  # glibc (Linux): get_embedder put it in force
+    emb(x)
+    monkeypatch.setattr(runtime, "allocator_policy", lambda: "system")
+    emb(x)
+    assert (isinstance(seen[0], int) and seen[0] >= 0) if heap else seen[0] is None
+    assert seen[1] is None
+
+
 def test_cpu_model_tells_apart_cpus_that_share_a_name():
     """VMs show "AMD EPYC" for Zen 4 and Zen 5 alike; their tunings must not be shared."""
     def info(family: int, model: int) -> str:

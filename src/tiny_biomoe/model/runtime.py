@@ -80,8 +80,13 @@ ONNX_CANDIDATES: tuple[int | None, ...] = (8, 4, 1)
 TUNE_MIN_BATCH = 16
 TRIALS_PER_CANDIDATE = 2
 #: the tuning procedure's version, in the tuning key: choices made by an earlier procedure are re-measured
-#: (2: warm-up per input shape, not only per size)
-TUNER_VERSION = 2
+#: (2: warm-up per input shape, not only per size; 3: calls that grew the heap are not timed)
+TUNER_VERSION = 3
+#: a call that touched more fresh pages than this (page faults; 8 MiB, a few ms of the kernel's
+#: zero-filling) was still growing the heap and is not timed
+FAULT_PAGES = 2048
+#: after this many consecutive calls of one size that all grew the heap, the next is timed anyway
+MAX_GROWING_CALLS = 3
 
 _defaults: dict[str, Any] = {"backend": None, "precision": None}
 _lock = threading.Lock()
@@ -225,7 +230,11 @@ class MicroBatchTuner:
     timed only when the same size ran the call before it and has already run a batch of this many
     images: a size's first call pays the page faults of its new activations (2-3x the time with
     the heap allocator) and every new input shape pays oneDNN's kernel creation, so a whole-batch
-    candidate first met on a batch of 26 after one of 32 would look slower than it is. After
+    candidate first met on a batch of 26 after one of 32 would look slower than it is. With the heap
+    allocator in force, a call that still grew the heap (more than :data:`FAULT_PAGES` page faults:
+    the second call of a new shape often does, after the first one's memory was fragmented by
+    other allocations, and then runs at half speed) is not timed either; the same size runs
+    again, at most :data:`MAX_GROWING_CALLS` times before a call is timed regardless. After
     :data:`TRIALS_PER_CANDIDATE` timed trials of each, the size with the best (minimum) seconds per
     image wins and is written to ``store`` under ``key``. Nothing extra is computed: the trials are
     the caller's own batches, and unfinished trials are stored too, so that short
@@ -241,6 +250,7 @@ class MicroBatchTuner:
         self._turn: str | None = None  # the size whose turn it is, until its timed call
         self._last: str | None = None  # the size of the previous (recorded) call
         self._seen: set[tuple[str, int]] = set()  # (size, batch) pairs that have run once: warm
+        self._growing = 0  # consecutive calls of the size whose turn it is that grew the heap
         if fixed == "auto" and store is not None:
             rec = self._read().get(key)
             if isinstance(rec, dict) and "micro_batch" in rec:
@@ -275,17 +285,25 @@ class MicroBatchTuner:
             return next(c for c in self.candidates if str(c) == self._turn)
         return min(self.candidates, key=lambda c: len(self.trials[str(c)]))  # the least tried, in order
 
-    def record(self, size: int | None, batch: int, seconds: float) -> None:
-        """Report a timed trial of ``size`` on ``batch`` images; decides once every candidate ran enough."""
+    def record(self, size: int | None, batch: int, seconds: float, faults: int | None = None) -> None:
+        """Report a timed trial of ``size`` on ``batch`` images; decides once every candidate ran enough.
+
+        ``faults``: the page faults during the call (``None``: not measured, as with glibc's default
+        allocator, where every call faults alike)."""
         if self.decided or batch < TUNE_MIN_BATCH or str(size) not in self.trials:
             return
         key = (str(size), int(batch))
         warm = self._last == key[0] and key in self._seen
+        if self._last != key[0]:
+            self._growing = 0
         self._last, self._turn = key[0], key[0]
         self._seen.add(key)
         if not warm:  # a warm-up call: not counted
             return
-        self._turn = None
+        if faults is not None and faults > FAULT_PAGES and self._growing < MAX_GROWING_CALLS:
+            self._growing += 1  # still growing the heap: run this size again
+            return
+        self._turn, self._growing = None, 0
         self.trials[str(size)].append(seconds / batch)
         if all(len(v) >= TRIALS_PER_CANDIDATE for v in self.trials.values()):
             best = min(self.candidates, key=lambda c: min(self.trials[str(c)]))
@@ -310,6 +328,18 @@ class MicroBatchTuner:
 
     def describe(self) -> dict[str, Any]:
         return {"micro_batch": self.chosen if self.decided else "measuring", "micro_batch_source": self.source}
+
+
+def _page_faults() -> int | None:
+    """This process's minor page faults so far, while the heap allocator is in force (else ``None``:
+    with glibc's default allocator every large tensor faults on every call, so faults tell nothing)."""
+    if allocator_policy() != "heap":
+        return None
+    try:
+        import resource
+    except ImportError:  # pragma: no cover - not on Unix
+        return None
+    return int(resource.getrusage(resource.RUSAGE_SELF).ru_minflt)
 
 
 # ----------------------------------------------------------------------------- embedders
@@ -344,7 +374,9 @@ class Embedder:
     def __call__(self, images: torch.Tensor) -> torch.Tensor:
         check_images(images)
         b = int(images.shape[0])
+        tuning = self.tuner is not None and not self.tuner.decided
         size = self.tuner.size_for(b) if self.tuner is not None else None
+        faults0 = _page_faults() if tuning else None
         t0 = time.perf_counter()
         with torch.inference_mode():
             if size is None or b <= size:
@@ -353,7 +385,8 @@ class Embedder:
                 out = torch.cat([self.run(part) for part in images.split(size)])
         dt = time.perf_counter() - t0
         if self.tuner is not None:
-            self.tuner.record(size, b, dt)
+            faults1 = _page_faults() if faults0 is not None else None
+            self.tuner.record(size, b, dt, None if faults0 is None or faults1 is None else faults1 - faults0)
         self.calls, self.images, self.seconds = self.calls + 1, self.images + b, self.seconds + dt
         out = out.float()
         if self.reference is not None and self.measured_error is None:
