@@ -102,7 +102,7 @@ def test_heads_trained_together_match_the_plain_procedure_one_by_one():
 
 
 @pytest.mark.parametrize("fused", [True, False])
-def test_heads_optimiser_is_bitwise_torch_adamw(monkeypatch, fused):
+def test_heads_optimiser_is_bitwise_torch_adamw(fused):
     """The heads' AdamW steps the kernel of torch.optim.AdamW(fused=True), or without it the arithmetic of
     the single-tensor form: the same bits after 200 steps, with a parameter that has no gradient on some."""
     from tiny_biomoe.pain.heads import _AdamW

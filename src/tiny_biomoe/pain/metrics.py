@@ -45,7 +45,7 @@ def _scores(cm: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     acc = tp.sum(axis=1) / np.maximum(rows.sum(axis=1), 1)
     denom = rows + cols  # 2 tp + fp + fn
     present = denom > 0
-    f1 = np.where(denom > 0, 2 * tp / np.where(denom > 0, denom, 1), 0.0)
+    f1 = np.where(present, 2 * tp / np.where(present, denom, 1), 0.0)
     mf1 = (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1)
     with np.errstate(invalid="ignore", divide="ignore"):
         recall = np.where(rows > 0, tp / np.where(rows > 0, rows, 1), np.nan)
