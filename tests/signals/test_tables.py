@@ -155,7 +155,70 @@ def test_semicolon_with_decimal_comma_and_gaps(tmp_path):
     with pytest.warns(UserWarning, match="1 gaps"):
         tab = read_table(p, time_column="time")
     assert tab.sampling_rate == pytest.approx(10.0) and tab.non_numeric == ["Zeit"]
-    np.testing.assert_allclose(tab.frame["EDA"], np.arange(20) + 0.5)
+    # every sample keeps its time: the 1 s gap (0.9 -> 2.0 s) becomes 10 missing samples
+    eda = tab.frame["EDA"].to_numpy()
+    assert eda.size == 30 and np.isnan(eda[10:20]).all()
+    np.testing.assert_allclose(eda[np.r_[0:10, 20:30]], np.arange(20) + 0.5)
+
+
+def _csv(path, t, x):
+    path.write_text("time,eda\n" + "".join(f"{float(a)!r},{float(b)!r}\n" for a, b in zip(t, x)))
+    return path
+
+
+def test_a_gap_in_the_time_column_keeps_every_later_sample_at_its_time(tmp_path):
+    """A paused logger: 0-30 s and 40-70 s at 100 Hz. Closed up, the windows after the gap would start
+    10 s early; on the grid they start where the file says, and the gap is NaN for the gap policy."""
+    from tiny_biomoe.signals import condition
+
+    t = np.arange(7000) / 100.0
+    keep = (t < 30) | (t >= 40)
+    x = 2 + np.sin(2 * np.pi * 0.05 * t)
+    with pytest.warns(UserWarning, match="1 gaps .*filled with 1000 missing samples"):
+        rec = read_signal(_csv(tmp_path / "gap.csv", np.round(t[keep], 2), x[keep]))
+    eda = rec.signals["eda"]
+    assert rec.sampling_rate == 100.0 and eda.size == 7000
+    assert np.isnan(eda[3000:4000]).all() and not np.isnan(eda[:3000]).any() and not np.isnan(eda[4000:]).any()
+    np.testing.assert_allclose(eda[4000:], x[4000:])  # the sample written at 40.00 s is at index 4000
+    with pytest.warns(UserWarning, match="more than 50% missing"):
+        w = condition(eda, sampling_rate=100.0, modality="eda", window_s=10.0)
+    np.testing.assert_allclose(w.starts, [0, 10, 20, 40, 50, 60])
+
+
+def test_jittered_times_are_kept_and_irregular_ones_resampled_onto_the_grid(tmp_path):
+    rng = np.random.default_rng(0)
+    t = np.arange(3000) / 100.0
+    jit = t + rng.uniform(-0.002, 0.002, t.size)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rec = read_signal(_csv(tmp_path / "jitter.csv", jit, np.arange(t.size, dtype=float)))
+    np.testing.assert_array_equal(rec.signals["eda"], np.arange(t.size))  # samples untouched, no NaN added
+    irr = np.sort(rng.uniform(0, 60, 6000))
+    with pytest.warns(UserWarning, match="irregular.*resampled linearly"):
+        rec = read_signal(_csv(tmp_path / "irregular.csv", irr, 3 * irr + 1))
+    fs = rec.sampling_rate
+    assert fs == pytest.approx(5999 / (irr[-1] - irr[0]))  # the mean rate over the span, not of short steps
+    y = rec.signals["eda"]
+    np.testing.assert_allclose(y, 3 * (irr[0] + np.arange(y.size) / fs) + 1, rtol=1e-9)  # a line stays a line
+    assert y.size / fs == pytest.approx(irr[-1] - irr[0], abs=1 / fs)
+
+
+def test_a_gap_too_long_to_fill_is_a_clear_error(tmp_path):
+    t = np.r_[np.arange(100) / 1000.0, 4e6 + np.arange(100) / 1000.0]  # 46 days of nothing at 1 kHz
+    with pytest.raises(SignalError, match="split the file at the gaps"):
+        read_signal(_csv(tmp_path / "long_gap.csv", t, np.ones(t.size)), time_unit="s")
+
+
+def test_dataframe_with_a_datetime_index_gap_keeps_times():
+    import pandas as pd
+
+    idx = pd.date_range("2026-01-01", periods=600, freq="100ms")
+    df = pd.DataFrame({"EDA": np.arange(600.0)}, index=idx).drop(idx[200:300])
+    with pytest.warns(UserWarning, match="filled with 100 missing samples"):
+        rec = read_signal(df)
+    y = rec.signals["EDA"]
+    assert rec.sampling_rate == pytest.approx(10.0) and y.size == 600 and np.isnan(y[200:300]).all()
+    np.testing.assert_array_equal(y[300:], np.arange(300.0, 600.0))
 
 
 @pytest.mark.parametrize("content, match", [

@@ -202,6 +202,16 @@ def _from_pandas(obj: Any, cols, sampling_rate, time_column, modality, source: s
             "column; pass sampling_rate= (NeuroKit2: the info['sampling_rate'] of *_process, or pass the "
             "(signals, info) tuple)"
         )
+    if time is not None and len(time) == len(df):
+        import warnings
+
+        from .tables import on_time_grid
+
+        notes: list[str] = []
+        signals = on_time_grid(np.asarray(time, dtype=np.float64), signals, fs, source=f"{source}: {time_from}",
+                               notes=notes)
+        for n in notes:
+            warnings.warn(n, stacklevel=4)
     return Recording(signals, fs, source, info=info)
 
 

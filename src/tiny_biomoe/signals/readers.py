@@ -20,7 +20,7 @@ from .._validate import check_input_file, check_npy_file, check_npz_file, check_
 from ..errors import SignalError, require
 from .modalities import MODALITY_ALIASES, get_modality
 from .processing import check_sampling_rate
-from .tables import TIME_UNITS, choose_rate, is_table_path, rate_from_time, read_table, resolve_column
+from .tables import TIME_UNITS, choose_rate, is_table_path, on_time_grid, rate_from_time, read_table, resolve_column
 
 __all__ = ["Recording", "read_signal", "detect_format", "FORMATS", "TIME_COLUMN_NAMES", "SUPPORTED_SUFFIXES"]
 
@@ -154,6 +154,8 @@ def _finish(
     given = check_sampling_rate(sampling_rate) if sampling_rate is not None else None
     fs, where = choose_rate(header=header_rate, time=t_rate, given=given, source=source, notes=notes)
     info["sampling_rate_from"] = where
+    if time is not None and fs is not None and all(len(v) == len(time) for v in signals.values()):
+        signals = on_time_grid(time, signals, fs, source=f"{source}: time", notes=notes)
     for n in notes:
         warnings.warn(n, stacklevel=3)
     if not signals:

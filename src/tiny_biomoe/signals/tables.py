@@ -56,6 +56,7 @@ __all__ = [
     "read_table",
     "read_frame",
     "rate_from_time",
+    "on_time_grid",
     "time_to_seconds",
     "find_time_column",
     "choose_rate",
@@ -542,6 +543,12 @@ def rate_from_time(seconds: np.ndarray, *, source: str = "time column", error: t
     span_rate = (t.size - 1) / (t[-1] - t[0])
     if not gaps.any() and np.max(np.abs(ordinary - ordinary.mean())) <= 0.01 * med + quantum + 1e-12:
         return float(f"{span_rate:.10g}")
+    if _irregular(dt):
+        if notes is not None:
+            notes.append(f"{source}: the time column is irregular (steps {float(dt.min()):g}..{float(dt.max()):g} s, "
+                         f"no common step); resampled linearly onto a uniform grid at {span_rate:g} Hz "
+                         "(the mean rate over its span)")
+        return float(f"{span_rate:.10g}")
     rate = 1.0 / float(ordinary.mean())
     msg = (f"{source}: {int(gaps.sum())} gaps (longest {float(dt.max()):g} s) in the time column; rate {rate:g} Hz "
            "from the ordinary steps" if gaps.any() else
@@ -550,6 +557,67 @@ def rate_from_time(seconds: np.ndarray, *, source: str = "time column", error: t
     if notes is not None:
         notes.append(msg)
     return float(f"{rate:.10g}")
+
+
+def _irregular(dt: np.ndarray) -> bool:
+    """Whether steps ``dt`` have no common step (e.g. event-driven samples), not a regular one with jitter:
+    the ordinary steps (at most 1.5x the median) vary by more than 35 % of their mean (uniform jitter of
+    +-20 % of a step gives ~16 %; random, Poisson-like times ~55 %)."""
+    med = float(np.median(dt))
+    ordinary = dt[dt <= 1.5 * med]
+    return bool(ordinary.size > 1 and float(np.std(ordinary)) > 0.35 * float(np.mean(ordinary)))
+
+
+#: at most this many samples per channel are added to fill the gaps of a time column
+MAX_GAP_SAMPLES = 2**27
+
+
+def on_time_grid(seconds: np.ndarray, channels: "dict[str, np.ndarray]", sampling_rate: float, *,
+                 source: str = "time column", error: type[Exception] = SignalError,
+                 notes: list[str] | None = None) -> "dict[str, np.ndarray]":
+    """The channels placed on the regular grid of their time axis (seconds) at ``sampling_rate``.
+
+    Every sample index of the package means ``index / rate`` seconds from the start, so a recording
+    whose time column has gaps (a paused logger, dropped packets) would otherwise be closed up and
+    every window after a gap would carry a wrong start time. Samples after a gap move to their
+    place and the gap is filled with NaN, which the conditioning's gap policy then interpolates
+    (short gaps) or leaves out (windows mostly missing). An irregular time axis (no common step,
+    see :func:`rate_from_time`) is resampled linearly onto the grid. A regular axis, with or without
+    jitter, is returned as it is; so is one with non-finite times.
+    """
+    t = np.asarray(seconds, dtype=np.float64)
+    if t.size < 3 or not np.all(np.isfinite(t)):
+        return channels
+    dt = np.diff(t)
+    if np.any(dt <= 0):
+        return channels
+    fs = float(sampling_rate)
+    if _irregular(dt):
+        grid = t[0] + np.arange(int(math.floor((t[-1] - t[0]) * fs + 1e-9)) + 1) / fs
+        return {k: np.interp(grid, t, np.asarray(v, dtype=np.float64)) for k, v in channels.items()}
+    steps = np.rint(dt * fs).astype(np.int64)
+    gap = dt > 1.5 * float(np.median(dt)) + _resolution(t)
+    if not gap.any():
+        return channels
+    extra = np.where(gap, np.maximum(steps - 1, 0), 0)
+    added = int(extra.sum())
+    if added > MAX_GAP_SAMPLES:
+        raise error(f"{source}: its gaps ({float(dt[gap].sum()):g} s in all, the longest {float(dt.max()):g} s) would "
+                    f"need {added} missing samples per channel at {fs:g} Hz; split the file at the gaps")
+    pos = np.concatenate(([0], np.cumsum(1 + extra)))
+    out = {}
+    for k, v in channels.items():
+        y = np.full(int(pos[-1]) + 1, np.nan)
+        y[pos] = np.asarray(v, dtype=np.float64)
+        out[k] = y
+    if notes is not None:
+        msg = (f"filled with {added} missing samples (NaN) so that every sample keeps its time; windows over "
+               "them are interpolated or left out by the gap policy")
+        if notes and notes[-1].startswith(f"{source}: {int(gap.sum())} gaps"):  # rate_from_time's note on them
+            notes[-1] += f"; {msg}"
+        else:
+            notes.append(f"{source}: {int(gap.sum())} gaps {msg}")
+    return out
 
 
 def _resolution(t: np.ndarray) -> float:
@@ -654,6 +722,12 @@ def read_table(
     fs, rate_source = choose_rate(header=hdr, time=t_rate, given=given, source=source, notes=notes,
                                   require=require_rate, error=error,
                                   hint="" if meta["has_header"] else " or name the time column with time_column=")
+    if t_sec is not None and fs is not None and len(t_sec) == len(frame):
+        cols = {c: frame[c].to_numpy() for c in frame.columns}
+        placed = on_time_grid(t_sec, cols, fs, source=f"{source}: time column {tcol!r}", error=error, notes=notes)
+        if placed is not cols:
+            frame = pd.DataFrame(placed)
+            t_sec = np.arange(len(frame)) / fs
     if warn:
         for n in notes:
             warnings.warn(n, stacklevel=3)
