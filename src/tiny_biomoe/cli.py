@@ -461,8 +461,8 @@ def _finetune_config(args: argparse.Namespace):
 
 
 def _add_demo(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="whole pain pipeline on built-in SYNTHETIC data (a few minutes on a CPU)")
-    p.add_argument("--out", default="biomoe-demo", help="report folder (replaced if it exists)")
+    p = sub.add_parser("demo", help="whole pain pipeline on built-in SYNTHETIC data (about half a minute on 2 CPU cores)")
+    p.add_argument("--out", default="biomoe-demo", help="report folder (an earlier report there is replaced only with --force; a folder of other files never)")
     p.add_argument("--quick", action="store_true", help="reduced size (4 subjects, 2 modalities): well under a minute")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--cache-dir", help="embedding cache folder (default $TINY_BIOMOE_CACHE/embeddings)")
@@ -494,7 +494,7 @@ def _add_evaluate(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--levels", nargs="+", default=["single", "representations", "modalities"],
                    choices=["single", "representations", "modalities"], help="fusion levels to run")
     p.add_argument("--fusion", nargs="+", default=["add", "concat"], choices=["add", "mean", "concat"], help="fusion methods")
-    p.add_argument("--out", default="biomoe-evaluate", help="report folder (replaced if it exists)")
+    p.add_argument("--out", default="biomoe-evaluate", help="report folder (an earlier report there is replaced only with --force; a folder of other files never)")
     _add_finetune_args(p, "also fine-tune backbone + classifier end to end for this many steps in every fold (one "
                           "modality/kind, see --finetune-on); reported as its own row",
                        "with --finetune-steps: start from a seeded random init")

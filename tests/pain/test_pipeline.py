@@ -130,6 +130,28 @@ def test_report_leaves_the_matplotlib_backend_alone(tmp_path):
         matplotlib.use(before)
 
 
+def test_report_replaces_only_an_earlier_report_or_an_empty_folder(tmp_path):
+    from tiny_biomoe.errors import OutputError
+
+    res = {"classes": ["a", "b"], "experiments": [{"name": "x", "level": "single", "method": "none", "dim": 1,
+           "aggregate": {"confusion_matrix": [[1, 0], [0, 1]], "accuracy": {"mean": 1.0, "std": 0.0},
+                         "macro_f1": {"mean": 1.0, "std": 0.0}, "recall": {}}}]}
+    mine = tmp_path / "thesis"
+    mine.mkdir()
+    (mine / "chapter1.tex").write_text("months of work")
+    with pytest.raises(OutputError, match="holds other files.*choose a new folder"):
+        write_report(res, mine)
+    assert [p.name for p in mine.iterdir()] == ["chapter1.tex"]  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["thesis"]  # no temporary folder left
+    (tmp_path / "empty").mkdir()
+    write_report(res, tmp_path / "empty")
+    write_report(res, tmp_path / "empty")  # an earlier report is replaced
+    assert (tmp_path / "empty" / "results.json").is_file()
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(OutputError, match="not a folder"):
+        write_report(res, tmp_path / "file")
+
+
 def test_report_is_not_written_on_failure(tmp_path):
     with pytest.raises(Exception):
         write_report({"experiments": [{"name": "x", "aggregate": {}}]}, tmp_path / "bad")

@@ -1,4 +1,4 @@
-"""``biomoe demo``: the whole pain pipeline on the built-in synthetic dataset, in a few minutes on a CPU.
+"""``biomoe demo``: the whole pain pipeline on the built-in synthetic dataset, in about half a minute on two CPU cores.
 
 Steps: generate synthetic AI4PAIN-like data -> write it in the AI4PAIN 2025 layout as distributed
 (``<partition>/<Modality>/<subject>.csv``, one column per segment) and read it back with the real
@@ -39,7 +39,7 @@ WEIGHTS_HELP = (
 @dataclass
 class DemoConfig:
     """Size of the demo. The defaults embed ~720 images (10 subjects x 9 trials x 4 modalities x 2 kinds):
-    about 1-2 minutes of model time on 2 CPU cores; ``quick`` embeds 96."""
+    about 13-20 s of model time on 2 CPU cores; ``quick`` embeds 48."""
 
     synthetic: SyntheticPainConfig = field(default_factory=lambda: SyntheticPainConfig(n_subjects=10, trials_per_class=3))
     pipeline: PipelineConfig = field(default_factory=lambda: PipelineConfig(
