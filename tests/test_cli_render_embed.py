@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -78,6 +79,22 @@ def test_render_writes_sheets_and_windows(csv_file, tmp_path, capsys):
     img = np.asarray(Image.open(out / "waveform" / sorted(os.listdir(out / "waveform"))[0]))
     assert img.shape == (224, 224, 3) and img.min() < 50 and img.max() == 255
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folder left
+    meta = json.loads((out / "previews.json").read_text())
+    assert meta["settings"]["windows_rendered"] == meta["settings"]["windows_in_recording"] == 2
+    assert meta["settings"]["render"]["waveform"]["kind"] == "waveform" and len(meta["starts_s"]) == 2
+    assert "of all 2 windows" in capsys.readouterr().out
+    # --force replaces the earlier previews whole: no image of the first run is left beside the new ones
+    rc = main(["render", str(csv_file), "--modality", "eda", "--kinds", "waveform", "--max-windows", "1",
+               "--window", "3", "-o", str(out), "--force"])
+    assert rc == 0 and "the first 1 of 8 windows (--max-windows" in capsys.readouterr().out
+    files = _files(out)
+    assert "spectrogram_psd_sheet.png" not in files and len([f for f in files if f.startswith("waveform/")]) == 1
+    # a folder of other files is never replaced, even with --force
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep")
+    rc = main(["render", str(csv_file), "--modality", "eda", "-o", str(mine), "--force"])
+    assert rc == 2 and "holds other files" in capsys.readouterr().err and _files(mine) == ["notes.txt"]
 
 
 @pytest.mark.parametrize(

@@ -280,6 +280,28 @@ def test_cli_single_file_keeps_its_output(tmp_path, study, reference_checkpoint,
     assert rc == 0 and "2 to embed" in capsys.readouterr().out and not (tmp_path / "x").exists()
     rc = main(["embed", str(study), "--modality", "eda", "--weights", str(reference_checkpoint)])
     assert rc == 2 and "-o/--output" in capsys.readouterr().err
+    # the single-file output beside its recording is not a recording of the folder
+    assert [r.name for r in list_inputs([study])] == ["s1/rec_a.csv", "s1/rec_b.csv", "s2/rec_c.csv"]
+    with pytest.raises(DatasetError, match="matches no recordings"):
+        list_inputs([str(study / "s1" / "*.npz")])
+    np.savez(study / "s1" / "raw.npz", eda=np.ones(200))  # a recording saved as .npz still is one
+    assert "s1/raw.npz" in [r.name for r in list_inputs([study])]
+
+
+def test_cli_never_writes_over_its_input(tmp_path, study, reference_checkpoint, capsys):
+    from tiny_biomoe.cli import main
+
+    rec = tmp_path / "in.npz"
+    np.savez(rec, eda=np.linspace(1, 2, 2000))
+    before = rec.read_bytes()
+    rc = main(["embed", str(rec), "--modality", "eda", "--fs", "20", "--kinds", "waveform", "--window", "5",
+               "--weights", str(reference_checkpoint), "-o", str(rec), "--force", "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "is the input" in err and "choose another output" in err
+    assert rec.read_bytes() == before
+    one = study / "s1" / "rec_a.csv"
+    rc = main(["render", str(one), "--modality", "eda", "-o", str(study), "--force"])
+    assert rc == 2 and "holds the input" in capsys.readouterr().err and one.is_file()
 
 
 def _e4_session(folder: Path, seed: int, seconds: int = 30) -> Path:

@@ -11,12 +11,14 @@ import argparse
 import json
 import logging
 import math
+import os
 import sys
 import warnings
+from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ._allocator import use_heap_allocator
-from .errors import TinyBioMoEError
+from .errors import OutputError, TinyBioMoEError
 
 
 def _add_weights_arg(p: argparse.ArgumentParser) -> None:
@@ -183,7 +185,11 @@ def _run_render(args: argparse.Namespace) -> int:
         resample=args.resample, max_missing=args.max_missing,
     )
     sheets = [str(p) for p in paths if p.name.endswith("_sheet.png")]
-    print(f"wrote {len(paths)} PNG files to {args.output} (contact sheets: {', '.join(sheets)})")
+    pngs = [p for p in paths if p.suffix == ".png"]
+    settings = json.loads((Path(args.output) / "previews.json").read_text())["settings"]
+    shown, total = settings["windows_rendered"], settings["windows_in_recording"]
+    of = f"the first {shown} of {total} windows (--max-windows to change)" if shown < total else f"all {total} windows"
+    print(f"wrote {len(pngs)} PNG files of {of} and previews.json to {args.output} (contact sheets: {', '.join(sheets)})")
     return 0
 
 
@@ -863,8 +869,30 @@ def _check_outputs(args: argparse.Namespace) -> None:
     option = {"output": "-o/--output", "out": "--out", "json": "--json"}[attr]
     force = bool(getattr(args, "force", False))
     path = check_output(value, kind=kind, force=force, suffixes=suffixes, option=option)
+    _check_not_an_input(args, path, kind, option)
     if args.command == "export" and getattr(args, "quantize", None) == "int8":
         check_output(path.with_name(f"{path.stem}.int8.onnx"), force=force, option="--quantize (int8 file)")
+
+
+#: arguments that name files or folders a command reads
+_INPUT_ARGS = ("input", "inputs", "weights", "head", "root", "manifest", "embeddings", "config")
+
+
+def _check_not_an_input(args: argparse.Namespace, out: Path, kind: str, option: str) -> None:
+    """An output never replaces what the command reads (``-o rec.npz --force`` on ``rec.npz``; a report
+    folder that holds the dataset)."""
+    if not (out.exists() or out.is_symlink()):
+        return
+    target = out.resolve()
+    for attr in _INPUT_ARGS:
+        value = getattr(args, attr, None)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if not isinstance(v, str) or not v or not os.path.exists(v):
+                continue
+            src = Path(v).resolve()
+            if src == target or (kind == "dir" and src.is_relative_to(target)):
+                raise OutputError(f"{option} {str(out)!r} {'is' if src == target else 'holds'} the input {v!r}; "
+                                  "writing there would destroy it: choose another output")
 
 
 def _setup_logging(args: argparse.Namespace) -> Callable[[], None]:

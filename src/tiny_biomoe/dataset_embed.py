@@ -137,7 +137,21 @@ def _is_signal_file(p: Path, suffixes: set[str]) -> bool:
     sfx = p.suffix.lower()
     if sfx in (".gz", ".bz2"):  # recording.csv.gz, sub-01_physio.tsv.gz
         return Path(p.stem).suffix.lower() in (".csv", ".tsv", ".txt")
-    return sfx in suffixes
+    return sfx in suffixes and not (sfx == ".npz" and _is_embeddings_npz(p))
+
+
+def _is_embeddings_npz(p: Path) -> bool:
+    """Whether ``p`` is an embeddings file written by ``biomoe embed`` (its ``emb__<kind>`` arrays),
+    e.g. ``rec.embeddings.npz`` beside ``rec.csv``: an output, never a recording to embed again."""
+    import zipfile
+
+    from .embed import _PREFIX
+
+    try:
+        with zipfile.ZipFile(p) as z:
+            return any(n.startswith(_PREFIX) for n in z.namelist())
+    except (OSError, zipfile.BadZipFile):
+        return False
 
 
 def _is_e4_session(folder: Path) -> bool:

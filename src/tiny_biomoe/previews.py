@@ -17,8 +17,8 @@ import numpy as np
 import torch
 
 from ._compat import keyword_only_after
-from .errors import InputError
-from .representations.base import kind_list, render
+from .errors import OutputError
+from .representations.base import kind_list, render, render_info
 from .signals.modalities import get_modality
 from .signals.conditioning import condition
 from .signals.windowing import Windows
@@ -97,21 +97,30 @@ def contact_sheet(images: torch.Tensor, columns: int | None = None, gap: int = 4
     return sheet
 
 
-def save_previews(
-    images: Mapping[str, torch.Tensor], out_dir: str | os.PathLike, starts: Sequence[float] | None = None
-) -> list[Path]:
-    """Write ``<kind>_sheet.png`` and ``<kind>/window_<i>_<start>s.png`` under ``out_dir``.
+#: the settings file of a previews folder (what made the images; it marks the folder as ours)
+PREVIEWS_JSON = "previews.json"
 
-    Everything is written into a temporary folder first and moved into place only when all
-    files are complete, so a failure leaves no partial output. Returns the written paths.
+
+def save_previews(
+    images: Mapping[str, torch.Tensor], out_dir: str | os.PathLike, starts: Sequence[float] | None = None,
+    settings: Mapping[str, Any] | None = None,
+) -> list[Path]:
+    """Write ``<kind>_sheet.png``, ``<kind>/window_<i>_<start>s.png`` and ``previews.json`` (``settings``,
+    the window starts and the files) as the folder ``out_dir``.
+
+    Everything is written into a temporary folder first and moved into place only when all files are
+    complete, so a failure leaves no partial output. An existing ``out_dir`` is replaced whole when it is
+    empty or an earlier previews folder (so no image of an earlier run is left beside the new ones); a
+    folder of other files is refused (:class:`~tiny_biomoe.errors.OutputError`). Returns the written paths.
     """
+    import json
+
     from PIL import Image
 
-    out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise InputError(f"output {str(out)!r} exists and is not a folder; choose a folder name for -o")
     from ._io import temp_dir_beside
 
+    out = Path(out_dir)
+    _check_replaceable(out)
     tmp = temp_dir_beside(out)  # umask permissions; removed by the next run if this one is killed
     rel: list[Path] = []
     try:
@@ -124,17 +133,44 @@ def save_previews(
                 name = Path(kind) / f"window_{i:04d}{tag}.png"
                 Image.fromarray(_to_uint8(img)).save(tmp / name)
                 rel.append(name)
-        if not out.exists():
+        meta = {"settings": dict(settings or {}), "kinds": list(images),
+                "starts_s": None if starts is None else [float(v) for v in starts],
+                "files": [r.as_posix() for r in rel]}
+        (tmp / PREVIEWS_JSON).write_text(json.dumps(meta, indent=1, default=str))
+        rel.append(Path(PREVIEWS_JSON))
+        if out.exists():
+            old = temp_dir_beside(out)
+            os.replace(out, old / "x")
             os.replace(tmp, out)
+            shutil.rmtree(old, ignore_errors=True)
         else:
-            for r in rel:
-                (out / r).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(tmp / r, out / r)
-            shutil.rmtree(tmp, ignore_errors=True)
+            os.replace(tmp, out)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return [out / r for r in rel]
+
+
+def _check_replaceable(out: Path) -> None:
+    """Previews replace earlier previews, never a folder of other files."""
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise OutputError(f"output {str(out)!r} exists and is not a folder; choose a folder name for -o")
+    if any(out.iterdir()) and not (out / PREVIEWS_JSON).is_file() and not _looks_like_previews(out):
+        raise OutputError(f"output {str(out)!r} exists and holds other files (it is not an earlier previews folder: "
+                          f"no {PREVIEWS_JSON}); choose a new folder, or empty or remove this one yourself")
+
+
+def _looks_like_previews(out: Path) -> bool:
+    """A previews folder written before ``previews.json`` existed: sheets and kind folders of window PNGs only."""
+    for p in out.iterdir():
+        if p.is_file() and not p.name.endswith("_sheet.png"):
+            return False
+        if p.is_dir() and not all(q.is_file() and q.name.startswith("window_") and q.suffix == ".png"
+                                  for q in p.iterdir()):
+            return False
+    return True
 
 
 def render_file(
@@ -167,13 +203,21 @@ def render_file(
         input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column,
         time_unit=time_unit,
     )
-    _, samples, fs = rec.pick(None, get_modality(modality).name)
+    channel, samples, fs = rec.pick(None, get_modality(modality).name)
     wins, images = render_signal(
         samples, sampling_rate=fs, modality=modality, kinds=kinds, window=window, stride=stride,
         preprocess=preprocess, max_windows=max_windows, device=device, kind_params=kind_params,
         resample=resample, max_missing=max_missing,
     )
-    paths = save_previews(images, out_dir, wins.starts)
+    settings = {"input": str(input_path), "modality": get_modality(modality).name, "channel": channel,
+                "sampling_rate_hz": float(fs), "window_s": float(wins.window_s), "stride_s": float(wins.stride_s),
+                "windows_rendered": len(wins), "windows_in_recording": int(wins.n_candidates - wins.n_dropped),
+                "max_windows": max_windows, "preprocess": bool(preprocess), "resample": resample,
+                "max_missing": float(max_missing), "render": {k: render_info(k, wins.sampling_rate, wins.data.shape[1],
+                                                                              modality, **dict((kind_params or {}).get(k, {})))
+                                                           for k in images},
+                "conditioning": getattr(wins, "settings", None)}
+    paths = save_previews(images, out_dir, wins.starts, settings)
     return paths + [qa_sheet(samples, fs, wins, images, Path(out_dir) / "qa_sheet.png", title=str(input_path))]
 
 
