@@ -433,7 +433,7 @@ def embed_file(
     The output name defaults to ``<input stem>.embeddings.npz`` beside the input. The output
     suffix is checked before any work; the file appears only when complete.
     """
-    from .signals.readers import read_signal
+    from .signals.readers import read_signal, time_unit_hint
 
     out = Path(output) if output is not None else default_output_path(input_path)
     if out.suffix.lower() not in (".npz", ".parquet"):
@@ -447,11 +447,12 @@ def embed_file(
             input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column,
             time_unit=time_unit,
         )
-    res = embed_signal(
-        rec, sampling_rate=None, modality=modality, kinds=kinds, model=weights, window=window, stride=stride, batch_size=batch_size,
-        device=device, preprocess=preprocess, progress=progress, max_windows=max_windows, target_rate=target_rate,
-        backend=backend, precision=precision, resample=resample, max_missing=max_missing,
-    )
+    with time_unit_hint(rec):
+        res = embed_signal(
+            rec, sampling_rate=None, modality=modality, kinds=kinds, model=weights, window=window, stride=stride,
+            batch_size=batch_size, device=device, preprocess=preprocess, progress=progress, max_windows=max_windows,
+            target_rate=target_rate, backend=backend, precision=precision, resample=resample, max_missing=max_missing,
+        )
     with stage("write"):
         saved = res.save(out)
     return res, saved

@@ -197,18 +197,19 @@ def render_file(
     Takes every signal option of :func:`tiny_biomoe.embed.embed_file` (``window``, ``stride``,
     ``preprocess``, ``resample``, ``max_missing``, ``kind_params``): the previews are the model's images.
     """
-    from .signals.readers import read_signal
+    from .signals.readers import read_signal, time_unit_hint
 
     rec = read_signal(
         input_path, columns=None if column is None else [column], sampling_rate=sampling_rate, time_column=time_column,
         time_unit=time_unit,
     )
     channel, samples, fs = rec.pick(None, get_modality(modality).name)
-    wins, images = render_signal(
-        samples, sampling_rate=fs, modality=modality, kinds=kinds, window=window, stride=stride,
-        preprocess=preprocess, max_windows=max_windows, device=device, kind_params=kind_params,
-        resample=resample, max_missing=max_missing,
-    )
+    with time_unit_hint(rec):
+        wins, images = render_signal(
+            samples, sampling_rate=fs, modality=modality, kinds=kinds, window=window, stride=stride,
+            preprocess=preprocess, max_windows=max_windows, device=device, kind_params=kind_params,
+            resample=resample, max_missing=max_missing,
+        )
     settings = {"input": str(input_path), "modality": get_modality(modality).name, "channel": channel,
                 "sampling_rate_hz": float(fs), "window_s": float(wins.window_s), "stride_s": float(wins.stride_s),
                 "windows_rendered": len(wins), "windows_in_recording": int(wins.n_candidates - wins.n_dropped),

@@ -136,3 +136,42 @@ def test_broken_recording_exit_2_and_no_output(tmp_path, capsys):
     out = tmp_path / "previews"
     assert main(["render", str(bad), "--modality", "eda", "-o", str(out)]) == 2
     assert "3 data columns but the header lists 2" in capsys.readouterr().err and not out.exists()
+
+
+def test_inspect_a_npy_without_a_rate_lists_its_channels(tmp_path, capsys):
+    p = tmp_path / "eda.npy"
+    np.save(p, np.linspace(1, 2, 600))
+    rep = inspect(p)
+    assert [c["samples"] for c in rep["channels"]] == [600] and rep["channels"][0]["duration_s"] is None
+    assert any("pass sampling_rate=" in w for w in rep["warnings"])
+    assert main(["inspect", str(p)]) == 0
+    out = capsys.readouterr().out
+    assert "--modality takes: ch0, the only channel, for any modality" in out
+
+
+def test_a_channel_labelled_for_another_modality_is_refused_unless_chosen(tmp_path, reference_checkpoint, capsys):
+    from tiny_biomoe.errors import SignalError
+    from tiny_biomoe.signals import read_signal
+
+    p = tmp_path / "rec.csv"
+    t = np.arange(3000) / 100.0
+    p.write_text("time,eda\n" + "".join(f"{a:.2f},{2 + np.sin(a):.5f}\n" for a in t))
+    rec = read_signal(p)
+    with pytest.raises(SignalError, match="only channel 'eda' is labelled eda, not bvp.*--column eda"):
+        rec.pick(modality="bvp")
+    with pytest.warns(UserWarning, match="labelled eda, used as bvp as asked"):
+        assert rec.pick("eda", modality="bvp")[0] == "eda"
+    assert rec.pick(modality="eda")[0] == "eda"
+    rc = main(["embed", str(p), "--modality", "bvp", "--weights", str(reference_checkpoint), "-o", str(tmp_path / "o.npz")])
+    assert rc == 2 and "--modality eda" in capsys.readouterr().err and not (tmp_path / "o.npz").exists()
+
+
+def test_a_too_short_recording_names_the_guessed_time_unit(tmp_path, reference_checkpoint, capsys):
+    p = tmp_path / "spo2.csv"  # 1 Hz SpO2 stamped 0, 1, 2, ...: read as milliseconds unless told
+    p.write_text("time,spo2\n" + "".join(f"{i},{97 + (i % 3)}\n" for i in range(120)))
+    rc = main(["embed", str(p), "--modality", "spo2", "--weights", str(reference_checkpoint), "-o", str(tmp_path / "o.npz")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "shorter than" in err and "guessed as ms" in err and "--time-unit s" in err
+    rc = main(["embed", str(p), "--modality", "spo2", "--time-unit", "s", "--window", "30", "--no-progress",
+               "--weights", str(reference_checkpoint), "-o", str(tmp_path / "o.npz")])
+    assert rc == 0 and (tmp_path / "o.npz").is_file()

@@ -57,11 +57,16 @@ def inspect(
         except SignalError as exc:
             if "no sampling rate" not in str(exc):
                 raise
-            from .tables import read_table
+            from .tables import is_table_path, read_table
 
-            tab = read_table(path, time_column=time_column, time_unit=time_unit, require_rate=False, warn=False)
-            rec = Recording({c: tab.frame[c].to_numpy(np.float64) for c in tab.frame.columns}, {}, str(path),
-                            info=tab.info())
+            if is_table_path(path) or (format or "").lower() in ("csv", "tsv", "txt"):
+                tab = read_table(path, time_column=time_column, time_unit=time_unit, require_rate=False, warn=False)
+                rec = Recording({c: tab.frame[c].to_numpy(np.float64) for c in tab.frame.columns}, {}, str(path),
+                                info=tab.info())
+            else:  # a format without a rate of its own (.npy, .npz without fs): its channels, rate unknown
+                got = read_signal(path, sampling_rate=1.0, time_column=time_column, time_unit=time_unit,
+                                  format=format, convert=convert)
+                rec = Recording(dict(got.signals), {}, str(path), info={**got.info, "sampling_rate_from": None})
             notes.append(str(exc))
     notes = [str(w.message) for w in caught] + notes
     mods = rec.channel_modalities()
@@ -141,6 +146,12 @@ def format_inspection(rep: dict[str, Any]) -> str:
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
     lines.append("")
     picks = []
+    chosen = set(v for v in rep["modality_channel"].values() if isinstance(v, str))
+    if len(rep["channels"]) == 1 and len(chosen) == 1 and all(isinstance(v, str) for v in rep["modality_channel"].values()):
+        lines.append(f"--modality takes: {chosen.pop()}, the only channel, for any modality")
+        for w in rep["warnings"]:
+            lines.append(f"warning: {w}")
+        return "\n".join(lines)
     for m, ch in rep["modality_channel"].items():
         if isinstance(ch, dict):
             picks.append(f"{m}: one of {ch['ambiguous']} (pass --column)")

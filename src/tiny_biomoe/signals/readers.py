@@ -6,13 +6,14 @@ rate(s). EDF/BDF and WFDB need the optional extra ``io`` (``pip install 'tiny-bi
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import numpy as np
 
@@ -20,7 +21,8 @@ from .._validate import check_input_file, check_npy_file, check_npz_file, check_
 from ..errors import SignalError, require
 from .modalities import MODALITY_ALIASES, get_modality
 from .processing import check_sampling_rate
-from .tables import TIME_UNITS, choose_rate, is_table_path, on_time_grid, rate_from_time, read_table, resolve_column
+from .tables import (TIME_UNITS, choose_rate, guessed_unit_hint, is_table_path, on_time_grid, rate_from_time, read_table,
+                     resolve_column)
 
 __all__ = ["Recording", "read_signal", "detect_format", "FORMATS", "TIME_COLUMN_NAMES", "SUPPORTED_SUFFIXES"]
 
@@ -95,13 +97,22 @@ class Recording:
         names = self.channels
         if not names:
             raise SignalError(f"{self.source}: no signal channels found")
+        canon = get_modality(modality).name if modality is not None else None
         if column is not None:
             name = _resolve_column(column, names, self.source)
+            other = self.channel_modalities().get(name)
+            if canon is not None and other is not None and other != canon:
+                warnings.warn(f"{self.source}: channel {name!r} is labelled {other}, used as {canon} as asked "
+                              "(column=, CLI --column)", stacklevel=2)
             return name, self.signals[name], self.rate(name)
         if len(names) == 1:
+            other = self.channel_modalities().get(names[0])
+            if canon is not None and other is not None and other != canon:
+                raise SignalError(f"{self.source}: its only channel {names[0]!r} is labelled {other}, not {canon}; "
+                                  f"pass modality={other!r} (CLI --modality {other}), or column={names[0]!r} (CLI "
+                                  f"--column {names[0]}) to use it as {canon} anyway")
             return names[0], self.signals[names[0]], self.rate(names[0])
-        if modality is not None:
-            canon = get_modality(modality).name
+        if canon is not None:
             mods = self.channel_modalities()
             hits = [n for n in names if mods.get(n) == canon]
             if len(hits) == 1:
@@ -118,6 +129,19 @@ def _MODALITY_NAMES() -> set[str]:
     from .modalities import list_modalities
 
     return set(list_modalities()) | set(MODALITY_ALIASES)
+
+
+@contextlib.contextmanager
+def time_unit_hint(rec: "Recording") -> Iterator[None]:
+    """Inside: an error that the recording is too short names ``--time-unit`` when the unit of the
+    time column that gave its rate was guessed (1 Hz SpO2 stamped 0, 1, 2, ... reads as 1 kHz)."""
+    try:
+        yield
+    except SignalError as exc:
+        hint = guessed_unit_hint(rec.info) if "shorter than" in str(exc) else ""
+        if not hint:
+            raise
+        raise SignalError(f"{exc}{hint}") from exc
 
 
 def _resolve_column(column: "str | int", names: Sequence[str], source: str) -> str:

@@ -57,6 +57,7 @@ __all__ = [
     "read_frame",
     "rate_from_time",
     "on_time_grid",
+    "guessed_unit_hint",
     "time_to_seconds",
     "find_time_column",
     "choose_rate",
@@ -503,6 +504,21 @@ def _numeric_unit(t: np.ndarray, nominal: float | None, name: str, where: str, e
     if notes is not None:
         notes.append(msg)
     return pick
+
+
+def guessed_unit_hint(info: "dict[str, Any]") -> str:
+    """A hint for an error about a recording's length when its time column's unit was guessed
+    (``info`` of a :class:`~tiny_biomoe.signals.Recording`); ``""`` otherwise."""
+    note = next((w for w in info.get("warnings", []) if "unit not stated" in w), None)
+    if note is None:
+        return ""
+    m = re.search(r"read as (\w+) \(([^)]*)\) rather than (.*); pass", note)
+    if m is None:
+        return ""
+    others = re.findall(r"(\w+) \(([^)]*)\)", m.group(3))
+    alt = " or ".join(f"--time-unit {u} ({r})" for u, r in others)
+    return (f"; the time column's unit was guessed as {m.group(1)} ({m.group(2)}): if that is wrong, pass {alt} "
+            "(time_unit= in Python)")
 
 
 def _typical_step(t: np.ndarray, where: str, error) -> float:
