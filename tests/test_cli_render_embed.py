@@ -67,6 +67,15 @@ def test_embed_options_and_parquet(csv_file, reference_checkpoint, tmp_path, cap
     assert res.metadata["kinds"]["psd"]["params"]["nperseg"] == 20  # BVP's 2 s segment at the new rate
 
 
+def test_quiet_embed_draws_no_progress_bar(csv_file, reference_checkpoint, tmp_path, capsys):
+    args = ["embed", str(csv_file), "--modality", "eda", "--column", "eda", "--kinds", "waveform", "--window", "5",
+            "--weights", str(reference_checkpoint)]
+    assert main(args + ["-o", str(tmp_path / "a.npz")]) == 0
+    assert "embedding:" in capsys.readouterr().err  # the bar, by default
+    assert main(["-q"] + args + ["-o", str(tmp_path / "b.npz")]) == 0
+    assert "embedding:" not in capsys.readouterr().err
+
+
 def test_render_writes_sheets_and_windows(csv_file, tmp_path, capsys):
     out = tmp_path / "previews"
     rc = main(["render", str(csv_file), "--modality", "eda", "--kinds", "waveform", "spectrogram_psd", "multi",

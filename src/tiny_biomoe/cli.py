@@ -256,7 +256,7 @@ def _run_embed(args: argparse.Namespace) -> int:
         time_column=args.time_column, time_unit=args.time_unit, kinds=_kinds_arg(args.kinds) or ("waveform", "spectrogram_psd"),
         weights=args.weights, window=args.window, stride=args.stride, batch_size=args.batch_size,
         device=args.device, preprocess=not args.no_preprocess, max_windows=args.max_windows,
-        progress=not args.no_progress, resample=args.resample, max_missing=args.max_missing,
+        progress=_progress(args), resample=args.resample, max_missing=args.max_missing,
     )
     q = (res.metadata.get("quality") or {}).get("counts")
     qtext = (f"; quality: {q['flagged']} of {q['windows']} windows flagged (flat-line {q['flatline']}, clipped "
@@ -292,7 +292,7 @@ def _run_embed_dataset(args: argparse.Namespace) -> int:
         preprocess=not args.no_preprocess, resample="model" if args.resample is None else args.resample,
         max_windows=args.max_windows, chunk_windows=args.chunk_windows, batch_size=args.batch_size,
         device=args.device, backend=args.backend, precision=args.precision, force=bool(getattr(args, "force", False)),
-        dry_run=args.dry_run, progress=not args.no_progress,
+        dry_run=args.dry_run, progress=_progress(args),
     )
     if res.dry_run:
         text = "\n".join(f"{p['action']:<5}  {p['path']}" for p in res.plan)
@@ -350,7 +350,7 @@ def _run_prepare_shards(args: argparse.Namespace) -> int:
     from .pretrain import load_config, prepare_shards
 
     cfg = load_config(args.config, args.overrides)
-    for name, folder in prepare_shards(cfg, tasks=args.task, force=args.force, progress=not args.no_progress, workers=args.workers).items():
+    for name, folder in prepare_shards(cfg, tasks=args.task, force=args.force, progress=_progress(args), workers=args.workers).items():
         print(f"{name}: {folder}")
     return 0
 
@@ -872,6 +872,11 @@ def _check_outputs(args: argparse.Namespace) -> None:
     _check_not_an_input(args, path, kind, option)
     if args.command == "export" and getattr(args, "quantize", None) == "int8":
         check_output(path.with_name(f"{path.stem}.int8.onnx"), force=force, option="--quantize (int8 file)")
+
+
+def _progress(args: argparse.Namespace) -> bool:
+    """Progress bars unless --no-progress or -q (quiet: only warnings and errors on stderr)."""
+    return not (getattr(args, "no_progress", False) or getattr(args, "quiet", False))
 
 
 #: arguments that name files or folders a command reads

@@ -15,11 +15,34 @@ EMB_TOL, EXPERT_TOL = 1e-4, 2e-5
 
 
 
+_EXPORT_LOG: list = []
+
+
 @pytest.fixture(scope="module")
 def onnx_path(reference_model, tmp_path_factory):
-    path = tmp_path_factory.mktemp("onnx") / "model.onnx"
-    assert export_onnx(reference_model, path, dynamic_batch=True) == path
+    import logging
+
+    class Keep(logging.Handler):
+        def emit(self, record):
+            _EXPORT_LOG.append(record.getMessage())
+
+    # the exporter's registry warns "torchvision is not installed" once per torchvision op, on every export
+    registry = logging.getLogger("torch.onnx._internal.exporter._registration")
+    handler = Keep(level=logging.DEBUG)
+    registry.addHandler(handler)
+    try:
+        path = tmp_path_factory.mktemp("onnx") / "model.onnx"
+        assert export_onnx(reference_model, path, dynamic_batch=True) == path
+    finally:
+        registry.removeHandler(handler)
     return path
+
+
+def test_export_does_not_log_the_exporters_warnings(onnx_path):
+    import logging
+
+    assert not [m for m in _EXPORT_LOG if "torchvision" in m], _EXPORT_LOG
+    assert logging.getLogger("torch.onnx").level == logging.NOTSET  # restored after the export
 
 
 @pytest.mark.parametrize("sl", [slice(0, 1), slice(3, 6)], ids=["batch1", "batch3"])

@@ -14,10 +14,12 @@ maintained one in torch 2.13).
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 import torch
@@ -43,6 +45,21 @@ class _ExportWrapper(nn.Module):
     def forward(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         out = self.net.forward_all(images)
         return out.embedding, out.z1, out.z2
+
+
+@contextlib.contextmanager
+def _quiet_loggers(*names: str) -> Iterator[None]:
+    """Only errors from these loggers inside (the exporter logs e.g. "torchvision is not installed" as a
+    warning for every torchvision op it registers, which says nothing about our model)."""
+    loggers = [logging.getLogger(n) for n in names]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for lg, lv in zip(loggers, levels):
+            lg.setLevel(lv)
 
 
 def export_onnx(
@@ -81,7 +98,7 @@ def export_onnx(
     example = (torch.rand(batch, 3, 224, 224, generator=torch.Generator().manual_seed(0)),)
     dynamic_shapes = ({0: torch.export.Dim("batch", min=1, max=4096)},) if dynamic_batch else None
     path = Path(path)
-    with atomic_path(path) as tmp, warnings.catch_warnings():
+    with atomic_path(path) as tmp, warnings.catch_warnings(), _quiet_loggers("torch.onnx", "onnxscript"):
         warnings.simplefilter("ignore")
         prog = torch.onnx.export(
             wrapper,

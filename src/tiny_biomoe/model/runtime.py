@@ -530,6 +530,10 @@ def _build_onnx(model: nn.Module, precision: str, plan: DevicePlan, micro_batch:
     built = False
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
+        import logging
+
+        logging.getLogger("tiny_biomoe").info(f"exporting the model to ONNX once for these weights (10-30 s), "
+                                              f"cached as {path}")
         export_onnx(model, path, metadata={"tensors_sha256": path.stem.split("-")[2]})
         built = True
     sess = OnnxEmbedder(path, threads=torch.get_num_threads() if plan.device.type == "cpu" else None,
