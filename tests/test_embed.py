@@ -55,7 +55,7 @@ def test_metadata_records_how_embeddings_were_made(result):
     assert md["conditioning"] == {"order": ["gaps", "filter", "resample", "windows"], "version": 2}
     assert md["signal"]["resample"] == "model" and md["signal"]["model_rate_hz"] == 100.0
     assert (md["window_s"], md["stride_s"], md["n_windows"]) == (10.0, 10.0, 2)
-    assert md["kinds"]["spectrogram_psd"]["version"] == "spectrogram_psd/2"
+    assert md["kinds"]["spectrogram_psd"]["version"] == "spectrogram_psd/3"
     assert md["kinds"]["spectrogram_psd"]["params"]["nfft"] == 400  # 4 s at the model rate, 100 Hz
     assert md["quality"]["counts"] == {"windows": 2, "flagged": 0, "flatline": 0, "clipped": 0, "low_sqi": 0}
     assert set(result.quality) >= {"flatline", "clipped", "low_sqi", "sqi"} and not result.flagged.any()

@@ -30,7 +30,7 @@ def test_builtins_listed_and_unknown_kind_lists_them():
     with pytest.raises(InputError, match="known kinds: .*waveform"):
         get_kind("wavefrom")
     info = render_info("spectrogram_psd", 100.0, 1000, "bvp")
-    assert info["version"] == "spectrogram_psd/2" and info["params"]["nfft"] == 200
+    assert info["version"] == "spectrogram_psd/3" and info["params"]["nfft"] == 200
 
 
 def test_register_custom_kind():

@@ -177,3 +177,36 @@ def test_band_fills_the_image_and_bad_bands_are_input_errors():
         render(_x(1000), kind="spectrogram_psd", sampling_rate=FS, modality="eda", pad_to=1000.5)
     p = get_kind("spectrogram_psd").params(FS, 1000, "eda", fmax=np.float32(0.5), pad_to=np.int64(8000))
     assert (p.fmax, p.pad_to) == (0.5, 8000)
+
+
+@pytest.mark.parametrize("band", [{}, {"pad_to": 2973, "fmin": 0.0, "fmax": 8.0}], ids=["stft", "band"])
+def test_mean_detrended_values_equal_mlab_specgram_with_detrend_mean(band):
+    x = 40.0 + _x(1000, 11)  # a large level, as EDA in uS
+    ours = spectrogram_values(torch.from_numpy(x)[None], FS, "psd", 200, 180, detrend="mean", **band)[0].numpy()
+    ref, freqs, _ = mlab.specgram(x, NFFT=200, Fs=FS, noverlap=180, mode="psd", detrend=mlab.detrend_mean,
+                                  **({"pad_to": band["pad_to"]} if band else {}))
+    if band:
+        ref = ref[(np.abs(freqs) >= 0.0) & (np.abs(freqs) <= 8.0 + 1e-9)]
+    np.testing.assert_allclose(ours, ref, rtol=1e-8, atol=1e-9 * ref.max())
+
+
+def test_eda_psd_images_show_the_signal_not_its_level():
+    """EDA's level (2-50 uS) puts nearly all power at 0 Hz: without removing each segment's mean the
+    image is the Hann window's leakage, the same for any signal. Detrended (the EDA default), two
+    signals that differ by a skin-conductance response differ far more than one signal at two levels."""
+    t = np.arange(1000) / FS
+    base = 0.02 * np.sin(2 * np.pi * 0.3 * t) + 0.01 * np.sin(2 * np.pi * 0.7 * t)
+    scr = 0.5 * np.exp(-(((t - 5) / 1.0) ** 2))
+    w = torch.tensor(np.stack([2 + base, 2 + base + scr, 50 + base + scr]))
+
+    def gaps(**kw):
+        img = render(w, kind="spectrogram_psd", sampling_rate=FS, modality="eda", **kw)
+        return float((img[0] - img[1]).abs().mean()), float((img[1] - img[2]).abs().mean())
+
+    other_signal, other_level = gaps()
+    assert get_kind("spectrogram_psd").params(FS, 1000, "eda").detrend == "mean"
+    assert other_signal > 5 * other_level
+    leak_signal, _ = gaps(detrend="none")
+    assert other_signal > 3 * leak_signal  # without detrending the SCR hardly shows
+    assert get_kind("spectrogram_psd").params(FS, 1000, "spo2").detrend == "none"  # its level is its information
+    assert get_kind("spectrogram_psd").params(FS, 1000, None).detrend == "none"  # paper preset: matplotlib's default

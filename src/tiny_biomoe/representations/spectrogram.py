@@ -1,7 +1,7 @@
 """Spectrogram kinds (spec kinds 2-4): ``spectrogram_psd``, ``spectrogram_angle``, ``spectrogram_phase``.
 
 :func:`spectrogram_values` computes exactly what ``matplotlib.mlab.specgram(x, NFFT, Fs,
-noverlap=..., pad_to=..., mode=...)`` returns (symmetric Hann window, no detrending, one-sided,
+noverlap=..., pad_to=..., mode=..., detrend=...)`` returns (symmetric Hann window, one-sided,
 PSD scaled as a density): with :func:`torch.stft` for the full 0..Nyquist axis, or as a DFT of
 only the bins inside a frequency band ``[fmin, fmax]`` of the zero-padded FFT (``pad_to``
 samples, the same bins as matplotlib's rows, without computing the others). The kinds then map
@@ -68,6 +68,13 @@ class SpectrogramParams:
             length that puts about ``size`` bins inside the band (a narrow band fills the image
             smoothly instead of a few bins stretched by the resize).
         size: image side in pixels.
+        detrend: ``"mean"`` (each STFT segment's mean removed first, matplotlib's
+            ``detrend=mlab.detrend_mean`` and scipy's ``detrend="constant"``) or ``"none"``. Default:
+            the modality's ``stft_detrend`` (``"mean"``; SpO2 ``"none"``) with the modality preset,
+            ``"none"`` with the paper preset (matplotlib's default).
+            Without it a signal with a large level, such as EDA's 2-50 uS, puts nearly all power at
+            0 Hz and the psd image shows the Hann window's leakage (its nulls at 2/T, 3/T, ... Hz)
+            instead of the signal's changes.
     """
 
     segment_s: float | None = None
@@ -80,9 +87,12 @@ class SpectrogramParams:
     fmax: float | None = None
     pad_to: int | None = None
     size: int = 224
+    detrend: str | None = None
 
     def __post_init__(self) -> None:
         check_image_size(self.size)
+        if self.detrend not in (None, "mean", "none"):
+            raise InputError(f"detrend must be 'mean' or 'none', got {self.detrend!r}")
         if self.preset not in ("modality", "paper"):
             raise InputError(f"preset must be 'modality' or 'paper', got {self.preset!r}")
         if self.overlap is not None and not 0 <= self.overlap < 1:
@@ -154,9 +164,10 @@ def _resolve(p: SpectrogramParams, fs: float, n: int, m: ModalityDefaults | None
             f"pad_to={pad_to} puts {n_bins} FFT bins in {fmin:g}-{fmax:g} Hz (more than {_MAX_BINS}); "
             "lower pad_to or leave it out (the default gives about one bin per image row)"
         )
+    detrend = p.detrend or (m.stft_detrend if p.preset == "modality" and m is not None else "none")
     return dataclasses.replace(
         p, nfft=nfft, noverlap=noverlap, segment_s=nfft / fs, overlap=noverlap / nfft,
-        fmin=fmin, fmax=fmax, pad_to=pad_to,
+        fmin=fmin, fmax=fmax, pad_to=pad_to, detrend=detrend,
     )
 
 
@@ -194,11 +205,19 @@ def _dft_basis(nfft: int, pad_to: int, k0: int, k1: int) -> tuple[torch.Tensor, 
     return torch.cos(ang), torch.sin(ang)
 
 
+def _segments(x: torch.Tensor, nfft: int, hop: int, win: torch.Tensor, detrend: str) -> torch.Tensor:
+    """The windowed STFT segments ``(N, T, nfft)``, each one's mean removed first with ``detrend="mean"``."""
+    seg = x.unfold(-1, nfft, hop)
+    if detrend == "mean":
+        seg = seg - seg.mean(dim=-1, keepdim=True)
+    return seg * win
+
+
 def _band_dft(
-    x: torch.Tensor, nfft: int, hop: int, win: torch.Tensor, pad_to: int, bins: range
+    x: torch.Tensor, nfft: int, hop: int, win: torch.Tensor, pad_to: int, bins: range, detrend: str = "none"
 ) -> torch.Tensor:
     """Complex STFT ``(N, K, T)`` at the bins ``bins`` of a ``pad_to``-point FFT of each windowed segment."""
-    seg = x.unfold(-1, nfft, hop) * win  # (N, T, nfft)
+    seg = _segments(x, nfft, hop, win, detrend)  # (N, T, nfft)
     cos, sin = (b.to(device=x.device, dtype=x.dtype) for b in _dft_basis(nfft, pad_to, bins.start, bins.stop))
     spec = torch.complex(seg @ cos, seg @ sin)  # (N, T, K)
     return spec.transpose(1, 2)
@@ -224,8 +243,10 @@ def spectrogram_values(
     pad_to: int | None = None,
     fmin: float | None = None,
     fmax: float | None = None,
+    detrend: str = "none",
 ) -> torch.Tensor:
-    """STFT values ``(N, F, T)`` as ``matplotlib.mlab.specgram(..., pad_to=pad_to)`` returns them.
+    """STFT values ``(N, F, T)`` as ``matplotlib.mlab.specgram(..., pad_to=pad_to)`` returns them
+    (``detrend="mean"``: as with ``detrend=mlab.detrend_mean``).
 
     ``mode``: ``"psd"`` (linear power spectral density, one-sided, divided by the rate and the
     window's energy), ``"angle"`` (phase in (-pi, pi]) or ``"phase"`` (angle unwrapped along frequency).
@@ -240,12 +261,17 @@ def spectrogram_values(
     if not 0 <= noverlap < nfft <= x.shape[-1]:
         raise InputError(f"need 0 <= noverlap < nfft <= window length, got {noverlap}, {nfft}, {x.shape[-1]}")
     win = torch.hann_window(nfft, periodic=False, dtype=x.dtype, device=x.device)  # = numpy.hanning
+    if detrend not in ("mean", "none"):
+        raise InputError(f"detrend must be 'mean' or 'none', got {detrend!r}")
     if pad_to is None and fmin is None and fmax is None:
         n_fft, bins = nfft, range(nfft // 2 + 1)
-        spec = torch.stft(
-            x, n_fft=nfft, hop_length=nfft - noverlap, win_length=nfft, window=win,
-            center=False, onesided=True, return_complex=True,
-        )
+        if detrend == "mean":
+            spec = torch.fft.rfft(_segments(x, nfft, nfft - noverlap, win, detrend), n=nfft, dim=-1).transpose(1, 2)
+        else:
+            spec = torch.stft(
+                x, n_fft=nfft, hop_length=nfft - noverlap, win_length=nfft, window=win,
+                center=False, onesided=True, return_complex=True,
+            )
     else:
         n_fft = nfft if pad_to is None else int(pad_to)
         if n_fft < nfft:
@@ -253,7 +279,7 @@ def spectrogram_values(
         bins = band_bins(sampling_rate, n_fft, 0.0 if fmin is None else fmin, sampling_rate / 2 if fmax is None else fmax)
         if len(bins) == 0:
             raise InputError(f"no FFT bin lies in {fmin}-{fmax} Hz with pad_to={n_fft} at {sampling_rate} Hz")
-        spec = _band_dft(x, nfft, nfft - noverlap, win, n_fft, bins)
+        spec = _band_dft(x, nfft, nfft - noverlap, win, n_fft, bins, detrend)
     if mode == "psd":
         p = spec.real**2 + spec.imag**2
         # one-sided: every bin but DC and (even FFT length) Nyquist counts twice
@@ -274,6 +300,7 @@ def spectrogram_matrix(
     pad_to: int | None = None,
     fmin: float | None = None,
     fmax: float | None = None,
+    detrend: str = "none",
 ) -> torch.Tensor:
     """Pre-colour-map image ``(N, F, T)`` in [0, 1], frequencies ascending along dim 1.
 
@@ -281,7 +308,8 @@ def spectrogram_matrix(
     mode: min-max per image (a constant image gives zeros). ``pad_to``, ``fmin``, ``fmax``: as
     :func:`spectrogram_values`.
     """
-    v = spectrogram_values(windows, sampling_rate, mode, nfft, noverlap, pad_to=pad_to, fmin=fmin, fmax=fmax)
+    v = spectrogram_values(windows, sampling_rate, mode, nfft, noverlap, pad_to=pad_to, fmin=fmin, fmax=fmax,
+                           detrend=detrend)
     if mode == "psd":
         tiny = torch.finfo(v.dtype).tiny
         v = 10.0 * torch.log10(v.clamp_min(tiny))
@@ -296,7 +324,7 @@ def _make_render(mode: str):
     def _render(x: torch.Tensor, fs: float, p: SpectrogramParams) -> torch.Tensor:
         full = p.pad_to == p.nfft and p.fmin == 0.0 and p.fmax == fs / 2  # matplotlib's axis: plain STFT
         band = {} if full else {"pad_to": p.pad_to, "fmin": p.fmin, "fmax": p.fmax}
-        m = spectrogram_matrix(x, fs, mode, p.nfft, p.noverlap, p.dynamic_range_db, **band)
+        m = spectrogram_matrix(x, fs, mode, p.nfft, p.noverlap, p.dynamic_range_db, detrend=p.detrend or "none", **band)
         if m.shape[1] <= p.size and m.shape[2] <= p.size:  # the usual case: enlarge, flipped on the way
             return upsample_bilinear_hwc(viridis_hwc(m), p.size, flip_rows=True)  # low frequencies at the bottom
         rgb = apply_viridis(torch.flip(m, dims=[1]))
@@ -310,7 +338,7 @@ def _make_render(mode: str):
 SPECTROGRAM_KINDS = tuple(
     Kind(
         name=f"spectrogram_{mode}",
-        version=f"spectrogram_{mode}/2",  # 2: the modality's band (fmin, fmax), zero-padded FFT
+        version=f"spectrogram_{mode}/3",  # 2: the modality's band (fmin, fmax), zero-padded FFT; 3: segment means removed
         params_type=SpectrogramParams,
         render_fn=_make_render(mode),
         resolve_fn=_resolve,

@@ -43,6 +43,10 @@ class ModalityDefaults:
             recording's own rate. 100 Hz (AI4PAIN's rate) for EDA, BVP, RESP and SpO2; ECG 250 Hz,
             EEG 250 Hz (over 5 x their 40/45 Hz low-pass edges, common clinical rates); EMG 1000 Hz
             (its 20-450 Hz band needs a Nyquist above 450 Hz; at 500 Hz the low-pass would be capped at 225 Hz).
+        stft_detrend: ``"mean"``: each STFT segment's mean is removed before the spectrogram kinds'
+            FFT (a large level, such as EDA's 2-50 uS, would otherwise fill the image with the Hann
+            window's leakage around 0 Hz); ``"none"`` for SpO2, whose level is its information and
+            whose steady readings would leave a detrended image empty.
     """
 
     name: str
@@ -59,6 +63,7 @@ class ModalityDefaults:
     multi_components: tuple[str, ...] = field(default=("raw", "filtered"))
     spectrogram_band_hz: tuple[float, float] | None = None
     model_rate_hz: float = 100.0
+    stft_detrend: str = "mean"
 
     def replace(self, **changes: Any) -> "ModalityDefaults":
         """Return a copy with some fields changed (unknown field names raise SignalError)."""
@@ -90,6 +95,7 @@ _MODALITIES: dict[str, ModalityDefaults] = {
             "spo2", "peripheral oxygen saturation", (1.0, 100.0), 10.0, None, None, 4.0, 0.9,
             value_range=(80.0, 100.0), multi_components=("raw",),
             spectrogram_band_hz=(0.0, 0.5),  # saturation changes over seconds to minutes
+            stft_detrend="none",
         ),
         ModalityDefaults("ecg", "electrocardiogram", (250.0, 1000.0), 10.0, 0.5, 40.0, 1.0, 0.9, model_rate_hz=250.0),
         ModalityDefaults("emg", "electromyogram", (500.0, 2000.0), 5.0, 20.0, 450.0, 0.25, 0.75, model_rate_hz=1000.0),
