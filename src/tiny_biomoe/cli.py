@@ -814,7 +814,7 @@ def _add_conventions(p: argparse.ArgumentParser, top: bool) -> None:
     """-q/-v/--debug on the main parser and (without defaults, so either place works) on each command."""
     d = {} if top else {"default": argparse.SUPPRESS}
     p.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors on stderr", **d)
-    p.add_argument("-v", "--verbose", action="count", help="more detail on stderr (-vv: debug)",
+    p.add_argument("-v", "--verbose", action="count", help="more detail on stderr: debug messages and the time per stage",
                    **({"default": 0} if top else d))
     p.add_argument("--debug", action="store_true", help="show the full traceback of an error", **d)
 
