@@ -361,3 +361,20 @@ def test_zip_debris_and_the_wrapper_search(ai4pain_2025, tmp_path_factory):
     shutil.move(str(outer / "extra" / "copy"), str(top / "a" / "b" / "c" / "d" / "copy"))
     with pytest.raises(DatasetError, match=r"no train/ validation/ test/ folders .* 3 levels"):
         load_ai4pain(top)
+
+
+def test_modalities_in_any_case_or_alias(tmp_path):
+    from tiny_biomoe.data.dataset import resolve_modalities
+
+    assert resolve_modalities(["eda", "ppg", "spo2", "Resp", "EDA", "nope"], ["EDA", "BVP", "RESP", "SpO2"]) == \
+        ["EDA", "BVP", "SpO2", "RESP", "EDA", "nope"]
+    ds = make_synthetic_pain(n_subjects=2, trials_per_class=1, seed=0, partitions=None)
+    assert ds.select(["eda", "ppg"]).modalities == ["EDA", "BVP"]
+    with pytest.raises(DatasetError, match=r"not found; available"):
+        ds.select(["ecg"])
+    root = write_ai4pain_layout(make_synthetic_pain(n_subjects=3, trials_per_class=1, seed=1), tmp_path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert set(load_ai4pain(root, modalities=["eda", "bvp"]).modalities) == {"EDA", "BVP"}
+    with pytest.raises(DatasetError, match="unknown modalities"):
+        load_ai4pain(tmp_path, modalities=["ecg"])

@@ -39,7 +39,7 @@ import pandas as pd
 
 from ..errors import DatasetError
 from . import _files
-from .dataset import DatasetWarning, PainDataset, Trial
+from .dataset import DatasetWarning, PainDataset, Trial, resolve_modalities
 from .folders import load_trial_folder, select_columns
 
 __all__ = [
@@ -492,7 +492,8 @@ def load_ai4pain(
     if layout not in ("auto", "distributed", "per_trial"):
         raise DatasetError(f"AI4PAIN: layout must be 'auto', 'distributed' or 'per_trial', not {layout!r}")
     base = find_ai4pain_root(root)
-    mods = list(modalities) if modalities is not None else list(AI4PAIN_MODALITY_FOLDERS)
+    mods = (resolve_modalities(list(modalities), [*AI4PAIN_MODALITY_FOLDERS, *(columns or {})])
+            if modalities is not None else list(AI4PAIN_MODALITY_FOLDERS))
     unknown = [m for m in mods if m not in AI4PAIN_MODALITY_FOLDERS and (columns is None or m not in columns)]
     if unknown:
         raise DatasetError(f"AI4PAIN: unknown modalities {unknown}; known: {list(AI4PAIN_MODALITY_FOLDERS)}")

@@ -18,7 +18,33 @@ import numpy as np
 
 from ..errors import DatasetError
 
-__all__ = ["Trial", "PainDataset", "DatasetWarning"]
+__all__ = ["Trial", "PainDataset", "DatasetWarning", "resolve_modalities"]
+
+
+def resolve_modalities(requested: Sequence[str], known: Sequence[str]) -> list[str]:
+    """``requested`` modality names spelt as the dataset spells them (``known``): an exact name, else
+    the same name in another case (``eda`` -> ``EDA``), else the same modality under an alias
+    (``gsr``/``ppg``/``spo2`` -> ``EDA``/``BVP``/``SpO2``) when exactly one known name is it. Names that
+    match nothing are kept as given, for the caller's error that lists the known ones."""
+    from ..errors import SignalError
+    from ..signals.modalities import get_modality
+
+    def canon(name: str) -> str | None:
+        try:
+            return get_modality(name).name
+        except SignalError:
+            return None
+
+    out = []
+    for r in requested:
+        if r in known:
+            out.append(r)
+            continue
+        same_case = [k for k in known if k.lower() == str(r).lower()]
+        same_mod = [k for k in known if canon(str(r)) is not None and canon(k) == canon(str(r))]
+        hit = same_case if len(same_case) == 1 else same_mod
+        out.append(hit[0] if len(hit) == 1 else r)
+    return out
 
 
 class DatasetWarning(UserWarning):
@@ -120,7 +146,9 @@ class PainDataset:
         return PainDataset(self.name, keep, list(self.classes), list(self.notes), dict(self.info), self.window_s)
 
     def select(self, modalities: Sequence[str]) -> "PainDataset":
-        """Trials that have all ``modalities``; the others are left out with a warning saying how many."""
+        """Trials that have all ``modalities`` (names in any case or alias: ``eda``, ``gsr`` -> ``EDA``);
+        the others are left out with a warning saying how many."""
+        modalities = resolve_modalities(list(modalities), self.modalities)
         missing_all = [m for m in modalities if m not in self.modalities]
         if missing_all:
             raise DatasetError(f"{self.name}: modalities {missing_all} not found; available: {self.modalities}")

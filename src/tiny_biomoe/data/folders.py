@@ -15,7 +15,7 @@ from typing import Mapping, Sequence
 
 from ..errors import DatasetError
 from . import _files
-from .dataset import DatasetWarning, Trial
+from .dataset import DatasetWarning, Trial, resolve_modalities
 
 __all__ = ["load_trial_folder", "select_columns"]
 
@@ -37,6 +37,7 @@ def select_columns(name: str, columns: Mapping[str, str | Sequence[str]] | None,
     cols = dict(columns) if columns is not None else dict(default)
     if modalities is None:
         return cols
+    modalities = resolve_modalities(list(modalities), list(cols))
     unknown = [m for m in modalities if m not in cols]
     if unknown:
         raise DatasetError(f"{name}: unknown modalities {unknown}; known: {list(cols)} (pass columns= to add)")
