@@ -196,6 +196,8 @@ def test_tuner_adds_up_trials_of_short_runs(tmp_path):
             t.record(size, 16, seconds[size])
     t = MicroBatchTuner("k", (None, 4), store)
     assert not t.decided and sum(map(len, t.trials.values())) == 3
+    d = t.describe()
+    assert d["micro_batch"] == "measuring" and d["micro_batch_source"].startswith("measuring: 3 of 4 timed trials")
     for _ in range(2):
         size = t.size_for(16)
         t.record(size, 16, seconds[size])

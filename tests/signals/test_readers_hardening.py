@@ -103,3 +103,14 @@ def test_good_files_still_read(tmp_path):
     np.savez_compressed(tmp_path / "ok.npz", eda=np.sin(np.arange(5000.0)), fs=np.array(50.0))
     rec = read_signal(tmp_path / "ok.npz")
     assert rec.rate("eda") == 50.0
+
+
+def test_a_text_table_named_dat_gets_the_renaming_hint(tmp_path):
+    from tiny_biomoe.errors import SignalError
+    from tiny_biomoe.signals import read_signal
+
+    p = tmp_path / "eda.dat"
+    p.write_text("time,eda\n0,1\n0.01,2\n0.02,3\n")
+    with pytest.raises(SignalError, match=r"eda.hea' does not exist; if eda.dat is a text table, name it .csv"):
+        read_signal(p)
+    assert read_signal(p, format="csv").channels == ["eda"]

@@ -327,7 +327,15 @@ class MicroBatchTuner:
             atomic_write_text(self.store, json.dumps(data, indent=2, sort_keys=True) + "\n")
 
     def describe(self) -> dict[str, Any]:
-        return {"micro_batch": self.chosen if self.decided else "measuring", "micro_batch_source": self.source}
+        """``micro_batch`` (the size, or ``"measuring"``) and where it came from; while measuring, how far
+        the measurement is (it only uses batches of at least :data:`TUNE_MIN_BATCH` images, so short
+        recordings run whole batches and leave it where it was)."""
+        if self.decided:
+            return {"micro_batch": self.chosen, "micro_batch_source": self.source}
+        done = sum(min(len(v), TRIALS_PER_CANDIDATE) for v in self.trials.values())
+        return {"micro_batch": "measuring", "micro_batch_source":
+                f"measuring: {done} of {TRIALS_PER_CANDIDATE * len(self.trials)} timed trials so far (kept in "
+                f"{self.store or 'memory'}); batches under {TUNE_MIN_BATCH} images run whole and are not trials"}
 
 
 def _page_faults() -> int | None:

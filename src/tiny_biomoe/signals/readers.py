@@ -456,7 +456,9 @@ def read_signal(
     if fmt != "wfdb" and not path.exists():
         raise SignalError(f"input file {str(path)!r} does not exist")
     if fmt == "wfdb" and not path.with_suffix(".hea").exists():
-        raise SignalError(f"WFDB header {str(path.with_suffix('.hea'))!r} does not exist")
+        raise SignalError(f"WFDB header {str(path.with_suffix('.hea'))!r} does not exist"
+                          + (f"; if {path.name} is a text table, name it .csv or .txt (Python: format='csv')"
+                             if path.suffix.lower() == ".dat" and path.exists() else ""))
     if fmt == "table":
         rec = _read_table(path, sep, columns, sampling_rate, time_column, time_unit)
     elif fmt == "npy":
