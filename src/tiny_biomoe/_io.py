@@ -27,7 +27,7 @@ import shutil
 import tempfile
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 from .errors import OutputError
 
@@ -203,6 +203,20 @@ def temp_dir_beside(path: str | os.PathLike) -> Path:
         raise
     _public_mode(tmp)
     return tmp
+
+
+def check_replaceable_dir(path: str | os.PathLike, ours: "Callable[[Path], bool]", what: str, mark: str) -> None:
+    """An existing folder ``path`` may be replaced only when it is empty or ``ours(path)`` (an earlier
+    output of the same writer, recognised by ``mark``, e.g. its settings file): a report or previews
+    folder never replaces a folder of other files (``--out ~`` is one typo away)."""
+    path = Path(path)
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise OutputError(f"{what} {str(path)!r} exists and is not a folder; choose a folder name")
+    if any(path.iterdir()) and not ours(path):
+        raise OutputError(f"{what} {str(path)!r} exists and holds other files (it is not an earlier one: no {mark}); "
+                          "choose a new folder, or empty or remove this one yourself")
 
 
 @contextlib.contextmanager

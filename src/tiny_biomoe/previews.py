@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -17,7 +16,6 @@ import numpy as np
 import torch
 
 from ._compat import keyword_only_after
-from .errors import OutputError
 from .representations.base import kind_list, render, render_info
 from .signals.modalities import get_modality
 from .signals.conditioning import condition
@@ -117,13 +115,13 @@ def save_previews(
 
     from PIL import Image
 
-    from ._io import temp_dir_beside
+    from ._io import atomic_dir, check_replaceable_dir
 
     out = Path(out_dir)
-    _check_replaceable(out)
-    tmp = temp_dir_beside(out)  # umask permissions; removed by the next run if this one is killed
+    check_replaceable_dir(out, lambda d: (d / PREVIEWS_JSON).is_file() or _looks_like_previews(d), "previews folder",
+                          PREVIEWS_JSON)
     rel: list[Path] = []
-    try:
+    with atomic_dir(out, replace=True) as tmp:  # umask permissions; removed by the next run if this one is killed
         for kind, imgs in images.items():
             Image.fromarray(contact_sheet(imgs)).save(tmp / f"{kind}_sheet.png")
             rel.append(Path(f"{kind}_sheet.png"))
@@ -138,28 +136,7 @@ def save_previews(
                 "files": [r.as_posix() for r in rel]}
         (tmp / PREVIEWS_JSON).write_text(json.dumps(meta, indent=1, default=str))
         rel.append(Path(PREVIEWS_JSON))
-        if out.exists():
-            old = temp_dir_beside(out)
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return [out / r for r in rel]
-
-
-def _check_replaceable(out: Path) -> None:
-    """Previews replace earlier previews, never a folder of other files."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise OutputError(f"output {str(out)!r} exists and is not a folder; choose a folder name for -o")
-    if any(out.iterdir()) and not (out / PREVIEWS_JSON).is_file() and not _looks_like_previews(out):
-        raise OutputError(f"output {str(out)!r} exists and holds other files (it is not an earlier previews folder: "
-                          f"no {PREVIEWS_JSON}); choose a new folder, or empty or remove this one yourself")
 
 
 def _looks_like_previews(out: Path) -> bool:

@@ -12,13 +12,10 @@ import base64
 import html
 import json
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
-
-from ..errors import OutputError
 
 __all__ = ["write_report", "weights_banner", "PUBLISHED_AI4PAIN_2025", "published_comparison"]
 
@@ -341,39 +338,18 @@ def write_report(
     ``{caption: image}`` shown side by side (e.g. one trial per class, see :func:`class_examples`).
     Returns the folder path.
     """
-    from .._io import temp_dir_beside
+    from .._io import atomic_dir, check_replaceable_dir
 
     out = Path(out)
-    _check_replaceable(out)
-    tmp = temp_dir_beside(out)  # umask permissions; removed by the next run if this one is killed
-    try:
+    check_replaceable_dir(out, lambda d: all((d / m).is_file() for m in REPORT_MARKERS), "report folder",
+                          " and ".join(REPORT_MARKERS))
+    with atomic_dir(out, replace=True) as tmp:  # umask permissions; removed by the next run if this one is killed
         _build(results, tmp, examples or {}, title, embeddings, map_method)
-        if out.exists():
-            old = temp_dir_beside(out)
-            os.replace(out, old / "x")
-            os.replace(tmp, out)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 
 #: the files that mark a folder as a report of ours (only such a folder, or an empty one, is replaced)
 REPORT_MARKERS = ("results.json", "report.md")
-
-
-def _check_replaceable(out: Path) -> None:
-    """A report replaces an earlier report, never a folder of other files (``out`` may be a typo for ``~``)."""
-    if not out.exists():
-        return
-    if not out.is_dir():
-        raise OutputError(f"report folder {str(out)!r} exists and is not a folder; choose a folder name")
-    if any(out.iterdir()) and not all((out / m).is_file() for m in REPORT_MARKERS):
-        raise OutputError(f"report folder {str(out)!r} exists and holds other files (it is not an earlier report: no "
-                          f"{' and '.join(REPORT_MARKERS)}); choose a new folder, or empty or remove this one yourself")
 
 
 def _build(res: Mapping[str, Any], d: Path, examples: Mapping[str, Any], title: str, table: Any = None,
