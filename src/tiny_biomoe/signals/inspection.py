@@ -145,20 +145,18 @@ def format_inspection(rep: dict[str, Any]) -> str:
     lines.append("")
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
     lines.append("")
-    picks = []
-    chosen = set(v for v in rep["modality_channel"].values() if isinstance(v, str))
-    if len(rep["channels"]) == 1 and len(chosen) == 1 and all(isinstance(v, str) for v in rep["modality_channel"].values()):
-        lines.append(f"--modality takes: {chosen.pop()}, the only channel, for any modality")
-        for w in rep["warnings"]:
-            lines.append(f"warning: {w}")
-        return "\n".join(lines)
-    for m, ch in rep["modality_channel"].items():
-        if isinstance(ch, dict):
-            picks.append(f"{m}: one of {ch['ambiguous']} (pass --column)")
-        elif ch is not None:
-            picks.append(f"{m}: {ch}")
-    lines.append("--modality takes: " + ("; ".join(picks) if picks else "no channel is labelled with a modality "
-                                          "(pass --column)"))
+    takes = list(rep["modality_channel"].values())
+    if len(rep["channels"]) == 1 and takes and all(isinstance(v, str) for v in takes) and len(set(takes)) == 1:
+        lines.append(f"--modality takes: {takes[0]}, the only channel, for any modality")
+    else:
+        picks = []
+        for m, ch in rep["modality_channel"].items():
+            if isinstance(ch, dict):
+                picks.append(f"{m}: one of {ch['ambiguous']} (pass --column)")
+            elif ch is not None:
+                picks.append(f"{m}: {ch}")
+        lines.append("--modality takes: " + ("; ".join(picks) if picks else "no channel is labelled with a modality "
+                                              "(pass --column)"))
     for w in rep["warnings"]:
         lines.append(f"warning: {w}")
     return "\n".join(lines)

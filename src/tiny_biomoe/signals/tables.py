@@ -554,7 +554,7 @@ def rate_from_time(seconds: np.ndarray, *, source: str = "time column", error: t
     if med <= 0:
         raise error(f"{source} does not increase (repeated times); pass time_column=False and the sampling rate")
     quantum = _resolution(t)
-    gaps = dt > 1.5 * med + quantum
+    gaps = _gaps(dt, med, quantum)
     ordinary = dt[~gaps]
     span_rate = (t.size - 1) / (t[-1] - t[0])
     if not gaps.any() and np.max(np.abs(ordinary - ordinary.mean())) <= 0.01 * med + quantum + 1e-12:
@@ -573,6 +573,11 @@ def rate_from_time(seconds: np.ndarray, *, source: str = "time column", error: t
     if notes is not None:
         notes.append(msg)
     return float(f"{rate:.10g}")
+
+
+def _gaps(dt: np.ndarray, median: float, quantum: float) -> np.ndarray:
+    """Which steps of a time axis are gaps: over 1.5x the median step (plus the column's resolution)."""
+    return dt > 1.5 * median + quantum
 
 
 def _irregular(dt: np.ndarray) -> bool:
@@ -612,7 +617,7 @@ def on_time_grid(seconds: np.ndarray, channels: "dict[str, np.ndarray]", samplin
         grid = t[0] + np.arange(int(math.floor((t[-1] - t[0]) * fs + 1e-9)) + 1) / fs
         return {k: np.interp(grid, t, np.asarray(v, dtype=np.float64)) for k, v in channels.items()}
     steps = np.rint(dt * fs).astype(np.int64)
-    gap = dt > 1.5 * float(np.median(dt)) + _resolution(t)
+    gap = _gaps(dt, float(np.median(dt)), _resolution(t))
     if not gap.any():
         return channels
     extra = np.where(gap, np.maximum(steps - 1, 0), 0)
