@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import statistics
 import subprocess
 import sys
 import textwrap
@@ -78,11 +79,11 @@ _FAULTS = textwrap.dedent("""
     embed = get_embedder(TinyBioMoE().eval(), micro_batch=None)  # applies the policy (CPU)
     x = torch.rand(8, 3, 224, 224)
     faults = []
-    for _ in range(6):
+    for _ in range(8):
         before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         embed(x)
         faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
-    print(allocator_policy(), sum(faults[3:]))
+    print(allocator_policy(), *faults)
 """)
 
 
@@ -92,13 +93,15 @@ def test_model_calls_stop_faulting_in_fresh_pages(policy):
     """The mechanism itself: at batch 8 expert 1's stage-1 activations (51 MB, 12,544 pages) are
     above glibc's largest dynamic mmap threshold, so with glibc's defaults every call maps them
     afresh and faults their pages in (about 39,000 page faults per call here); with the heap policy,
-    once the heap has grown (two calls), calls reuse its pages. Counts page faults of calls 4-6,
-    not time, so the result does not depend on the CPU or the load."""
+    once the heap has grown (two calls), calls reuse its pages. Counts page faults, not time, and
+    judges the median of calls 3-8, so one call that another process's load or a lazily started
+    thread made fault (3,136 faults once in CI) does not decide the result."""
     env = {**os.environ, _allocator.ENV: policy}
     out = subprocess.run([sys.executable, "-c", _FAULTS], env=env, capture_output=True, text=True, check=True).stdout.split()
     assert out[0] == policy
-    faults = int(out[1])
+    faults = [int(f) for f in out[1:]]
+    steady = statistics.median(faults[2:])
     if policy == "heap":
-        assert faults < 3000
+        assert steady < 1000, faults  # well under one activation's 12,544 pages
     else:
-        assert faults > 3 * 12544
+        assert min(faults[2:]) > 12544, faults  # every call faults in at least one activation afresh
