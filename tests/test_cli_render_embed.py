@@ -44,7 +44,7 @@ def test_documented_command_via_console_script(tmp_path, reference_checkpoint):
     proc = subprocess.run(cmd + ["embed", "recording.csv", "--fs", "100", "--modality", "eda"],
                           cwd=tmp_path, capture_output=True, text=True, timeout=300, env=env)
     assert proc.returncode == 0, proc.stderr
-    out = tmp_path / "recording.embeddings.npz"
+    out = tmp_path / "recording.eda.embeddings.npz"
     assert out.name in proc.stdout
     res = load_embeddings(out)
     assert res.kinds == ["waveform", "spectrogram_psd"] and res.embeddings["waveform"].shape == (2, 192)
@@ -65,6 +65,19 @@ def test_embed_options_and_parquet(csv_file, reference_checkpoint, tmp_path, cap
     assert res.metadata["original_sampling_rate"] == pytest.approx(FS)  # from the time column
     assert res.metadata["sampling_rate"] == 10.0
     assert res.metadata["kinds"]["psd"]["params"]["nperseg"] == 20  # BVP's 2 s segment at the new rate
+
+
+def test_default_outputs_of_two_modalities_of_one_file_do_not_collide(csv_file, reference_checkpoint):
+    """EDA then BVP from one two-channel file: two outputs named by the canonical modality (gsr -> eda),
+    neither replacing the other, and no --force needed."""
+    common = ["--kinds", "waveform", "--window", "8", "--max-windows", "1", "--no-progress", "--weights", str(reference_checkpoint)]
+    assert main(["embed", str(csv_file), "--modality", "gsr", "--column", "eda", *common]) == 0
+    assert main(["embed", str(csv_file), "--modality", "ppg", "--column", "bvp", *common]) == 0
+    eda = load_embeddings(csv_file.with_name("recording.eda.embeddings.npz"))
+    bvp = load_embeddings(csv_file.with_name("recording.bvp.embeddings.npz"))
+    assert (eda.metadata["modality"], bvp.metadata["modality"]) == ("eda", "bvp")
+    assert not np.allclose(eda.embeddings["waveform"], bvp.embeddings["waveform"])
+    assert not csv_file.with_name("recording.embeddings.npz").exists()
 
 
 def test_quiet_embed_draws_no_progress_bar(csv_file, reference_checkpoint, tmp_path, capsys):

@@ -273,7 +273,7 @@ def test_cli_single_file_keeps_its_output(tmp_path, study, reference_checkpoint,
     one = study / "s1" / "rec_a.csv"
     rc = main(["embed", str(one), "--modality", "eda", "--kinds", "waveform", "--window", "5", "--no-progress",
                "--weights", str(reference_checkpoint)])
-    assert rc == 0 and (study / "s1" / "rec_a.embeddings.npz").is_file()
+    assert rc == 0 and (study / "s1" / "rec_a.eda.embeddings.npz").is_file()
     rc = main(["embed", str(study / "s1" / "rec_a.csv"), str(study / "s2" / "rec_c.csv"), "--modality", "eda",
                "--kinds", "waveform", "--window", "5", "--weights", str(reference_checkpoint), "--dry-run",
                "-o", str(tmp_path / "x")])

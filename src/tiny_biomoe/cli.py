@@ -220,7 +220,7 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     _add_device_arg(p)
     _add_runtime_args(p)
     p.add_argument("-o", "--output", default=None, help="output .npz or .parquet for one file (default: "
-                   "<input>.embeddings.npz beside it); the dataset folder (e.g. study.parquet) for many, resumed "
+                   "<input>.<modality>.embeddings.npz beside it, e.g. rec.eda.embeddings.npz); the dataset folder (e.g. study.parquet) for many, resumed "
                    "when it exists (--force redoes every recording)")
     p.set_defaults(func=_run_embed)
 
@@ -865,7 +865,7 @@ def _check_outputs(args: argparse.Namespace) -> None:
     if args.command == "embed" and value is None:
         from .embed import default_output_path
 
-        value = args.output = str(default_output_path(args.input[0]))
+        value = args.output = str(default_output_path(args.input[0], modality=args.modality))
     option = {"output": "-o/--output", "out": "--out", "json": "--json"}[attr]
     force = bool(getattr(args, "force", False))
     path = check_output(value, kind=kind, force=force, suffixes=suffixes, option=option)

@@ -142,7 +142,7 @@ def _is_signal_file(p: Path, suffixes: set[str]) -> bool:
 
 def _is_embeddings_npz(p: Path) -> bool:
     """Whether ``p`` is an embeddings file written by ``biomoe embed`` (its ``emb__<kind>`` arrays),
-    e.g. ``rec.embeddings.npz`` beside ``rec.csv``: an output, never a recording to embed again."""
+    e.g. ``rec.eda.embeddings.npz`` beside ``rec.csv``: an output, never a recording to embed again."""
     import zipfile
 
     from .embed import _PREFIX

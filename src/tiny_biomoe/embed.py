@@ -397,10 +397,13 @@ def embed_signal(
     return EmbeddingResult(emb, wins.starts.astype(np.float64), metadata, qual)
 
 
-def default_output_path(input_path: str | os.PathLike, suffix: str = ".npz") -> Path:
-    """``recording.csv`` -> ``recording.embeddings.npz`` beside the input."""
+def default_output_path(input_path: str | os.PathLike, suffix: str = ".npz", modality: str | None = None) -> Path:
+    """``recording.csv`` -> ``recording.embeddings.npz`` beside the input, or with ``modality``
+    ``recording.eda.embeddings.npz`` (canonical name, so ``gsr`` gives ``eda``): the EDA and BVP
+    embeddings of one multi-channel file get two names instead of one that the second would replace."""
     p = Path(input_path)
-    return p.with_name(f"{p.stem}.embeddings{suffix}")
+    tag = f".{get_modality(modality).name}" if modality is not None else ""
+    return p.with_name(f"{p.stem}{tag}.embeddings{suffix}")
 
 
 @keyword_only_after(1, legacy=2)
@@ -430,12 +433,13 @@ def embed_file(
 ) -> tuple[EmbeddingResult, Path]:
     """Read a signal file, embed one channel and save the result (``biomoe embed``); returns (result, path).
 
-    The output name defaults to ``<input stem>.embeddings.npz`` beside the input. The output
-    suffix is checked before any work; the file appears only when complete.
+    The output name defaults to ``<input stem>.<modality>.embeddings.npz`` beside the input
+    (``rec.eda.embeddings.npz``). The output suffix is checked before any work; the file appears
+    only when complete.
     """
     from .signals.readers import read_signal, time_unit_hint
 
-    out = Path(output) if output is not None else default_output_path(input_path)
+    out = Path(output) if output is not None else default_output_path(input_path, modality=modality)
     if out.suffix.lower() not in (".npz", ".parquet"):
         raise InputError(f"output {str(out)!r} must end in .npz or .parquet")
     if out.suffix.lower() == ".parquet":
