@@ -175,3 +175,16 @@ def test_a_too_short_recording_names_the_guessed_time_unit(tmp_path, reference_c
     rc = main(["embed", str(p), "--modality", "spo2", "--time-unit", "s", "--window", "30", "--no-progress",
                "--weights", str(reference_checkpoint), "-o", str(tmp_path / "o.npz")])
     assert rc == 0 and (tmp_path / "o.npz").is_file()
+
+
+def test_inspect_names_a_table_encoding_other_than_utf8(tmp_path, capsys):
+    p = tmp_path / "excel.txt"
+    rows = "".join(f"{i / 10:.1f}\t{1 + i / 1000:.3f}\r\n" for i in range(300))
+    p.write_bytes(("Time (s)\tEDA (µS)\r\n" + rows).encode("utf-16"))
+    rep = inspect(p)
+    assert rep["encoding"] == "utf-16" and [c["name"] for c in rep["channels"]] == ["EDA (µS)"]
+    assert main(["inspect", str(p)]) == 0
+    assert "text:      utf-16" in capsys.readouterr().out
+    q = tmp_path / "plain.csv"
+    q.write_text("time,eda\n" + "".join(f"{i / 10},{i}\n" for i in range(300)))
+    assert main(["inspect", str(q)]) == 0 and "text:" not in capsys.readouterr().out

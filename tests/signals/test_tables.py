@@ -325,3 +325,53 @@ def test_the_table_reader_and_inspect_are_public_in_signals():
 
     assert s.read_table is read_table and s.inspect is tiny_biomoe.inspect
     assert {"read_table", "Table", "inspect", "format_inspection"} <= set(s.__all__)
+
+
+# ----------------------------------------------------------------------------- text encodings
+def _eda_text(newline: str = "\n", sep: str = "\t") -> tuple[str, np.ndarray]:
+    t = np.arange(0, 20, 0.01)
+    eda = 2 + 0.1 * np.sin(t)
+    rows = "".join(f"{a:.2f}{sep}{b:.5f}{newline}" for a, b in zip(t, eda))
+    return f"Time (s){sep}EDA (µS){newline}" + rows, eda
+
+
+@pytest.mark.parametrize("encoding, name", [
+    ("utf-16", "utf-16"),  # Excel's "Unicode text": UTF-16 LE with a byte-order mark, CRLF, tabs
+    ("utf-16-le", "utf-16-le"),  # the same without the mark
+    ("utf-16-be", "utf-16-be"),
+    ("utf-8-sig", "utf-8-sig"),  # Excel's "CSV UTF-8"
+    ("utf-32", "utf-32"),
+    ("cp1252", "cp1252"),  # Windows lab software: "µS" as the single byte 0xB5
+    ("utf-8", "utf-8"),
+])
+@pytest.mark.parametrize("compress", [None, gzip])
+def test_tables_in_the_encodings_lab_software_writes(tmp_path, encoding, name, compress):
+    text, eda = _eda_text("\r\n")
+    data = text.encode(encoding)
+    p = tmp_path / ("rec.txt.gz" if compress else "rec.txt")
+    p.write_bytes(compress.compress(data) if compress else data)
+    tab = read_table(p)
+    assert tab.channels == ["EDA (µS)"] and tab.time_column == "Time (s)"  # no mark, no replacement character
+    assert tab.sampling_rate == pytest.approx(100.0) and tab.info()["encoding"] == name
+    np.testing.assert_allclose(tab.frame["EDA (µS)"].to_numpy(), eda, atol=5e-6)
+    rec = read_signal(p, columns=["EDA (µS)"])
+    assert list(rec.signals) == ["EDA (µS)"]
+
+
+def test_text_encoding_rules():
+    from tiny_biomoe.signals.tables import text_encoding
+
+    assert text_encoding(b"time,eda\n0,1\n") == "utf-8"
+    assert text_encoding("EDA (µS)\n".encode("utf-8")) == "utf-8"
+    assert text_encoding("EDA (µS)\n".encode("utf-8")[:-2] + "µ".encode("utf-8")[:1]) == "utf-8"  # cut mid-character
+    assert text_encoding("EDA (µS)\n".encode("latin-1")) == "cp1252"
+    # raw 16-bit samples with small values have NUL high bytes too, but decode to control characters
+    raw = np.array([1, 3, 2, 7, 5, 4, 6, 2, 1, 0, 3, 8], dtype="<i2").tobytes()
+    assert text_encoding(raw) != "utf-16-le"
+
+
+def test_a_raw_16_bit_file_is_still_refused_as_binary(tmp_path):
+    p = tmp_path / "adc.txt"
+    p.write_bytes(np.tile(np.arange(1, 30, dtype="<i2"), 200).tobytes())
+    with pytest.raises(SignalError, match="binary file"):
+        read_table(p)

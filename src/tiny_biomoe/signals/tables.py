@@ -35,6 +35,7 @@ telling how to say otherwise (none for fractional seconds at 10 Hz or more).
 from __future__ import annotations
 
 import bz2
+import codecs
 import gzip
 import io
 import lzma
@@ -62,6 +63,7 @@ __all__ = [
     "find_time_column",
     "choose_rate",
     "open_text",
+    "text_encoding",
     "is_table_path",
     "is_time_name",
     "resolve_column",
@@ -112,6 +114,7 @@ class Table:
         comment_lines_in_table: comment lines found (and dropped) between the rows.
         warnings: the warnings issued while reading (also emitted with :func:`warnings.warn`).
         source: the path.
+        encoding: the text encoding read (see :func:`text_encoding`).
     """
 
     frame: pd.DataFrame
@@ -128,6 +131,7 @@ class Table:
     comment_lines_in_table: int = 0
     warnings: list[str] = field(default_factory=list)
     source: str = ""
+    encoding: str = "utf-8"
 
     @property
     def channels(self) -> list[str]:
@@ -140,7 +144,7 @@ class Table:
                 "sampling_rate_from": self.rate_source, "start_time": self.start_time,
                 "has_header": self.has_header, "non_numeric_columns": list(self.non_numeric),
                 "comment_lines_in_table": self.comment_lines_in_table,
-                "header": dict(self.header), "warnings": list(self.warnings)}
+                "header": dict(self.header), "warnings": list(self.warnings), "encoding": self.encoding}
 
 
 # ----------------------------------------------------------------------------- opening text
@@ -168,9 +172,46 @@ def open_text(path: Path, error: type[Exception] = SignalError) -> io.TextIOBase
             raw = zf.open(members[0])
         else:
             raw = open(path, "rb")
-    except (OSError, zipfile.BadZipFile, EOFError) as exc:
+        buf = io.BufferedReader(raw, buffer_size=_HEAD_BYTES)
+        encoding = text_encoding(buf.peek(_HEAD_BYTES)[:_HEAD_BYTES])
+    except (OSError, zipfile.BadZipFile, EOFError, lzma.LZMAError) as exc:
         raise error(f"{path}: cannot decompress ({exc}); check that the file is complete") from exc
-    return io.TextIOWrapper(raw, encoding="utf-8", errors="replace", newline=None)
+    return io.TextIOWrapper(buf, encoding=encoding, errors="replace", newline=None)
+
+
+_HEAD_BYTES = 1 << 16
+_BOMS = ((codecs.BOM_UTF32_LE, "utf-32"), (codecs.BOM_UTF32_BE, "utf-32"), (codecs.BOM_UTF8, "utf-8-sig"),
+         (codecs.BOM_UTF16_LE, "utf-16"), (codecs.BOM_UTF16_BE, "utf-16"))
+
+
+def text_encoding(head: bytes) -> str:
+    """The encoding of a text table from its first bytes.
+
+    A byte-order mark decides (UTF-8, UTF-16 as Excel's "Unicode text" writes, UTF-32; the mark is
+    not read as part of the first column's name). Without one: UTF-16 when every other byte of the
+    start is NUL (ASCII text written as UTF-16), UTF-8 when the bytes are valid UTF-8 (ASCII
+    included), else Windows-1252, the Latin-1 superset that Windows lab software writes for units
+    such as "µS" and "°C" (UTF-8 would turn them into replacement characters, so ``--column "EDA (µS)"``
+    would not match).
+    """
+    for bom, name in _BOMS:
+        if head.startswith(bom):
+            return name
+    start = head[:512 - len(head[:512]) % 2]
+    if len(start) >= 8:
+        even, odd = start[0::2], start[1::2]
+        for name, nul, text in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
+            if nul.count(0) > 0.9 * len(nul) and text.count(0) < 0.1 * len(text) and _printable(start.decode(name)):
+                return name  # not raw 16-bit samples, whose small values decode to control characters
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=False)  # a character cut at the end is fine
+    except UnicodeDecodeError:
+        return "cp1252"
+    return "utf-8"
+
+
+def _printable(text: str) -> bool:
+    return all(c.isprintable() or c in "\r\n\t" for c in text)
 
 
 class _SkipComments(io.TextIOBase):
@@ -339,8 +380,8 @@ def read_frame(
     """The table of ``path`` as read (all columns, their text or numbers), and what the layout showed.
 
     Returns ``(frame, meta)`` with ``meta`` keys ``has_header``, ``sep``, ``comments``, ``header``
-    (key/value pairs of the comment lines), ``header_rate`` (Hz or None) and ``comment_lines_in_table``
-    (comment lines dropped between the rows). Column names are stripped
+    (key/value pairs of the comment lines), ``header_rate`` (Hz or None), ``comment_lines_in_table``
+    (comment lines dropped between the rows) and ``encoding`` (:func:`text_encoding`). Column names are stripped
     strings; without a header row they are ``"0"``, ``"1"``, ... Errors are raised as ``error``.
     """
     path = Path(path)
@@ -352,6 +393,7 @@ def read_frame(
     dropped = 0
     try:
         with open_text(path, error) as raw:
+            encoding = raw.encoding
             fh = _SkipComments(raw, lay.prefixes) if lay.prefixes else raw
             df = pd.read_csv(fh, engine="c" if lay.sep != "|" else "python", **kw)
             dropped = getattr(fh, "dropped", 0) - len(lay.comments) if lay.prefixes else 0
@@ -367,7 +409,7 @@ def read_frame(
     else:
         df.columns = [str(i) for i in range(df.shape[1])]
     meta = {"has_header": lay.has_header, "sep": lay.sep, "comments": lay.comments, "header": lay.header,
-            "header_rate": _header_rate(lay.header), "comment_lines_in_table": max(dropped, 0)}
+            "header_rate": _header_rate(lay.header), "comment_lines_in_table": max(dropped, 0), "encoding": encoding}
     return df, meta
 
 
@@ -755,7 +797,7 @@ def read_table(
     return Table(frame=frame, sampling_rate=fs, rate_source=rate_source, time_column=tcol, time_unit=unit,
                  time=t_sec, start_time=start, header=meta["header"], comments=meta["comments"],
                  has_header=meta["has_header"], non_numeric=bad, comment_lines_in_table=meta["comment_lines_in_table"],
-                 warnings=notes, source=source)
+                 warnings=notes, source=source, encoding=meta["encoding"])
 
 
 def is_table_path(path: "str | Path") -> bool:
