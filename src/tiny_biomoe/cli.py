@@ -323,10 +323,29 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
 def _run_inspect(args: argparse.Namespace) -> int:
     from .signals.inspection import format_inspection, inspect
 
-    reps = [inspect(f, sampling_rate=args.fs, time_column=args.time_column, time_unit=args.time_unit,
-                    convert=not args.raw) for f in args.input]
-    _emit(args, "\n\n".join(format_inspection(r) for r in reps), reps[0] if len(reps) == 1 else reps)
-    return 0
+    def one(f: str) -> dict:
+        return inspect(f, sampling_rate=args.fs, time_column=args.time_column, time_unit=args.time_unit,
+                       convert=not args.raw)
+
+    if len(args.input) == 1:
+        rep = one(args.input[0])  # its error is the command's
+        _emit(args, format_inspection(rep), rep)
+        return 0
+    reps, texts, failed = [], [], 0
+    for f in args.input:  # one unreadable file among many is reported, and the others still are
+        try:
+            rep = one(f)
+            texts.append(format_inspection(rep))
+        except (TinyBioMoEError, OSError) as exc:
+            rep = {"path": f, "error": str(exc)}
+            texts.append(f"file:      {f}\nerror:     {exc}")
+            print(f"biomoe inspect: error: {exc}", file=sys.stderr)
+            failed += 1
+        reps.append(rep)
+    _emit(args, "\n\n".join(texts), reps)
+    if failed:
+        print(f"biomoe inspect: {failed} of {len(reps)} files could not be read", file=sys.stderr)
+    return 2 if failed else 0
 
 
 # ----------------------------------------------------------------------------- pretrain / prepare-shards (pretraining)

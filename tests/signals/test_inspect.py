@@ -188,3 +188,21 @@ def test_inspect_names_a_table_encoding_other_than_utf8(tmp_path, capsys):
     q = tmp_path / "plain.csv"
     q.write_text("time,eda\n" + "".join(f"{i / 10},{i}\n" for i in range(300)))
     assert main(["inspect", str(q)]) == 0 and "text:" not in capsys.readouterr().out
+
+
+def test_cli_inspect_of_several_files_reports_each_and_fails_for_the_bad_one(tmp_path, capsys):
+    good = tmp_path / "good.csv"
+    good.write_text("time,eda\n" + "".join(f"{i / 10},{i}\n" for i in range(300)))
+    bad = tmp_path / "empty.csv"
+    bad.write_text("")
+    missing = tmp_path / "missing.csv"
+    assert main(["inspect", str(bad), str(good), str(missing), "--json"]) == 2
+    cap = capsys.readouterr()
+    reps = json.loads(cap.out)
+    assert [r["path"] for r in reps] == [str(bad), str(good), str(missing)]
+    assert "empty" in reps[0]["error"] and reps[1]["sampling_rate"] == 10 and "error" not in reps[1]
+    assert "error" in reps[2] and "2 of 3 files could not be read" in cap.err
+    assert main(["inspect", str(good), str(bad)]) == 2
+    out = capsys.readouterr().out
+    assert "rate:      10 Hz" in out and f"file:      {bad}\nerror:" in out
+    assert main(["inspect", str(bad)]) == 2 and "empty" in capsys.readouterr().err  # one file: its error alone
