@@ -151,7 +151,10 @@ def test_bad_input_exit_code_2_and_nothing_written(argv, message, csv_file, tmp_
     assert _files(tmp_path) == before
 
 
-def test_usage_errors_exit_2(csv_file):
+def test_usage_errors_exit_2(csv_file, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["embed", str(csv_file)])  # --modality missing
     assert exc.value.code == 2
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["biomoe embed: error: the following arguments are required: --modality",
+                                "(run `biomoe embed -h` for help)"]  # the problem, not 15 lines of usage above it

@@ -15,7 +15,7 @@ import os
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, NoReturn, Sequence
 
 from ._allocator import use_heap_allocator
 from .errors import OutputError, TinyBioMoEError
@@ -769,11 +769,16 @@ class _HelpFormatter(argparse.HelpFormatter):
 
 
 class _Parser(argparse.ArgumentParser):
-    """Every (sub-)parser shows defaults in its help."""
+    """Every (sub-)parser shows defaults in its help; a usage error is one line and where help is."""
 
     def __init__(self, *a: Any, **k: Any) -> None:
         k.setdefault("formatter_class", _HelpFormatter)
         super().__init__(*a, **k)
+
+    def error(self, message: str) -> NoReturn:
+        """Exit 2 with the problem and the help command, not argparse's whole usage block above it (15
+        lines for ``biomoe embed``, which pushed the one line that matters out of sight)."""
+        self.exit(2, f"{self.prog}: error: {message}\n(run `{self.prog} -h` for help)\n")
 
 
 #: command -> (attribute, "file"/"dir", allowed suffixes): outputs checked before any work (see _check_outputs)
