@@ -307,3 +307,22 @@ def test_bench_sections_naming_nothing_refused(value, capsys, monkeypatch):
     assert main(["bench", "--quick", "--sections", value]) == 2
     err = capsys.readouterr().err
     assert "names no section" in err and "Traceback" not in err
+
+
+def test_rate_and_window_options_take_both_spellings_in_every_command():
+    """--fs and --sampling-rate, --window and --window-s: each command takes both, with one meaning."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    pairs = (("--fs", "--sampling-rate"), ("--window", "--window-s"))
+    for name, p in sub.choices.items():
+        opts = {o: a.dest for a in p._actions for o in a.option_strings}
+        for a, b in pairs:
+            assert (a in opts) == (b in opts), (name, a, b)
+            if a in opts:
+                assert opts[a] == opts[b], (name, a, b)
+    assert {"--fs", "--window"} <= set(sub.choices["embed"]._option_string_actions)
+    assert {"--fs", "--window"} <= set(sub.choices["evaluate"]._option_string_actions)
+    assert parser.parse_args(["inspect", "x.csv", "--sampling-rate", "64"]).fs == 64
+    assert parser.parse_args(["predict", "--head", "h", "--dataset", "ai4pain", "--fs", "100"]).fs == 100
+    args = parser.parse_args(["evaluate", "--dataset", "synthetic", "--fs", "100", "--window", "8"])
+    assert (args.sampling_rate, args.window_s) == (100, 8)

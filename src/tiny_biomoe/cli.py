@@ -136,8 +136,8 @@ def _add_signal_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--modality", required=True, help="eda (gsr), bvp (ppg), resp, spo2, ecg, emg, eeg")
     p.add_argument("--column", default=None, help="channel/column name or 0-based index (default: the only one, "
                    "or the one named like the modality)")
-    p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz (default: from a time column or "
-                   "the file header)")
+    p.add_argument("--fs", "--sampling-rate", dest="fs", type=float, default=None, help="sampling rate in Hz (default: "
+                   "from a time column or the file header)")
     p.add_argument("--time-column", default=None, help="name or index of the time column (default: auto-detect "
                    "time/timestamp/sec/time_ms...; 'none': use --fs instead)")
     p.add_argument("--time-unit", default="auto", choices=["auto", "s", "ms", "us", "ns", "clock", "datetime"],
@@ -145,7 +145,8 @@ def _add_signal_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--kinds", nargs="+", default=None, help="representation kinds (default: waveform "
                    "spectrogram_psd); known: waveform, spectrogram_psd, spectrogram_angle, "
                    "spectrogram_phase, psd, multi")
-    p.add_argument("--window", type=float, default=None, help="window length in s (default: the modality's)")
+    p.add_argument("--window", "--window-s", dest="window", type=float, default=None,
+                   help="window length in s (default: the modality's)")
     p.add_argument("--stride", type=float, default=None, help="stride in s (default: the window, no overlap)")
     p.add_argument("--no-preprocess", action="store_true", help="skip the modality's default filter")
     p.add_argument("--resample", type=_resample_arg, default="model", metavar="HZ|model|native",
@@ -312,7 +313,8 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="what a recording file holds: format, channels, sensors, units, rate and its "
                        "source, duration, NaN share, and the channel each --modality would take")
     p.add_argument("input", nargs="+", help="recording files or E4 session folders (any format `biomoe embed` reads)")
-    p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz if the file states none (default: from the file)")
+    p.add_argument("--fs", "--sampling-rate", dest="fs", type=float, default=None,
+                   help="sampling rate in Hz if the file states none (default: from the file)")
     p.add_argument("--time-column", default=None, help="name or index of the time column (default: auto-detect; 'none': no time column)")
     p.add_argument("--time-unit", default="auto", choices=["auto", "s", "ms", "us", "ns", "clock", "datetime"],
                    help="unit of the time column (default: auto)")
@@ -411,10 +413,11 @@ def _add_pain_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--manifest", help="manifest CSV (columns subject, label, file, modality, column, fs)")
     p.add_argument("--modalities", nargs="+", help="modalities to use (default: all found), e.g. EDA BVP")
     p.add_argument("--classes", nargs="+", help="class selection/order, e.g. BL1 PA4 for BioVid binary")
-    p.add_argument("--sampling-rate", type=float, help="nominal rate in Hz when files have no time column")
+    p.add_argument("--sampling-rate", "--fs", dest="sampling_rate", type=float,
+                   help="nominal rate in Hz when files have no time column")
     _add_ai4pain_args(p)
     p.add_argument("--kinds", nargs="+", default=["waveform", "spectrogram_psd"], help="representation kinds")
-    p.add_argument("--window-s", type=float, help="window length in seconds (default: the dataset's trial length, "
+    p.add_argument("--window-s", "--window", dest="window_s", type=float, help="window length in seconds (default: the dataset's trial length, "
                    "e.g. 5.5 for BioVid, else the modality default)")
     p.add_argument("--no-preprocess", action="store_true", help="skip the per-modality filters")
     p.add_argument("--head", choices=["mlp", "logreg"], default="mlp", help="classifier on the frozen embeddings")
@@ -587,11 +590,11 @@ def _add_predict(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--manifest", help="manifest CSV (with --dataset manifest)")
     p.add_argument("--partition", default="test", help="with --dataset: the partition to predict (default test; 'all': every trial)")
     p.add_argument("--probabilities", action="store_true", help="with --dataset: also write the p_<class> columns")
-    p.add_argument("--sampling-rate", type=float, default=None, help="with --dataset: nominal rate of files without a time column")
     _add_ai4pain_args(p)
     p.add_argument("--column", default=None, help="channel name or 0-based index (single-modality heads; default: the "
                    "only one, or the one named like the modality)")
-    p.add_argument("--fs", type=float, default=None, help="sampling rate in Hz when the file has no time column/header rate")
+    p.add_argument("--fs", "--sampling-rate", dest="fs", type=float, default=None,
+                   help="sampling rate in Hz of inputs (or a dataset's files) without a time column or header rate")
     p.add_argument("--time-column", default=None, help="name of the time column in seconds (default: auto-detect)")
     p.add_argument("--modality", default=None, help="modality of the input (default: the head's; must match it)")
     p.add_argument("--stride", type=float, default=None, help="sliding windows every S seconds (default: the centred "
@@ -638,7 +641,7 @@ def _run_predict_dataset(args: argparse.Namespace) -> int:
     if args.inputs:
         raise InputError("give either recordings (INPUT ...) or --dataset, not both")
     part = None if args.partition == "all" else args.partition
-    ds = load_dataset(args.dataset, root=args.root, manifest=args.manifest, sampling_rate=args.sampling_rate,
+    ds = load_dataset(args.dataset, root=args.root, manifest=args.manifest, sampling_rate=args.fs,
                       **_ai4pain_options(args))
     print(ds.summary_text())
     df = predict_dataset(args.head, ds, partition=part, weights=args.weights, device=args.device,
@@ -847,7 +850,8 @@ def _option_names(parser: argparse.ArgumentParser, command: str) -> dict[str, st
     """dest -> the option's long name, for messages."""
     for a in parser._actions:
         if isinstance(a, argparse._SubParsersAction) and command in a.choices:
-            return {x.dest: max(x.option_strings, key=len) for x in a.choices[command]._actions if x.option_strings}
+            return {x.dest: next((o for o in x.option_strings if o.startswith("--")), x.option_strings[0])
+                    for x in a.choices[command]._actions if x.option_strings}  # the first long name
     return {}
 
 
