@@ -171,7 +171,15 @@ def test_a_too_short_recording_names_the_guessed_time_unit(tmp_path, reference_c
     p.write_text("time,spo2\n" + "".join(f"{i},{97 + (i % 3)}\n" for i in range(120)))
     rc = main(["embed", str(p), "--modality", "spo2", "--weights", str(reference_checkpoint), "-o", str(tmp_path / "o.npz")])
     err = capsys.readouterr().err
-    assert rc == 2 and "shorter than" in err and "guessed as ms" in err and "--time-unit s" in err
+    assert rc == 2 and "shorter than" in err and "guessed as ms (1000 Hz)" in err and "--time-unit s (1 Hz)" in err
+    from tiny_biomoe.signals import read_signal
+
+    with pytest.warns(UserWarning, match="unit not stated; read as ms"):
+        rec = read_signal(p)
+    guess = rec.info["time_unit_guess"]
+    assert guess["unit"] == "ms" and guess["rates_hz"]["s"] == pytest.approx(1.0)  # the guess as data, not only text
+    assert all(type(w) is str for w in rec.info["warnings"])
+    assert read_signal(p, time_unit="s").info["time_unit_guess"] is None
     rc = main(["embed", str(p), "--modality", "spo2", "--time-unit", "s", "--window", "30", "--no-progress",
                "--weights", str(reference_checkpoint), "-o", str(tmp_path / "o.npz")])
     assert rc == 0 and (tmp_path / "o.npz").is_file()

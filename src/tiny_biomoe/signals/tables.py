@@ -115,6 +115,8 @@ class Table:
         warnings: the warnings issued while reading (also emitted with :func:`warnings.warn`).
         source: the path.
         encoding: the text encoding read (see :func:`text_encoding`).
+        time_unit_guess: when the time column's unit was guessed, ``{"unit": read, "rates_hz": {unit: Hz}}``
+            over the plausible units (what an error about the recording's length suggests instead).
     """
 
     frame: pd.DataFrame
@@ -132,6 +134,7 @@ class Table:
     warnings: list[str] = field(default_factory=list)
     source: str = ""
     encoding: str = "utf-8"
+    time_unit_guess: "dict[str, Any] | None" = None
 
     @property
     def channels(self) -> list[str]:
@@ -144,7 +147,8 @@ class Table:
                 "sampling_rate_from": self.rate_source, "start_time": self.start_time,
                 "has_header": self.has_header, "non_numeric_columns": list(self.non_numeric),
                 "comment_lines_in_table": self.comment_lines_in_table,
-                "header": dict(self.header), "warnings": list(self.warnings), "encoding": self.encoding}
+                "header": dict(self.header), "warnings": list(self.warnings), "encoding": self.encoding,
+                "time_unit_guess": self.time_unit_guess}
 
 
 # ----------------------------------------------------------------------------- opening text
@@ -539,27 +543,32 @@ def _numeric_unit(t: np.ndarray, nominal: float | None, name: str, where: str, e
     pick = ("ms" if "ms" in ok else ok[-1]) if integer else ok[0]
     if not integer and pick == "s" and rates["s"] >= 10:
         return pick  # fractional seconds at a usual biosignal rate: the only sensible reading
-    other = [u for u in ok if u != pick]
-    msg = (f"{where}: unit not stated; read as {pick} ({rates[pick]:g} Hz) rather than "
-           + " or ".join(f"{u} ({rates[u]:g} Hz)" for u in other)
-           + "; pass time_unit= (CLI --time-unit) if that is wrong")
     if notes is not None:
-        notes.append(msg)
+        notes.append(_UnitGuess(where, pick, {u: rates[u] for u in ok}))
     return pick
+
+
+class _UnitGuess(str):
+    """The note that a time column's unit was guessed: its text, and what it says as data (``unit``
+    read, ``rates``: Hz in each plausible unit) for :func:`read_table` to keep in the table's info."""
+
+    def __new__(cls, where: str, unit: str, rates: "dict[str, float]") -> "_UnitGuess":
+        others = " or ".join(f"{u} ({r:g} Hz)" for u, r in rates.items() if u != unit)
+        self = super().__new__(cls, f"{where}: unit not stated; read as {unit} ({rates[unit]:g} Hz) rather than "
+                                    f"{others}; pass time_unit= (CLI --time-unit) if that is wrong")
+        self.guess = {"unit": unit, "rates_hz": dict(rates)}
+        return self
 
 
 def guessed_unit_hint(info: "dict[str, Any]") -> str:
     """A hint for an error about a recording's length when its time column's unit was guessed
-    (``info`` of a :class:`~tiny_biomoe.signals.Recording`); ``""`` otherwise."""
-    note = next((w for w in info.get("warnings", []) if "unit not stated" in w), None)
-    if note is None:
+    (``info["time_unit_guess"]`` of a :class:`~tiny_biomoe.signals.Recording`); ``""`` otherwise."""
+    guess = info.get("time_unit_guess")
+    if not guess:
         return ""
-    m = re.search(r"read as (\w+) \(([^)]*)\) rather than (.*); pass", note)
-    if m is None:
-        return ""
-    others = re.findall(r"(\w+) \(([^)]*)\)", m.group(3))
-    alt = " or ".join(f"--time-unit {u} ({r})" for u, r in others)
-    return (f"; the time column's unit was guessed as {m.group(1)} ({m.group(2)}): if that is wrong, pass {alt} "
+    unit, rates = guess["unit"], guess["rates_hz"]
+    alt = " or ".join(f"--time-unit {u} ({r:g} Hz)" for u, r in rates.items() if u != unit)
+    return (f"; the time column's unit was guessed as {unit} ({rates[unit]:g} Hz): if that is wrong, pass {alt} "
             "(time_unit= in Python)")
 
 
@@ -797,7 +806,8 @@ def read_table(
     return Table(frame=frame, sampling_rate=fs, rate_source=rate_source, time_column=tcol, time_unit=unit,
                  time=t_sec, start_time=start, header=meta["header"], comments=meta["comments"],
                  has_header=meta["has_header"], non_numeric=bad, comment_lines_in_table=meta["comment_lines_in_table"],
-                 warnings=notes, source=source, encoding=meta["encoding"])
+                 warnings=[str(n) for n in notes], source=source, encoding=meta["encoding"],
+                 time_unit_guess=next((n.guess for n in notes if isinstance(n, _UnitGuess)), None))
 
 
 def is_table_path(path: "str | Path") -> bool:
