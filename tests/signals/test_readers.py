@@ -188,3 +188,16 @@ def test_selecting_from_a_recording_leaves_it_unchanged(data):
     sub = read_signal(rec, columns=["b"], sampling_rate=2 * FS)
     assert (sub.channels, sub.sampling_rate) == (["b"], 2 * FS)
     assert (rec.channels, rec.sampling_rate, rec.info) == (["a", "b"], FS, {})
+
+
+@pytest.mark.parametrize("name, modality", [
+    ("eda", "eda"), ("GSR", "eda"), ("sc", "eda"), ("EDA (µS)", "eda"), ("skin conductance", "eda"),
+    ("Shimmer_8A2B_GSR_Skin_Conductance_CAL", "eda"), ("Shimmer_8A2B_PPG_A13_CAL", "bvp"), ("ECG LL-RA", "ecg"),
+    ("Resp belt", "resp"), ("SpO2 (%)", "spo2"), ("EMG trapezius left", "emg"),
+    ("sc_left", None),  # two-letter words count only as the whole name
+    ("EDA_and_ECG", None),  # two modalities: none
+    ("PPGtoHR", None), ("Timestamp", None), ("Fp1", None), ("Temperature", None),
+])
+def test_channel_names_state_their_modality(name, modality):
+    rec = read_signal({name: np.zeros(10), "other": np.ones(10)}, sampling_rate=10.0)
+    assert rec.channel_modalities()[name] == modality

@@ -375,3 +375,52 @@ def test_a_raw_16_bit_file_is_still_refused_as_binary(tmp_path):
     p.write_bytes(np.tile(np.arange(1, 30, dtype="<i2"), 200).tobytes())
     with pytest.raises(SignalError, match="binary file"):
         read_table(p)
+
+
+# ----------------------------------------------------------------------------- Excel's sep= line, a units row
+def _shimmer_csv(path, sep=",", n=3000):
+    """The layout of a Shimmer Consensys CSV export: Excel's "sep=" line, signal names with the device id,
+    a row of units, Unix time in ms, a separator after every field."""
+    t = np.arange(n) / 128.0
+    eda = 2 + 0.1 * np.sin(t)
+    ppg = 1000 + 50 * np.sin(2 * np.pi * 1.2 * t)
+    names = ["Shimmer_8A2B_Timestamp_Unix_CAL", "Shimmer_8A2B_GSR_Skin_Conductance_CAL", "Shimmer_8A2B_PPG_A13_CAL"]
+    lines = [f'"sep={sep}"', sep.join(names) + sep, sep.join(["ms", "uS", "mV"]) + sep]
+    lines += [sep.join([f"{1617181920000 + 1000 * a:.3f}", f"{b:.5f}", f"{c:.4f}"]) + sep for a, b, c in zip(t, eda, ppg)]
+    path.write_text("\n".join(lines) + "\n")
+    return eda, ppg
+
+
+@pytest.mark.parametrize("sep", [",", "\t"])
+def test_excel_sep_line_and_units_row_as_shimmer_exports_them(tmp_path, sep):
+    p = tmp_path / "shimmer.csv"
+    eda, ppg = _shimmer_csv(p, sep)
+    tab = read_table(p)
+    assert tab.time_column == "Shimmer_8A2B_Timestamp_Unix_CAL" and tab.time_unit == "ms"  # from the units row
+    assert tab.sampling_rate == pytest.approx(128.0, rel=1e-6)
+    assert tab.channels == ["Shimmer_8A2B_GSR_Skin_Conductance_CAL", "Shimmer_8A2B_PPG_A13_CAL"]
+    assert tab.units == {"Shimmer_8A2B_GSR_Skin_Conductance_CAL": "uS", "Shimmer_8A2B_PPG_A13_CAL": "mV"}
+    np.testing.assert_allclose(tab.frame.iloc[:, 0].to_numpy(), eda, atol=5e-6)
+    rec = read_signal(p)
+    assert rec.units["Shimmer_8A2B_PPG_A13_CAL"] == "mV"
+    assert rec.channel_modalities() == {"Shimmer_8A2B_GSR_Skin_Conductance_CAL": "eda", "Shimmer_8A2B_PPG_A13_CAL": "bvp"}
+    name, x, fs = rec.pick(modality="ppg")
+    assert name == "Shimmer_8A2B_PPG_A13_CAL" and fs == pytest.approx(128.0, rel=1e-6)
+    np.testing.assert_allclose(x, ppg, atol=5e-5)
+
+
+def test_a_units_row_is_told_from_data():
+    from tiny_biomoe.signals.tables import _is_units_row
+
+    assert _is_units_row(["s", "mV", "-"], ["0.0", "1.5", "2"], 3)
+    assert not _is_units_row(["0.0", "mV", "%"], ["0.1", "1.5", "2"], 3)  # a number: data
+    assert not _is_units_row(["s", "mV"], ["0.0", "1.5", "2"], 3)  # narrower than the header
+    assert not _is_units_row(["-", ""], ["0.0", "1.5"], 2)  # no text
+    assert not _is_units_row(["s", "mV"], ["start", "stop"], 2)  # no numbers below: not a units row
+
+
+def test_a_table_without_a_units_row_keeps_its_first_sample(tmp_path):
+    p = tmp_path / "rec.csv"
+    p.write_text('"sep=;"\ntime;eda\n0;1,5\n0,1;1,6\n0,2;1,7\n0,3;1,8\n')
+    tab = read_table(p)
+    assert tab.units == {} and tab.frame["eda"].tolist() == [1.5, 1.6, 1.7, 1.8] and tab.sampling_rate == pytest.approx(10)

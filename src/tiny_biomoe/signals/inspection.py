@@ -133,7 +133,7 @@ def format_inspection(rep: dict[str, Any]) -> str:
         ", ".join(f"{r:g}" for r in rate) + " Hz" if isinstance(rate, list) else f"{rate:g} Hz")
     lines = [f"file:      {rep['path']}", f"format:    {rep['format']}",
              f"rate:      {rate_s}" + (f" (from the {rep['sampling_rate_from']})" if rep["sampling_rate_from"] else ""),
-             f"duration:  {_fmt(rep['duration_s'], 6)} s", f"start:     {_fmt(rep['start_time'])}",
+             f"duration:  {_fmt(rep['duration_s'], 6)} s", f"start:     {_fmt(rep['start_time'], 15)}",
              f"values:    {rep['values']}"]
     if rep.get("time_column"):
         lines.append(f"time:      column {rep['time_column']!r} in {rep['time_unit']}")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
+import re
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -80,12 +81,7 @@ class Recording:
         for n in self.channels:
             mod = given.get(n) or sensor_modality(sensors.get(n))
             if mod is None and n not in sensors:
-                key = n.strip().lower().replace(" ", "_")
-                key = MODALITY_ALIASES.get(key, key)
-                try:
-                    mod = get_modality(key).name if key in _MODALITY_NAMES() else None
-                except SignalError:
-                    mod = None
+                mod = _name_modality(n)
             out[n] = mod
         return out
 
@@ -129,6 +125,20 @@ def _MODALITY_NAMES() -> set[str]:
     from .modalities import list_modalities
 
     return set(list_modalities()) | set(MODALITY_ALIASES)
+
+
+def _name_modality(name: str) -> str | None:
+    """The modality a channel's name states: the whole name (``eda``, ``GSR``, ``PPG``), else the one
+    modality its words name (``EDA (µS)``, ``Shimmer_8A2B_GSR_Skin_Conductance_CAL``, ``ECG LL-RA``,
+    ``skin conductance``); None when they name none or several. Words of two letters (the alias
+    ``sc``) count only as the whole name, since short words in channel names mean many things."""
+    known = _MODALITY_NAMES()
+    key = name.strip().lower().replace(" ", "_")
+    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+    candidates = [key] if key in known else [
+        *(w for w in words if len(w) >= 3), *("_".join(p) for p in zip(words, words[1:]))]
+    found = {get_modality(c).name for c in candidates if c in known}
+    return found.pop() if len(found) == 1 else None
 
 
 @contextlib.contextmanager
@@ -192,7 +202,7 @@ def _read_table(path: Path, sep: str | None, columns, sampling_rate, time_column
     tab = read_table(path, columns=columns, sep=sep, sampling_rate=sampling_rate, time_column=time_column,
                      time_unit=time_unit)
     signals = {c: tab.frame[c].to_numpy(np.float64) for c in tab.frame.columns}
-    return Recording(signals, tab.sampling_rate, str(path), info=tab.info())
+    return Recording(signals, tab.sampling_rate, str(path), units=dict(tab.units), info=tab.info())
 
 
 def _is_number(s: str) -> bool:

@@ -115,6 +115,7 @@ class Table:
         warnings: the warnings issued while reading (also emitted with :func:`warnings.warn`).
         source: the path.
         encoding: the text encoding read (see :func:`text_encoding`).
+        units: channel -> unit, from a row of units under the header (``ms, uS, mV``).
         time_unit_guess: when the time column's unit was guessed, ``{"unit": read, "rates_hz": {unit: Hz}}``
             over the plausible units (what an error about the recording's length suggests instead).
     """
@@ -134,6 +135,7 @@ class Table:
     warnings: list[str] = field(default_factory=list)
     source: str = ""
     encoding: str = "utf-8"
+    units: dict[str, str] = field(default_factory=dict)
     time_unit_guess: "dict[str, Any] | None" = None
 
     @property
@@ -333,6 +335,20 @@ class _Layout:
     header: dict[str, str]
     decimal: str
     prefixes: str = ""  # comment characters: lines starting with one are dropped inside the table too
+    units: list[str] | None = None  # a row of units right below the header row (Shimmer: "ms,uS,mV,")
+
+
+#: Excel's separator line above a table (``sep=,`` or ``"sep=\t"``), as Shimmer's Consensys writes
+_SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$', re.IGNORECASE)
+
+
+def _is_units_row(row: list[str], below: list[str], width: int) -> bool:
+    """A row under the header that names units: as wide as the header, no numbers, some text, and
+    numbers in the row after it (``ms, uS, mV``; ``s, mV, %``)."""
+    cells = [c.strip().strip('"') for c in row]
+    text = [c for c in cells if c not in ("", "-")]  # "-": no unit
+    return (len(cells) == width and bool(text) and not any(_is_number(c) for c in text)
+            and any(c.strip() and _is_number(c) for c in below))
 
 
 def _layout(path: Path, sep: str | None, header, comment: str, error) -> _Layout:
@@ -341,9 +357,12 @@ def _layout(path: Path, sep: str | None, header, comment: str, error) -> _Layout
         raise error(f"{path}: the file is empty; expected a table of samples")
     if "\x00" in "".join(lines[:5]):
         raise error(f"{path}: a binary file, not a text table; check the file type")
-    skip, comments = 0, []
+    sep_line = _SEP_LINE.match(lines[0]) if lines else None
+    if sep_line and sep is None:
+        sep = sep_line.group(1)
+    skip, comments = (1 if sep_line else 0), []
     prefixes = tuple(comment) if comment else ()
-    for ln in lines:
+    for ln in lines[skip:]:
         s = ln.strip()
         if not s or (prefixes and s.startswith(prefixes)):
             skip += 1
@@ -366,11 +385,14 @@ def _layout(path: Path, sep: str | None, header, comment: str, error) -> _Layout
     else:
         raise error(f"header must be 'auto', None or a row number, not {header!r}")
     body = data[1:] if has_header else data
+    units = None
+    if has_header and len(body) >= 2 and _is_units_row(_split(body[0], sp), _split(body[1], sp), len(first)):
+        units, body = [c.strip().strip('"') for c in _split(body[0], sp)], body[1:]
     decimal = "."
     if sp == ";" and any(re.search(r"\d,\d", ln) for ln in body[:5]):
         decimal = ","
     pairs = dict(p for p in (_parse_comment(c) for c in comments) if p is not None)
-    return _Layout(skip, sp, has_header, comments, pairs, decimal, "".join(prefixes))
+    return _Layout(skip, sp, has_header, comments, pairs, decimal, "".join(prefixes), units)
 
 
 def read_frame(
@@ -385,14 +407,16 @@ def read_frame(
 
     Returns ``(frame, meta)`` with ``meta`` keys ``has_header``, ``sep``, ``comments``, ``header``
     (key/value pairs of the comment lines), ``header_rate`` (Hz or None), ``comment_lines_in_table``
-    (comment lines dropped between the rows) and ``encoding`` (:func:`text_encoding`). Column names are stripped
+    (comment lines dropped between the rows), ``encoding`` (:func:`text_encoding`) and ``units`` (column ->
+    unit, from a row of units under the header; Excel's ``sep=`` line above a table is read too). Column names are stripped
     strings; without a header row they are ``"0"``, ``"1"``, ... Errors are raised as ``error``.
     """
     path = Path(path)
     lay = _layout(path, sep, header, comment, error)
     # the stream drops every comment line (those above the table too), so only the others are skipped
     skip = lay.skip - len(lay.comments) if lay.prefixes else lay.skip
-    kw: dict[str, Any] = dict(sep=lay.sep, skiprows=skip, header=0 if lay.has_header else None,
+    rows: "int | list[int]" = skip if lay.units is None else [*range(skip), skip + 1]  # the units row too
+    kw: dict[str, Any] = dict(sep=lay.sep, skiprows=rows, header=0 if lay.has_header else None,
                               decimal=lay.decimal, skip_blank_lines=True, skipinitialspace=True)
     dropped = 0
     try:
@@ -408,11 +432,13 @@ def read_frame(
         df = df.iloc[:, :-1]  # a trailing separator on every line
     if lay.has_header:
         df.columns = [str(c).strip() for c in df.columns]
+        units = {c: u for c, u in zip(df.columns, lay.units or []) if u}
         unnamed = [c for c in df.columns if c.startswith("Unnamed:") and df[c].isna().all()]
         df = df.drop(columns=unnamed)  # a trailing separator on every line
     else:
         df.columns = [str(i) for i in range(df.shape[1])]
-    meta = {"has_header": lay.has_header, "sep": lay.sep, "comments": lay.comments, "header": lay.header,
+        units = {}
+    meta = {"units": {c: u for c, u in units.items() if c in df.columns}, "has_header": lay.has_header, "sep": lay.sep, "comments": lay.comments, "header": lay.header,
             "header_rate": _header_rate(lay.header), "comment_lines_in_table": max(dropped, 0), "encoding": encoding}
     return df, meta
 
@@ -770,7 +796,11 @@ def read_table(
     if time_column is not None and time_column is not False and str(time_column).lower() not in ("none", "false", ""):
         tcol = resolve_column(time_column, list(df.columns), source, error)
     elif time_column is None and meta["has_header"]:
-        tcol = find_time_column(df.columns)
+        tcol = find_time_column(df.columns) or next(
+            (c for c in df.columns if _UNIT_WORDS.get(meta["units"].get(c, "").lower())), None)  # its unit: ms
+    row_unit = _UNIT_WORDS.get(meta["units"].get(tcol, "").lower()) if tcol is not None else None
+    if time_unit == "auto" and row_unit and not is_time_name(tcol)[1]:
+        time_unit = row_unit  # the units row says what the name does not
     numeric = df.apply(pd.to_numeric, errors="coerce")
     bad = [c for c in df.columns if c != tcol and numeric[c].isna().all() and not df[c].isna().all()]
     keep = [c for c in df.columns if c != tcol and c not in bad]
@@ -807,6 +837,7 @@ def read_table(
                  time=t_sec, start_time=start, header=meta["header"], comments=meta["comments"],
                  has_header=meta["has_header"], non_numeric=bad, comment_lines_in_table=meta["comment_lines_in_table"],
                  warnings=[str(n) for n in notes], source=source, encoding=meta["encoding"],
+                 units={c: u for c, u in meta["units"].items() if c in frame.columns},
                  time_unit_guess=next((n.guess for n in notes if isinstance(n, _UnitGuess)), None))
 
 
