@@ -329,6 +329,7 @@ _FORMAT_READERS = {
     "xdf": ("xdf", "read_xdf"),
     "acq": ("biopac", "read_acq"),
     "fif": ("mne_io", "read_fif"),
+    "labchart": ("labchart", "read_labchart_text"),
 }
 #: formats :func:`read_signal` understands (``format=``)
 FORMATS = ("table", "npy", "npz", "edf", "wfdb", *_FORMAT_READERS)
@@ -385,9 +386,12 @@ def detect_format(path: "str | os.PathLike") -> str:
         if head.lstrip().startswith(b"# OpenSignals"):
             return "opensignals"
         from .empatica import is_empatica_csv
+        from .labchart import is_labchart_text
 
         if is_empatica_csv(path):
             return "empatica"
+        if is_labchart_text(path):
+            return "labchart"
         return "table"
     raise SignalError(
         f"{path}: unknown file type {path.suffix!r}; supported: {', '.join(SUPPORTED_SUFFIXES)} "
@@ -416,7 +420,8 @@ def read_signal(
         source: a file: text table ``.csv``/``.tsv``/``.txt`` (also ``.gz``/``.bz2``), ``.npy``/``.npz``,
             ``.edf``/``.bdf``, a WFDB record (``.hea``/``.dat`` or the record name), PLUX OpenSignals
             ``.txt``/``.h5``, an Empatica E4 session (folder or ``.zip``, or one of its CSVs), BIDS
-            ``*_physio.tsv.gz`` (with its JSON sidecar), ``.xdf``, BIOPAC ``.acq``, MNE ``.fif``; or a NumPy
+            ``*_physio.tsv.gz`` (with its JSON sidecar), ``.xdf``, BIOPAC ``.acq``, MNE ``.fif``, a LabChart
+            text export ``.txt``; or a NumPy
             array ``(samples,)`` / ``(channels, samples)``, a dict name -> 1-D array, or a :class:`Recording`.
         columns: channels to keep, by name or 0-based index (of the non-time columns).
         sampling_rate: Hz; used when the file states none (the file's header rate, then its time column,
