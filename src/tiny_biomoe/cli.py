@@ -230,7 +230,7 @@ def _embed_dataset_mode(args: argparse.Namespace) -> bool:
     """``biomoe embed`` writes a dataset for anything but one recording (and no manifest).
 
     One recording is one path that is not a folder (a file, also a FIFO or device, which the reader
-    refuses), an Empatica E4 session folder, or a missing path without glob characters (the reader
+    refuses), an Empatica E4 session or EmbracePlus folder, or a missing path without glob characters (the reader
     names it)."""
     from pathlib import Path
 
@@ -239,9 +239,9 @@ def _embed_dataset_mode(args: argparse.Namespace) -> bool:
         return True
     one = Path(inputs[0])
     if one.is_dir():
-        from .dataset_embed import _is_e4_session
+        from .dataset_embed import _is_session_folder
 
-        return not _is_e4_session(one)
+        return not _is_session_folder(one)
     return one.exists() is False and any(c in inputs[0] for c in "*?[")
 
 

@@ -154,22 +154,24 @@ def _is_embeddings_npz(p: Path) -> bool:
         return False
 
 
-def _is_e4_session(folder: Path) -> bool:
-    """Whether ``folder`` itself holds an Empatica E4 session (its sensor CSVs directly inside)."""
+def _is_session_folder(folder: Path) -> bool:
+    """Whether ``folder`` is one recording of several files: an Empatica E4 session (its sensor CSVs
+    directly inside) or an EmbracePlus participant's Avro files (inside, or in ``raw_data/v6``)."""
+    from .signals.embraceplus import is_embraceplus_folder
     from .signals.empatica import is_empatica_csv
 
-    return any(is_empatica_csv(f) for f in folder.glob("*.csv"))
+    return any(is_empatica_csv(f) for f in folder.glob("*.csv")) or is_embraceplus_folder(folder)
 
 
 def _folder_files(root: Path) -> list[Path]:
-    """Signal files under ``root``; an Empatica E4 session folder is one recording (the folder itself)."""
-    if _is_e4_session(root):
+    """Signal files under ``root``; an E4 session or EmbracePlus folder is one recording (the folder itself)."""
+    if _is_session_folder(root):
         return [root]
     suffixes = _readable_suffixes()
     out = []
     for dirpath, dirnames, filenames in os.walk(root):
         kept = sorted(d for d in dirnames if not d.startswith((".", "_")) and not d.endswith(".parquet"))
-        sessions = [d for d in kept if _is_e4_session(Path(dirpath) / d)]
+        sessions = [d for d in kept if _is_session_folder(Path(dirpath) / d)]
         dirnames[:] = [d for d in kept if d not in sessions]
         segments = _wfdb_segment_headers(Path(dirpath), filenames)
         out += [Path(dirpath) / f for f in sorted(filenames)

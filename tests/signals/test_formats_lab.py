@@ -229,7 +229,8 @@ def test_fif_written_by_mne(tmp_path):
 
 
 @pytest.mark.parametrize("module, suffix, content", [("h5py", ".h5", b"\x89HDF\r\n\x1a\n"), ("pyxdf", ".xdf", b"XDF:"),
-                                                     ("bioread", ".acq", b"\x00"), ("mne", "_raw.fif", b"\x00")])
+                                                     ("bioread", ".acq", b"\x00"), ("mne", "_raw.fif", b"\x00"),
+                                                     ("fastavro", ".avro", b"Obj\x01")])
 def test_missing_library_names_the_extra(tmp_path, monkeypatch, module, suffix, content):
     from tiny_biomoe.errors import MissingDependencyError
 

@@ -33,7 +33,7 @@ TIME_COLUMN_NAMES = ("time", "t", "time_s", "seconds", "sec", "timestamp", "time
 TIME_COLUMN_NAMES_MS = ("time_ms", "timestamp_ms", "ms")
 #: File suffixes :func:`read_signal` understands.
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".bz2", ".npy", ".npz", ".edf", ".bdf", ".hea", ".dat", ".h5",
-                      ".hdf5", ".zip", ".xdf", ".xdfz", ".acq", ".fif")
+                      ".hdf5", ".zip", ".xdf", ".xdfz", ".acq", ".fif", ".avro")
 
 
 @dataclass
@@ -330,6 +330,7 @@ _FORMAT_READERS = {
     "acq": ("biopac", "read_acq"),
     "fif": ("mne_io", "read_fif"),
     "labchart": ("labchart", "read_labchart_text"),
+    "embraceplus": ("embraceplus", "read_embraceplus"),
 }
 #: formats :func:`read_signal` understands (``format=``)
 FORMATS = ("table", "npy", "npz", "edf", "wfdb", *_FORMAT_READERS)
@@ -344,8 +345,12 @@ def detect_format(path: "str | os.PathLike") -> str:
 
         if is_empatica_folder(path):
             return "empatica"
+        from .embraceplus import is_embraceplus_folder
+
+        if is_embraceplus_folder(path):
+            return "embraceplus"
         raise SignalError(f"{path} is a folder; point at a file (or at an Empatica E4 session folder holding "
-                          "EDA.csv, BVP.csv, ...)")
+                          "EDA.csv, BVP.csv, ..., or a folder of EmbracePlus .avro files)")
     suffix = path.suffix.lower()
     if suffix in (".hea", ".dat") or (suffix == "" and path.with_suffix(".hea").exists()):
         return "wfdb"
@@ -360,6 +365,8 @@ def detect_format(path: "str | os.PathLike") -> str:
         return "xdf"
     if suffix == ".acq":
         return "acq"
+    if suffix == ".avro":
+        return "embraceplus"
     if suffix in (".h5", ".hdf5") or head[:8] == b"\x89HDF\r\n\x1a\n":
         return "opensignals-h5"
     if suffix == ".npy":
@@ -421,7 +428,7 @@ def read_signal(
             ``.edf``/``.bdf``, a WFDB record (``.hea``/``.dat`` or the record name), PLUX OpenSignals
             ``.txt``/``.h5``, an Empatica E4 session (folder or ``.zip``, or one of its CSVs), BIDS
             ``*_physio.tsv.gz`` (with its JSON sidecar), ``.xdf``, BIOPAC ``.acq``, MNE ``.fif``, a LabChart
-            text export ``.txt``; or a NumPy
+            text export ``.txt``, Empatica EmbracePlus ``.avro`` (a file or a folder of them); or a NumPy
             array ``(samples,)`` / ``(channels, samples)``, a dict name -> 1-D array, or a :class:`Recording`.
         columns: channels to keep, by name or 0-based index (of the non-time columns).
         sampling_rate: Hz; used when the file states none (the file's header rate, then its time column,
