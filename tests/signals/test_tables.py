@@ -378,23 +378,23 @@ def test_a_raw_16_bit_file_is_still_refused_as_binary(tmp_path):
 
 
 # ----------------------------------------------------------------------------- Excel's sep= line, a units row
-def _shimmer_csv(path, sep=",", n=3000):
+def _shimmer_csv(path, sep=",", n=3000, sep_text=None):
     """The layout of a Shimmer Consensys CSV export: Excel's "sep=" line, signal names with the device id,
     a row of units, Unix time in ms, a separator after every field."""
     t = np.arange(n) / 128.0
     eda = 2 + 0.1 * np.sin(t)
     ppg = 1000 + 50 * np.sin(2 * np.pi * 1.2 * t)
     names = ["Shimmer_8A2B_Timestamp_Unix_CAL", "Shimmer_8A2B_GSR_Skin_Conductance_CAL", "Shimmer_8A2B_PPG_A13_CAL"]
-    lines = [f'"sep={sep}"', sep.join(names) + sep, sep.join(["ms", "uS", "mV"]) + sep]
+    lines = [f'"sep={sep_text or sep}"', sep.join(names) + sep, sep.join(["ms", "uS", "mV"]) + sep]
     lines += [sep.join([f"{1617181920000 + 1000 * a:.3f}", f"{b:.5f}", f"{c:.4f}"]) + sep for a, b, c in zip(t, eda, ppg)]
     path.write_text("\n".join(lines) + "\n")
     return eda, ppg
 
 
-@pytest.mark.parametrize("sep", [",", "\t"])
-def test_excel_sep_line_and_units_row_as_shimmer_exports_them(tmp_path, sep):
+@pytest.mark.parametrize("sep, sep_text", [(",", None), ("\t", None), ("\t", "\\t")])  # "\t": the tab as written
+def test_excel_sep_line_and_units_row_as_shimmer_exports_them(tmp_path, sep, sep_text):
     p = tmp_path / "shimmer.csv"
-    eda, ppg = _shimmer_csv(p, sep)
+    eda, ppg = _shimmer_csv(p, sep, sep_text=sep_text)
     tab = read_table(p)
     assert tab.time_column == "Shimmer_8A2B_Timestamp_Unix_CAL" and tab.time_unit == "ms"  # from the units row
     assert tab.sampling_rate == pytest.approx(128.0, rel=1e-6)

@@ -339,7 +339,7 @@ class _Layout:
 
 
 #: Excel's separator line above a table (``sep=,`` or ``"sep=\t"``), as Shimmer's Consensys writes
-_SEP_LINE = re.compile(r'^\s*"?sep=(.)"?\s*$', re.IGNORECASE)
+_SEP_LINE = re.compile(r'^\s*"?sep=(\\t|.)"?[ \r\n]*$', re.IGNORECASE)  # the tab also written as \t
 
 
 def _is_units_row(row: list[str], below: list[str], width: int) -> bool:
@@ -359,7 +359,7 @@ def _layout(path: Path, sep: str | None, header, comment: str, error) -> _Layout
         raise error(f"{path}: a binary file, not a text table; check the file type")
     sep_line = _SEP_LINE.match(lines[0]) if lines else None
     if sep_line and sep is None:
-        sep = sep_line.group(1)
+        sep = "\t" if sep_line.group(1) == "\\t" else sep_line.group(1)
     skip, comments = (1 if sep_line else 0), []
     prefixes = tuple(comment) if comment else ()
     for ln in lines[skip:]:
