@@ -122,3 +122,14 @@ def test_an_ordinary_table_is_not_taken_for_labchart(tmp_path):
     p = tmp_path / "rec.txt"
     p.write_text("time\teda\n0\t1\n0.1\t2\n0.2\t3\n")
     assert not is_labchart_text(p) and detect_format(p) == "table"
+
+
+def test_embed_a_labchart_export_by_modality(tmp_path, reference_checkpoint):
+    from tiny_biomoe.embed import load_embeddings
+
+    p = tmp_path / "session.txt"
+    p.write_text(_header() + _rows(_signals(3000), 100))
+    assert main(["embed", str(p), "--modality", "gsr", "--kinds", "waveform", "--window", "10", "--no-progress",
+                 "--weights", str(reference_checkpoint)]) == 0
+    res = load_embeddings(tmp_path / "session.eda.embeddings.npz")
+    assert res.embeddings["waveform"].shape == (3, 192) and res.metadata["channel"] == "EDA"
