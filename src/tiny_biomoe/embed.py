@@ -156,7 +156,12 @@ def _json_default(o: Any) -> Any:
 
 
 def load_embeddings(path: str | os.PathLike) -> EmbeddingResult:
-    """Read a file written by :meth:`EmbeddingResult.save` (``.npz`` or ``.parquet``)."""
+    """Read a file written by :meth:`EmbeddingResult.save` (``.npz`` or ``.parquet``).
+
+    Args:
+        path: the ``.npz`` or ``.parquet`` file (Parquet needs pyarrow, the ``io`` extra); a missing file,
+            another suffix or a file not written by tiny-biomoe is an :class:`InputError`.
+    """
     path = Path(path)
     if not path.exists():
         raise InputError(f"embedding file {str(path)!r} does not exist")
@@ -262,6 +267,21 @@ def embed_windows(
     :func:`~tiny_biomoe.model.runtime.current_settings`), built once per process. ``lines``: component
     windows cut from the whole recording for ``multi`` (``Conditioned.lines`` of
     :func:`tiny_biomoe.signals.conditioning.condition`).
+
+    Args:
+        windows: ``(N, L)`` or ``(L,)`` array or tensor of samples (no NaN; at least 8 samples a window).
+        sampling_rate: Hz of the windows.
+        modality: name or defaults, selects per-modality rendering parameters; ``None``: the kinds' generic ones.
+        kinds: one representation kind or several (see :func:`tiny_biomoe.representations.list_kinds`).
+        model: TinyBioMoE, weights path/name, or ``None`` (official weights); see above.
+        batch_size: windows rendered and embedded per model call (>= 1).
+        device: for a weights path/name, where to load it (``"auto"``/``None``: CUDA, else MPS, else CPU); a
+            model object is moved there unless ``"auto"`` or ``None``.
+        progress: show a progress bar (images over all kinds).
+        kind_params: per-kind parameter overrides, e.g. ``{"spectrogram_psd": {"preset": "paper"}}``.
+        backend: ``"torch"`` or ``"onnx"``; ``None``: the current default (see above).
+        precision: ``"fp32"`` or ``"bf16"``; ``None``: the current default (see above).
+        lines: component name -> ``(N, L)`` windows for ``multi`` (see above); ``None``: ``multi`` derives them.
     """
     fs = check_sampling_rate(sampling_rate)
     kinds = kind_list(kinds)
@@ -335,6 +355,13 @@ def embed_signal(
         preprocess: apply the modality's default filter first (:func:`tiny_biomoe.signals.preprocess`).
         kind_params: per-kind parameter overrides, e.g. ``{"spectrogram_psd": {"preset": "paper"}}``.
         max_windows: keep only the first N windows.
+        column: the channel of a Recording (or pandas/MNE object) to embed, by name or index; ``None``: the
+            only channel, else the one labelled with the modality.
+        max_missing: windows with a larger fraction of missing (NaN) samples are dropped (0.5: half).
+        batch_size: windows rendered and embedded per model call (>= 1).
+        device: for a weights path/name, where to load it (``"auto"``/``None``: CUDA, else MPS, else CPU); a
+            model object is moved there unless ``"auto"`` or ``None``.
+        progress: show a progress bar while embedding.
         target_rate: resample to this rate in Hz after filtering (same as ``resample=<Hz>``; wins over it).
         resample: ``"model"`` (default: the modality's model rate, e.g. 100 Hz for BVP), ``"native"``
             (the recording's rate) or a rate in Hz.

@@ -54,6 +54,24 @@ def render_signal(
     ``max_missing``, ``kind_params``; ``multi`` gets its lines from the whole recording), so the
     previews are exactly the images the model is given. The returned windows are a
     :class:`~tiny_biomoe.signals.conditioning.Conditioned` (with ``quality`` flags and ``settings``).
+
+    Args:
+        signal: 1-D samples or a recording object (see above).
+        sampling_rate: Hz (``None`` takes it from the object).
+        modality: e.g. ``"eda"``, ``"bvp"``/``"ppg"``, ``"resp"``, ``"spo2"``, ``"ecg"``, ``"emg"``, ``"eeg"``.
+        kinds: one representation kind or several (see :func:`tiny_biomoe.representations.list_kinds`).
+        window: window length in seconds (default: the modality's window).
+        stride: seconds between window starts (default: the window, no overlap).
+        preprocess: apply the modality's filter (``False``: gaps and resampling only).
+        max_windows: keep only the first N windows.
+        device: where to render (``None``: the CPU).
+        kind_params: per-kind parameter overrides, e.g. ``{"spectrogram_psd": {"preset": "paper"}}``.
+        resample: ``"model"`` (default: the modality's model rate), ``"native"`` (the recording's rate) or a
+            rate in Hz.
+        max_missing: windows with a larger fraction of missing (NaN) samples are dropped (0.5: half).
+        quality: compute per-window quality flags (``windows.quality``).
+        column: the channel of a Recording (or pandas/MNE object), by name or index; ``None``: the only
+            channel, else the one labelled with the modality.
     """
     from .signals.inmemory import one_channel
 

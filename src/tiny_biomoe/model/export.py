@@ -164,6 +164,13 @@ class OnnxEmbedder:
 
         ``spin=False`` stops idle worker threads from busy-waiting after each run (onnxruntime
         spins by default), which matters when other work shares the CPUs.
+
+        Args:
+            path: the ``.onnx`` file (from :func:`export_onnx`); missing or not loadable: an :class:`InputError`.
+            threads: intra-op threads (inter-op then 1); ``None``: onnxruntime's choice.
+            providers: onnxruntime execution providers, in order of preference; ``None`` or empty:
+                ``["CPUExecutionProvider"]``.
+            spin: let idle worker threads busy-wait between runs (onnxruntime's default).
         """
         ort = require("onnxruntime", "export", "ONNX inference")
         path = Path(path)

@@ -528,6 +528,18 @@ class FastTinyBioMoE(nn.Module):
 
     Same call API as :class:`TinyBioMoE`: ``model(images) -> (B, 192)``, :meth:`forward_experts`,
     :meth:`forward_all`. Build it with :func:`optimize_for_inference`.
+
+    Args:
+        model: the :class:`TinyBioMoE` to convert; a deep copy is converted, ``model`` itself is never changed.
+        channels_last: keep activations channels-last (makes token/map round trips free).
+        spectral: ``"dft"`` (real matrix products, the default) or ``"fft"`` (as the original); else an
+            :class:`InputError`.
+        micro_batch: split larger batches into chunks of this many images (>= 1; ``None``: never).
+        bf16: store the experts' weights in bf16 and run them in bf16 (not checked against
+            :func:`bf16_supported` here, unlike :func:`optimize_for_inference`).
+        export_norm: compute the image LayerNorm as :class:`ShiftedImageLayerNorm`, which stays accurate in
+            onnxruntime (used by ONNX export).
+        fuse: run convolution/linear + activation pairs as one oneDNN kernel on the CPU.
     """
 
     embed_dim = TinyBioMoE.embed_dim

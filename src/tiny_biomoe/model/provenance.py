@@ -64,6 +64,17 @@ class WeightsInfo:
 
     ``source`` is for people (a path, ``hf-hub:owner/name@rev``, ``random-init(seed=3, init=original)``);
     programs read ``kind``, ``seed`` and ``init``, never parse ``source``.
+
+    Attributes:
+        source: where the weights came from, in words (see above).
+        official: whether they are the authors' release, by the one rule of :func:`is_official`.
+        sha256: SHA-256 of the weights file; None without a file (random init, in-memory model, file gone).
+        kind: how they were obtained, one of :data:`KINDS` (default ``"in-memory"``).
+        tensors_sha256: :func:`~tiny_biomoe.model.weights.tensors_sha256` of the state dict; None: not recorded.
+        seed: the seed of a random initialisation; None for other kinds.
+        init: the scheme of a random initialisation (``"original"`` or ``"pytorch"``); None for other kinds.
+        details: the rest of the location record (``url``, ``download``, hf-hub ``repo_id``/``revision``...;
+            ``modified_after_loading`` when the tensors changed after loading); empty when there is none.
     """
 
     source: str

@@ -44,6 +44,16 @@ def inspect(
 
     The options are those of :func:`~tiny_biomoe.signals.read_signal`. A table without any rate is still
     described (``sampling_rate`` None, with the fix in ``warnings``). Unreadable files raise SignalError.
+
+    Args:
+        path: the recording file (any format :func:`~tiny_biomoe.signals.read_signal` reads).
+        sampling_rate: Hz, used when the file states none; ``None``: the file's own rate, if it has one.
+        time_column: name/index of a time column; ``None`` auto-detects one; ``False`` disables detection.
+        time_unit: unit of the time column: ``"auto"`` (from its name or values), ``"s"``, ``"ms"``, ``"us"``,
+            ``"ns"``, ``"clock"`` or ``"datetime"``.
+        format: force a format (as ``read_signal``'s ``format``); ``None``: from the file.
+        convert: convert raw ADC or SI values to physical units where the sensor is known (each channel's
+            ``values`` in the report says what was done).
     """
     from .modalities import list_modalities
     from .readers import Recording, read_signal

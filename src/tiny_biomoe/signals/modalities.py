@@ -132,6 +132,10 @@ def get_modality(name: "str | ModalityDefaults", **overrides: Any) -> ModalityDe
 
     Keyword arguments override single fields, e.g. ``get_modality("eda", window_s=5)``.
     Unknown names raise :class:`~tiny_biomoe.errors.SignalError` listing the known ones.
+
+    Args:
+        name: a modality name or alias (case, hyphens and spaces do not matter), or a :class:`ModalityDefaults`.
+        **overrides: fields of :class:`ModalityDefaults` to change (unknown field names raise SignalError).
     """
     if isinstance(name, ModalityDefaults):
         return name.replace(**overrides) if overrides else name

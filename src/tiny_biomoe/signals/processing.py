@@ -282,6 +282,16 @@ def preprocess(
     Butterworth filter of the modality (e.g. EDA low-pass 5 Hz, BVP band-pass 0.5-8 Hz, SpO2
     none); optional normalisation. Long gaps stay NaN (windowing drops mostly-missing windows).
 
+    Args:
+        signal: one channel (1-D, numeric; not empty, all-NaN or constant, else a SignalError).
+        sampling_rate: Hz (0.1 to 100,000).
+        modality: a modality name or alias (``"eda"``, ``"ppg"``...) or a :class:`ModalityDefaults`.
+        filter: apply the modality's zero-phase Butterworth filter (``False``: no filtering).
+        normalize_method: ``None`` (unchanged), ``"zscore"`` or ``"minmax"`` (see :func:`normalize`).
+        max_gap_s: longest NaN gap, in seconds, that is linearly interpolated (a warning says how many
+            samples); longer gaps stay NaN.
+        **overrides: fields of the modality defaults to change, e.g. ``lowpass_hz=5.0`` (see :func:`get_modality`).
+
     >>> import numpy as np
     >>> y = preprocess(np.sin(np.arange(1000) / 10), 100, "ppg", lowpass_hz=5.0)
     """
