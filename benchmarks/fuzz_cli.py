@@ -120,6 +120,13 @@ def make_files(root: Path, reference_checkpoint: Path) -> dict[str, str]:
                 fh.write(bytes(2**20))
     f["zipbomb.npz"] = str(bomb)
     put("garbage.edf", b"0       garbage edf header" + bytes(300))
+    put("labchart_header_only.txt", "Interval=\t0.01 s\nChannelTitle=\tEDA\n")
+    put("labchart_bad_interval.txt", "Interval=\t-1 s\nChannelTitle=\tEDA\n0\t1\n0.01\t2\n")
+    put("labchart_huge_pause.txt", "Interval=\t0.001 s\nExcelDateTime=\t1\nChannelTitle=\tEDA\n0\t1\n"
+        "Interval=\t0.001 s\nExcelDateTime=\t90000\nChannelTitle=\tEDA\n0\t1\n")
+    put("garbage.avro", b"Obj\x01" + bytes(300))
+    put("utf16_odd.csv", "time,eda\n0,1\n".encode("utf-16-le")[:-1])
+    put("sep_only.csv", '"sep=,"\n')
     put("bad.hea", "bad 1 -100 1000\nbad.dat 16 200/mV 16 0 0 0 0 ecg\n")
     put("bad.dat", bytes(2000))
     os.mkfifo(inp / "fifo.csv")
@@ -213,7 +220,8 @@ def build_cases(root: Path, files: dict[str, str], victims: dict[str, str]) -> l
                                         "binary.csv", "backwards_time.csv", "empty.npy", "empty.npz", "npy_as.npz",
                                         "complex.npy", "strings.npy", "huge_header.npy", "zipbomb.npz", "garbage.edf",
                                         "bad.hea", "fifo.csv", "folder.csv", "missing.csv", "dev_zero.npy",
-                                        "nofs.csv")]
+                                        "nofs.csv", "labchart_header_only.txt", "labchart_bad_interval.txt",
+                                        "labchart_huge_pause.txt", "garbage.avro", "utf16_odd.csv", "sep_only.csv")]
     weights = [files["garbage.pth"], files["empty.safetensors"], files["folder.csv"], files["fifo.csv"],
                files["missing.csv"], ""]
     heads = [files[k] for k in ("head_giant", "head_negative", "head_nan_window", "head_string_rate", "head_no_meta",

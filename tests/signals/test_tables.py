@@ -365,9 +365,17 @@ def test_text_encoding_rules():
     assert text_encoding("EDA (µS)\n".encode("utf-8")) == "utf-8"
     assert text_encoding("EDA (µS)\n".encode("utf-8")[:-2] + "µ".encode("utf-8")[:1]) == "utf-8"  # cut mid-character
     assert text_encoding("EDA (µS)\n".encode("latin-1")) == "cp1252"
+    assert text_encoding("time,eda\n0,1\n".encode("utf-16-le")[:-1]) == "utf-16-le"  # cut mid-unit: still told
     # raw 16-bit samples with small values have NUL high bytes too, but decode to control characters
     raw = np.array([1, 3, 2, 7, 5, 4, 6, 2, 1, 0, 3, 8], dtype="<i2").tobytes()
     assert text_encoding(raw) != "utf-16-le"
+
+
+def test_a_utf16_file_cut_mid_character_reads_to_its_last_whole_row(tmp_path):
+    p = tmp_path / "cut.csv"
+    p.write_bytes(("time,eda\n" + "".join(f"{i / 10},{i}\n" for i in range(40))).encode("utf-16-le")[:-1])
+    tab = read_table(p)
+    assert tab.frame["eda"].tolist()[:39] == list(range(39)) and tab.sampling_rate == pytest.approx(10)
 
 
 def test_a_raw_16_bit_file_is_still_refused_as_binary(tmp_path):

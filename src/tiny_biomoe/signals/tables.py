@@ -203,7 +203,8 @@ def text_encoding(head: bytes) -> str:
     for bom, name in _BOMS:
         if head.startswith(bom):
             return name
-    start = head[:512 - len(head[:512]) % 2]
+    n = min(len(head), 512)
+    start = head[:n - n % 2]  # whole 16-bit units
     if len(start) >= 8:
         even, odd = start[0::2], start[1::2]
         for name, nul, text in (("utf-16-le", odd, even), ("utf-16-be", even, odd)):
