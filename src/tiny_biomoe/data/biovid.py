@@ -103,6 +103,8 @@ def load_biovid(
     """Load BioVid part A biosignals from the database folder (or its ``biosignals_filtered/``).
 
     Args:
+        root: the database folder (its ``biosignals_filtered/`` is found there or one level deeper), or that
+            folder itself; not a folder: a DatasetError.
         classes: the task: all five (default) or e.g. ``("BL1", "PA4")``; the other trials are left
             out and counted in a warning.
         modalities: ``EDA`` (gsr), ``ECG``, ``EMG`` (trapezius), and where present
@@ -113,6 +115,8 @@ def load_biovid(
         sampling_rate: nominal Hz: picks the time unit, and is the rate when there is no time column.
         time_column: name of the time column (``None``: none; use ``sampling_rate``).
         time_unit: ``'auto'`` (detected) or one of ``s, ms, us, ns``.
+        label_map: label in the file name -> class (keys in any case), replacing the identity map of
+            :data:`BIOVID_CLASSES`; ``classes`` must be among its values, an unmapped label is a DatasetError.
         window_s: the window the trials call for (5.5 s, the trial); the dataset's ``window_s``
             is this, or the shortest trial if shorter.
 

@@ -47,6 +47,10 @@ class EmbeddingCache:
     """Embedding cache in a folder; ``enabled=False`` makes every lookup a miss and stores nothing.
 
     ``hits`` and ``misses`` count lookups since creation.
+
+    Args:
+        directory: the cache folder; ``None``: :func:`default_cache_dir` (``$TINY_BIOMOE_CACHE/embeddings``).
+        enabled: look up and store entries (``False``: every lookup a miss, nothing stored).
     """
 
     def __init__(self, directory: str | os.PathLike | None = None, enabled: bool = True) -> None:

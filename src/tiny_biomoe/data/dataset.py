@@ -59,6 +59,16 @@ class Trial:
     ``partition`` is the dataset's own split (``'train'``, ``'validation'``, ``'test'``) or ``None``.
     ``info`` says how the adapter made the trial (e.g. AI4PAIN: the column it was cut from, its
     state and the start/end in seconds within that column).
+
+    Attributes:
+        subject: subject id (the group of the subject-wise protocols).
+        trial: trial id, unique within the subject.
+        label: class name, one of the dataset's ``classes``; ``None``: unlabelled (see above).
+        signals: modality -> 1-D signal (made float64 by :class:`PainDataset`).
+        sampling_rates: modality -> sampling rate in Hz (> 0).
+        partition: the dataset's own split, or ``None`` (see above).
+        source: where the trial was read from (a file path, ``"synthetic"``, ...); ``""``: not recorded.
+        info: how the adapter made the trial (see above); empty by default.
     """
 
     subject: str
@@ -82,6 +92,14 @@ class PainDataset:
     ``info`` records how the adapter built the trials (AI4PAIN: edition, segment construction, REST
     variant; BioVid: time unit). ``window_s`` is the window the trials call for (the length of the
     dataset's trials, e.g. 5.5 s for BioVid); ``None`` leaves the choice to the modality defaults.
+
+    Attributes:
+        name: dataset name (in messages, and part of :meth:`fingerprint`).
+        trials: the :class:`Trial` objects (at least one; ``(subject, trial)`` ids unique).
+        classes: class names in order (index = integer label); every trial label must be one of them.
+        notes: remarks for the reader (e.g. a challenge rule), shown in :meth:`summary` and the report.
+        info: how the adapter built the trials (see above).
+        window_s: window in seconds the trials call for (see above).
     """
 
     name: str

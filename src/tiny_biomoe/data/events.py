@@ -66,6 +66,14 @@ def read_events(
     an ``mne.io.Raw`` (its annotations) or ``mne.Annotations`` (with ``raw=`` for the time origin).
     ``start_time`` (Empatica tags only): the UNIX time of the first sample, or the path of the E4
     signal file whose first line holds it.
+
+    Args:
+        source: the events file, DataFrame or MNE object (see above).
+        label_column: the column holding the labels (any case); ``None``: the first of ``trial_type``,
+            ``label``, ``event``, ``condition``, ``value``, ``stim_type``, ``description``, else every label
+            is ``"event"``.
+        start_time: for Empatica tags (see above); given, any file is read as an Empatica ``tags.csv``.
+        raw: the ``mne.io.Raw`` whose first sample is the time origin of ``mne.Annotations``.
     """
     if type(source).__module__.startswith("mne."):
         return events_from_annotations(source, raw=raw)
@@ -227,11 +235,16 @@ def cut_trials(
         tmin: start of the trial in seconds relative to onset (negative: before it).
         tmax: end in seconds relative to onset (``None``: the event's duration; an event of
             duration 0 then is a DatasetError).
+        sampling_rate: Hz, as :func:`~tiny_biomoe.signals.read_signal` takes it: the rate of a Recording or an
+            in-memory input, and of a file only where it states none (``None``: the recording's own rate).
         channels: modality -> channel name (default: every channel, named as in the recording).
         labels: keep only events with these labels; ``label_map`` renames labels first (``None``
             drops an event).
+        label_map: label -> new label, applied before ``labels``; a label mapped to ``None`` drops its events,
+            labels not in it stay as they are.
         baseline: ``(b0, b1)`` seconds relative to onset; the mean of that interval is subtracted
             from the trial, per channel (as ``mne.Epochs(baseline=...)``).
+        partition: the partition of every trial (``None``: none).
 
     Events whose interval leaves the recording are dropped with a :class:`DatasetWarning`.
     """
@@ -292,6 +305,13 @@ def dataset_from_events(
     """A :class:`PainDataset` from ``{subject: (recording, events)}`` with :func:`cut_trials` for each.
 
     ``classes`` fixes the class order and keeps only those labels (default: labels in first-seen order).
+
+    Args:
+        recordings: subject id -> ``(recording, events)``, each as :func:`cut_trials` takes them.
+        name: the dataset's name.
+        classes: class order; unless ``cut_kwargs`` has ``labels``, only events with these labels are kept.
+        **cut_kwargs: further keyword arguments of :func:`cut_trials` (``tmin``, ``tmax``, ``channels``,
+            ``label_map``, ``baseline``, ...).
     """
     trials: list[Trial] = []
     if classes is not None:

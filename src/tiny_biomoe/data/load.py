@@ -31,7 +31,20 @@ def load_dataset(
     ``classes`` applies to ``'biovid'`` and ``'manifest'`` only (a ConfigError elsewhere, never ignored).
     ``options`` are AI4PAIN's segment construction (``edition``, ``rest``, ``segment_s``,
     ``baseline_segments``, ``rest_periods``, ``length_tolerance``; see :func:`~tiny_biomoe.data.load_ai4pain`); given for
-    another dataset they are a ConfigError."""
+    another dataset they are a ConfigError.
+
+    Args:
+        name: ``"ai4pain"``, ``"biovid"``, ``"manifest"`` or ``"synthetic"``; another name is a ConfigError.
+        root: the dataset folder (``"ai4pain"``, ``"biovid"``: required there; unused by the others).
+        manifest: the manifest CSV (``"manifest"``: required there; unused by the others).
+        modalities: modalities to keep; ``None``: the adapter's default (every modality for ``"manifest"`` and
+            ``"synthetic"``).
+        classes: the classes to keep, in order (``"biovid"``, ``"manifest"`` only; see above).
+        sampling_rate: Hz, the ``sampling_rate`` of the ``"ai4pain"`` and ``"biovid"`` adapters; ``None``: their
+            default; not used by ``"manifest"`` and ``"synthetic"``.
+        seed: the seed of the ``"synthetic"`` dataset; unused by the others.
+        **options: AI4PAIN's segment construction (see above); ``None`` values are dropped.
+    """
     options = {k: v for k, v in options.items() if v is not None}
     bad = sorted(set(options) - set(AI4PAIN_OPTIONS))
     if bad:

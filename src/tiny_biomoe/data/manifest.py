@@ -34,6 +34,11 @@ def load_manifest(path: str | Path, *, classes: Sequence[str] | None = None, nam
     order; rows with other labels raise a DatasetError (default: labels in first-seen order).
     Optional ``start_s``/``end_s`` (or ``onset``/``duration``) columns, in seconds, make the trial that
     part of the file (several rows may then share one file; see :mod:`tiny_biomoe.data.events`).
+
+    Args:
+        path: the manifest CSV file.
+        classes: class order (see above); ``None``: labels in first-seen order.
+        name: the dataset's name; ``None``: ``"manifest:<file stem>"``.
     """
     path = Path(path)
     if not path.is_file():
