@@ -50,7 +50,9 @@ DATASET_FORMAT_VERSION = 1
 MANIFEST_COLUMNS = {"file": ("file", "path"), "modality": ("modality",), "column": ("column", "channel"),
                     "rate": ("rate", "fs", "sampling_rate")}
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_SKIP_SUFFIXES = {".dat", ".json", ".md", ".parquet", ".tmp"}
+#: never recordings in a folder scan; spreadsheets there are mostly a study's notes (participants.xlsx): a
+#: sheet of samples is embedded when named as a file or a glob
+_SKIP_SUFFIXES = {".dat", ".json", ".md", ".parquet", ".tmp", ".xlsx", ".xlsm", ".xls", ".ods"}
 
 
 @dataclass(frozen=True)

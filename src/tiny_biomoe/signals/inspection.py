@@ -123,6 +123,7 @@ def inspect(
         "sampling_rate_from": info.get("sampling_rate_from"),
         "duration_s": max(durations) if durations else None, "start_time": start,
         "time_column": info.get("time_column"), "time_unit": info.get("time_unit"), "encoding": info.get("encoding"),
+        "sheet": info.get("sheet"),
         "values": ", ".join(dict.fromkeys(c["values"] for c in channels)),
         "channels": channels, "modality_channel": choice, "warnings": notes,
     }
@@ -149,6 +150,8 @@ def format_inspection(rep: dict[str, Any]) -> str:
         lines.append(f"time:      column {rep['time_column']!r} in {rep['time_unit']}")
     if rep.get("encoding") not in (None, "utf-8"):
         lines.append(f"text:      {rep['encoding']}")
+    if rep.get("sheet"):
+        lines.append(f"sheet:     {rep['sheet']!r} (the first with data)")
     head = ("channel", "sensor", "unit", "values", "modality", "Hz", "samples", "seconds", "NaN %", "gaps", "min", "max")
     rows = [head] + [(c["name"], _fmt(c["sensor"]), _fmt(c["unit"]), c["values"], _fmt(c["modality"]), _fmt(c["sampling_rate"]),
                       str(c["samples"]), _fmt(c["duration_s"], 6), f"{100 * c['nan_share']:.1f}", str(c["nan_gaps"]),

@@ -33,7 +33,7 @@ TIME_COLUMN_NAMES = ("time", "t", "time_s", "seconds", "sec", "timestamp", "time
 TIME_COLUMN_NAMES_MS = ("time_ms", "timestamp_ms", "ms")
 #: File suffixes :func:`read_signal` understands.
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".bz2", ".npy", ".npz", ".edf", ".bdf", ".hea", ".dat", ".h5",
-                      ".hdf5", ".zip", ".xdf", ".xdfz", ".acq", ".fif", ".avro")
+                      ".hdf5", ".zip", ".xdf", ".xdfz", ".acq", ".fif", ".avro", ".xlsx", ".xlsm", ".xls", ".ods")
 
 
 @dataclass
@@ -424,7 +424,8 @@ def read_signal(
     """Read a recording from a file or an in-memory array.
 
     Args:
-        source: a file: text table ``.csv``/``.tsv``/``.txt`` (also ``.gz``/``.bz2``), ``.npy``/``.npz``,
+        source: a file: text table ``.csv``/``.tsv``/``.txt`` (also ``.gz``/``.bz2``), a spreadsheet
+            ``.xlsx``/``.xls``/``.ods`` (its first sheet with data, read as a table), ``.npy``/``.npz``,
             ``.edf``/``.bdf``, a WFDB record (``.hea``/``.dat`` or the record name), PLUX OpenSignals
             ``.txt``/``.h5``, an Empatica E4 session (folder or ``.zip``, or one of its CSVs), BIDS
             ``*_physio.tsv.gz`` (with its JSON sidecar), ``.xdf``, BIOPAC ``.acq``, MNE ``.fif``, a LabChart

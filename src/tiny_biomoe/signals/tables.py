@@ -36,6 +36,7 @@ from __future__ import annotations
 
 import bz2
 import codecs
+import datetime
 import gzip
 import io
 import lzma
@@ -45,12 +46,12 @@ import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 
-from ..errors import SignalError
+from ..errors import SignalError, require
 
 __all__ = [
     "Table",
@@ -69,12 +70,15 @@ __all__ = [
     "resolve_column",
     "TIME_UNITS",
     "TABLE_SUFFIXES",
+    "SHEET_SUFFIXES",
 ]
 
 #: seconds per unit of a numeric time column
 TIME_UNITS = {"s": 1.0, "ms": 1e-3, "us": 1e-6, "ns": 1e-9}
 #: suffixes read as delimited text (each also with .gz / .bz2 / .xz)
 TABLE_SUFFIXES = (".csv", ".tsv", ".txt", ".tab")
+#: spreadsheets, read through python-calamine as their first sheet with data
+SHEET_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".ods")
 _COMPRESSED = (".gz", ".bz2", ".xz", ".zip")
 #: the plausible range of a biosignal sampling rate, for telling a time column's unit
 _PLAUSIBLE = (0.5, 20000.0)
@@ -114,7 +118,8 @@ class Table:
         comment_lines_in_table: comment lines found (and dropped) between the rows.
         warnings: the warnings issued while reading (also emitted with :func:`warnings.warn`).
         source: the path.
-        encoding: the text encoding read (see :func:`text_encoding`).
+        encoding: the text encoding read (see :func:`text_encoding`; None for a spreadsheet).
+        sheet: the sheet read from a spreadsheet (None: a text file).
         units: channel -> unit, from a row of units under the header (``ms, uS, mV``).
         time_unit_guess: when the time column's unit was guessed, ``{"unit": read, "rates_hz": {unit: Hz}}``
             over the plausible units (what an error about the recording's length suggests instead).
@@ -134,7 +139,8 @@ class Table:
     comment_lines_in_table: int = 0
     warnings: list[str] = field(default_factory=list)
     source: str = ""
-    encoding: str = "utf-8"
+    encoding: str | None = "utf-8"
+    sheet: str | None = None
     units: dict[str, str] = field(default_factory=dict)
     time_unit_guess: "dict[str, Any] | None" = None
 
@@ -150,13 +156,17 @@ class Table:
                 "has_header": self.has_header, "non_numeric_columns": list(self.non_numeric),
                 "comment_lines_in_table": self.comment_lines_in_table,
                 "header": dict(self.header), "warnings": list(self.warnings), "encoding": self.encoding,
+                "sheet": self.sheet,
                 "time_unit_guess": self.time_unit_guess}
 
 
 # ----------------------------------------------------------------------------- opening text
 def open_text(path: Path, error: type[Exception] = SignalError) -> io.TextIOBase:
-    """Open ``path`` as text, decompressing ``.gz``/``.bz2``/``.xz``/``.zip`` (by suffix or magic bytes)."""
+    """Open ``path`` as text, decompressing ``.gz``/``.bz2``/``.xz``/``.zip`` (by suffix or magic bytes);
+    a spreadsheet (``.xlsx``, ``.xls``, ``.ods``) reads as its first sheet with data, tab-separated."""
     path = Path(path)
+    if path.suffix.lower() in SHEET_SUFFIXES:
+        return _sheet_text(path, error)
     try:
         with open(path, "rb") as fh:
             magic = fh.read(6)
@@ -219,6 +229,72 @@ def text_encoding(head: bytes) -> str:
 
 def _printable(text: str) -> bool:
     return all(c.isprintable() or c in "\r\n\t" for c in text)
+
+
+def _sheet_text(path: Path, error) -> io.TextIOBase:
+    """The first sheet of a workbook that holds data, as tab-separated text lines (python-calamine).
+
+    Numbers keep their full precision (``repr``), dates and times are ISO text (what the time
+    column reader parses), tabs and line breaks inside a cell become spaces."""
+    calamine = require("python_calamine", "io", "Reading spreadsheets (.xlsx, .xls, .ods)")
+    try:
+        book = calamine.CalamineWorkbook.from_path(str(path))
+        sheets = [book.get_sheet_by_name(n) for n in book.sheet_names]
+    except Exception as exc:  # calamine raises its own types (CalamineError, ZipError, XmlError, PasswordError)
+        raise error(f"{path}: cannot read as a spreadsheet ({type(exc).__name__}: {exc}); save the sheet as CSV "
+                    "if it opens in a spreadsheet program") from exc
+    sheet = next((sh for sh in sheets if sh.height > 1), None)
+    if sheet is None:
+        raise error(f"{path}: no sheet holds a table (sheets: {book.sheet_names})")
+    return _RowsText(sheet.iter_rows(), sheet=sheet.name)
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, bool):
+        return str(int(v))
+    if isinstance(v, float):
+        return repr(v) if math.isfinite(v) else "nan"
+    if isinstance(v, (datetime.datetime, datetime.date, datetime.time)):
+        return v.isoformat()
+    if isinstance(v, datetime.timedelta):
+        return repr(v.total_seconds())
+    return str(v).replace("\t", " ").replace("\r", " ").replace("\n", " ")
+
+
+class _RowsText(io.TextIOBase):
+    """Rows of cells as a text stream of tab-separated lines, made as they are read."""
+
+    def __init__(self, rows: Iterator[Sequence[Any]], sheet: str | None = None, chunk: int = 4096) -> None:
+        self._rows, self._chunk, self._buf, self._eof = rows, chunk, "", False
+        self.sheet = sheet
+
+    def readable(self) -> bool:
+        return True
+
+    def _fill(self, n_rows: int) -> None:
+        lines = []
+        for row in self._rows:
+            lines.append("\t".join(_cell(v) for v in row) + "\n")
+            if len(lines) >= n_rows:
+                break
+        else:
+            self._eof = True
+        self._buf += "".join(lines)
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        while "\n" not in self._buf and not self._eof:
+            self._fill(1)
+        cut = self._buf.find("\n") + 1 or len(self._buf)
+        line, self._buf = self._buf[:cut], self._buf[cut:]
+        return line
+
+    def read(self, size: int | None = -1) -> str:  # type: ignore[override]
+        while (size is None or size < 0 or len(self._buf) < size) and not self._eof:
+            self._fill(self._chunk)
+        if size is None or size < 0:
+            size = len(self._buf)
+        out, self._buf = self._buf[:size], self._buf[size:]
+        return out
 
 
 class _SkipComments(io.TextIOBase):
@@ -408,7 +484,8 @@ def read_frame(
 
     Returns ``(frame, meta)`` with ``meta`` keys ``has_header``, ``sep``, ``comments``, ``header``
     (key/value pairs of the comment lines), ``header_rate`` (Hz or None), ``comment_lines_in_table``
-    (comment lines dropped between the rows), ``encoding`` (:func:`text_encoding`) and ``units`` (column ->
+    (comment lines dropped between the rows), ``encoding`` (:func:`text_encoding`; None for a spreadsheet),
+    ``sheet`` (the spreadsheet's sheet read, else None) and ``units`` (column ->
     unit, from a row of units under the header; Excel's ``sep=`` line above a table is read too). Column names are stripped
     strings; without a header row they are ``"0"``, ``"1"``, ... Errors are raised as ``error``.
     """
@@ -422,7 +499,7 @@ def read_frame(
     dropped = 0
     try:
         with open_text(path, error) as raw:
-            encoding = raw.encoding
+            encoding, sheet = raw.encoding, getattr(raw, "sheet", None)  # a spreadsheet: no encoding, a sheet
             fh = _SkipComments(raw, lay.prefixes) if lay.prefixes else raw
             df = pd.read_csv(fh, engine="c" if lay.sep != "|" else "python", **kw)
             dropped = getattr(fh, "dropped", 0) - len(lay.comments) if lay.prefixes else 0
@@ -439,8 +516,9 @@ def read_frame(
     else:
         df.columns = [str(i) for i in range(df.shape[1])]
         units = {}
-    meta = {"units": {c: u for c, u in units.items() if c in df.columns}, "has_header": lay.has_header, "sep": lay.sep, "comments": lay.comments, "header": lay.header,
-            "header_rate": _header_rate(lay.header), "comment_lines_in_table": max(dropped, 0), "encoding": encoding}
+    meta = {"has_header": lay.has_header, "sep": lay.sep, "comments": lay.comments, "header": lay.header,
+            "header_rate": _header_rate(lay.header), "comment_lines_in_table": max(dropped, 0), "encoding": encoding,
+            "sheet": sheet, "units": {c: u for c, u in units.items() if c in df.columns}}
     return df, meta
 
 
@@ -837,7 +915,7 @@ def read_table(
     return Table(frame=frame, sampling_rate=fs, rate_source=rate_source, time_column=tcol, time_unit=unit,
                  time=t_sec, start_time=start, header=meta["header"], comments=meta["comments"],
                  has_header=meta["has_header"], non_numeric=bad, comment_lines_in_table=meta["comment_lines_in_table"],
-                 warnings=[str(n) for n in notes], source=source, encoding=meta["encoding"],
+                 warnings=[str(n) for n in notes], source=source, encoding=meta["encoding"], sheet=meta["sheet"],
                  units={c: u for c, u in meta["units"].items() if c in frame.columns},
                  time_unit_guess=next((n.guess for n in notes if isinstance(n, _UnitGuess)), None))
 
@@ -845,6 +923,8 @@ def read_table(
 def is_table_path(path: "str | Path") -> bool:
     """Whether the name ends like a text table (``.csv``, ``.tsv.gz``, ...)."""
     suffixes = [s.lower() for s in Path(path).suffixes]
+    if suffixes and suffixes[-1] in SHEET_SUFFIXES:
+        return True
     if suffixes and suffixes[-1] in _COMPRESSED:
         suffixes = suffixes[:-1]
     return bool(suffixes) and suffixes[-1] in TABLE_SUFFIXES
