@@ -74,7 +74,21 @@ def run_demo(
     config: DemoConfig | None = None,
     log: Callable[[str], None] = print,
 ) -> Path:
-    """Run the demo and return the report folder (default ``./biomoe-demo``)."""
+    """Run the demo and return the report folder (default ``./biomoe-demo``).
+
+    Args:
+        out: the report folder (see :func:`~tiny_biomoe.pain.write_report`); ``None``: ``./biomoe-demo``.
+        weights: the model weights (a path or name for :func:`~tiny_biomoe.load_model`); ``"tiny-biomoe"``
+            not found: a seeded random init, announced loudly.
+        quick: the reduced size of :func:`demo_config` (48 images); unused when ``config`` is given.
+        seed: seed of :func:`demo_config` (data, head, bootstrap; unused when ``config`` is given) and of the
+            random-init fallback.
+        device: where the model runs (``"auto"``: CUDA, else MPS, else CPU).
+        cache_dir: the embedding cache folder; ``None``: :func:`~tiny_biomoe.data.cache.default_cache_dir`.
+        use_cache: reuse and store embeddings in the cache.
+        config: the demo's size and settings; ``None``: ``demo_config(quick, seed)``.
+        log: called with each progress line.
+    """
     t0 = time.perf_counter()
     cfg = config or demo_config(quick, seed)
     out = Path(out) if out is not None else Path("biomoe-demo")

@@ -38,7 +38,13 @@ class FusionSpec:
 
 
 def fuse(embeddings: Mapping[Key, np.ndarray], inputs: Sequence[Key], method: str = "add") -> np.ndarray:
-    """Fuse the ``(N, D)`` arrays of ``inputs`` by ``method``; one input is returned unchanged."""
+    """Fuse the ``(N, D)`` arrays of ``inputs`` by ``method``; one input is returned unchanged.
+
+    Args:
+        embeddings: ``(modality, kind)`` -> ``(N, D)`` array; every input must be there, with the same ``N``.
+        inputs: the keys to fuse, in order (at least one).
+        method: ``"add"``, ``"mean"`` (equal widths) or ``"concat"`` (widths added, in ``inputs`` order).
+    """
     if not inputs:
         raise ConfigError("fusion needs at least one input")
     missing = [k for k in inputs if k not in embeddings]

@@ -38,7 +38,23 @@ HEAD_FORMAT = 1
 
 @dataclass
 class HeadConfig:
-    """How a head is trained. ``kind``: ``'mlp'`` or ``'logreg'``."""
+    """How a head is trained. ``kind``: ``'mlp'`` or ``'logreg'``.
+
+    Attributes:
+        kind: ``"mlp"`` (one hidden layer, AdamW, early stopping) or ``"logreg"`` (scikit-learn, L2).
+        hidden: hidden units of the MLP.
+        dropout: dropout probability on the MLP's hidden units (0 <= p < 1).
+        lr: AdamW learning rate of the MLP.
+        weight_decay: AdamW (decoupled) weight decay of the MLP.
+        batch_size: training samples per MLP step.
+        max_epochs: most MLP training epochs.
+        patience: epochs without a lower validation loss after which MLP training stops (the best epoch is kept).
+        val_fraction: share held out for early stopping (0 < f < 1): of the training subjects when groups are
+            given (and there are >= 2), else of the samples.
+        C: inverse L2 regularisation strength of ``"logreg"``.
+        seed: seeds the MLP's initialisation, validation split, batch order and dropout; ``"logreg"``'s
+            ``random_state``.
+    """
 
     kind: str = "mlp"
     hidden: int = 128
@@ -507,6 +523,9 @@ def load_head(folder: str | os.PathLike) -> tuple[Head, dict]:
     Refused (:class:`CheckpointError`): missing or non-regular files, head.json that is not UTF-8 JSON, sizes
     out of range (``in_dim`` etc. at most ``TINY_BIOMOE_MAX_HEAD_DIM``), recorded windows/rates that are not
     positive numbers, a head.safetensors that is garbage, does not match head.json or holds NaN/inf.
+
+    Args:
+        folder: the folder holding ``head.json`` and ``head.safetensors``.
     """
     import hashlib
 
@@ -645,6 +664,14 @@ def finetune(
     seeded :class:`~tiny_biomoe.TinyBioMoE` is used. Fused AdamW, channels-last convolutions and, with
     ``config.precision="bf16"``, bf16 autocast (:mod:`tiny_biomoe.model.training`).
     Returns ``(fine-tuned module in eval mode, history)``.
+
+    Args:
+        images: ``(N, 3, 224, 224)`` float images in [0, 1].
+        labels: ``N`` integer class indices (0 to ``n_classes - 1``).
+        n_classes: outputs of the linear classifier.
+        model: the backbone to start from (copied); ``None``: a seeded random init.
+        config: the training settings; ``None``: :class:`FineTuneConfig` defaults.
+        device: where to train (``"auto"``: CUDA, else MPS, else CPU).
     """
     import copy
 

@@ -55,6 +55,23 @@ class PipelineConfig:
     modality's most common recorded rate) or Hz (:func:`tiny_biomoe.signals.conditioning.condition`).
     ``render_params`` maps a kind to parameter
     overrides for :func:`tiny_biomoe.representations.render`.
+
+    Attributes:
+        modalities: the modalities to use; ``None``: all of the dataset's.
+        kinds: representation kinds rendered and embedded for every modality.
+        fusion_levels: fusion levels to run, of ``"single"``, ``"representations"``, ``"modalities"`` (default all).
+        fusion_methods: methods of the multi-input experiments, of ``"add"``, ``"mean"``, ``"concat"``.
+        protocol: ``"split"``, ``"loso"`` or ``"kfold"`` (see :func:`~tiny_biomoe.pain.make_folds`).
+        n_folds: number of folds of ``"kfold"`` (2 to the number of subjects).
+        window_s: window in seconds; ``None``: the dataset's ``window_s``, else the modality's default window,
+            shortened (with a warning) to the shortest trial (see :func:`trial_windows`).
+        preprocess: apply each modality's filter when conditioning the trials.
+        resample: the rate the trials are resampled to (see above).
+        render_params: kind -> rendering parameter overrides (see above).
+        head: how the heads are trained; fold ``i`` uses ``head.seed + i``.
+        batch_size: windows rendered and embedded per model call.
+        seed: seed of the subject-level bootstrap intervals and the report's embedding map, and the default seed
+            of fine-tuning (:func:`evaluate_finetune`).
     """
 
     modalities: list[str] | None = None
@@ -417,7 +434,20 @@ def evaluate(
     embed_fn: Callable[..., np.ndarray] | None = None,
 ) -> tuple[dict, EmbeddingTable]:
     """Embeddings + all experiments; returns ``(results, table)``. ``results`` holds the dataset
-    summary, the configuration, the weights, the rendering and preprocessing used, and the metrics."""
+    summary, the configuration, the weights, the rendering and preprocessing used, and the metrics.
+
+    Args:
+        dataset: the trials; only the labelled ones with the configured modalities are used.
+        config: the settings; ``None``: :class:`PipelineConfig` defaults.
+        model: the TinyBioMoE that embeds the images.
+        weights_info: where ``model``'s weights came from (a :class:`~tiny_biomoe.WeightsInfo`): its sha256 (else
+            its source) is part of the cache key and its ``as_dict()`` is stored as ``results["weights"]``.
+        cache: an :class:`~tiny_biomoe.data.EmbeddingCache` to reuse and store embeddings; ``None``: no cache.
+        device: where the model runs (``"auto"``: the model's own device; see
+            :func:`~tiny_biomoe.embed.embed_windows`).
+        progress: print a line per embedded block and per experiment.
+        embed_fn: replaces :func:`embed_block` (same signature), e.g. for tests without the network.
+    """
     cfg = config or PipelineConfig()
     table = extract_embeddings(dataset, model, cfg, weights_info=weights_info, cache=cache, device=device,
                                progress=progress, embed_fn=embed_fn)
@@ -453,6 +483,18 @@ def evaluate_finetune(
     subject-disjoint and comparable with the other rows. Fold ``i`` trains with seed
     ``finetune_config.seed + i``; ``model`` is copied, never changed (not needed with
     ``pretrained=False``). Returns one experiment dict (level ``"finetune"``) for the results.
+
+    Args:
+        dataset: the trials; only the labelled ones with the chosen modality are used.
+        config: the run's settings (protocol, folds, windows, rendering; ``seed`` for the bootstrap).
+        finetune_config: the fine-tuning settings; ``None``: :class:`~tiny_biomoe.pain.heads.FineTuneConfig`
+            with ``seed=config.seed``.
+        model: the backbone to start from (see above); ``None`` is a ConfigError unless ``pretrained=False``.
+        modality: the modality to train on; ``None``: the first of ``config.modalities``, else of the dataset's.
+        kind: the representation kind; ``None``: ``config.kinds[0]``.
+        trial_ids: ``"subject/trial"`` ids: use these trials, in this order (see above); ``None``: all.
+        device: where to train (``"auto"``: CUDA, else MPS, else CPU).
+        progress: print the result row when done.
     """
     from ..representations import render
     from .heads import FineTuneConfig, finetune

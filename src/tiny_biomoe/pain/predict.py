@@ -168,11 +168,18 @@ def predict(
             channel -> 1-D array. Multimodal heads pick each modality's channel by name.
         sampling_rate: Hz, when the files carry no time column or header rate.
         column: channel to use (single-modality heads only).
+        time_column: the files' time column, as :func:`~tiny_biomoe.signals.read_signal` takes it (``None``:
+            detected).
         modality: the modality of the input channel; must be the head's (default: the head's).
         stride: ``None``: the centred window of each recording, exactly as in training (shorter
             recordings are refused, never padded); seconds: sliding windows of the training length.
         weights: backbone weights (default: those recorded in the head, see :func:`load_model_for_head`).
         allow_weights_mismatch: use weights whose sha256 differs from the recorded one (warns).
+        device: where the backbone is loaded and run (``"auto"``: CUDA, else MPS, else CPU).
+        batch_size: windows rendered and embedded per model call.
+        names: the ``file`` value of each recording's rows, in order; ``None``: the path, the Recording's
+            source or ``<input i>``.
+        log: called with a line naming the weights used; ``None``: nothing is logged.
         backend, precision: the model's inference form (:mod:`tiny_biomoe.model.runtime`; default torch, fp32).
 
     Returns a DataFrame with columns ``file, window, start_s, end_s, predicted, p_<class>...``.

@@ -56,6 +56,15 @@ def make_folds(
     ``validation`` only, the challenge's reporting set). A subject found in both the training and a
     test partition is a DatasetError (the partitions must be subject-disjoint). ``labelled`` (bool
     per sample) excludes unlabelled samples from every fold. Every fold is checked to be subject-disjoint.
+
+    Args:
+        protocol: ``"split"``, ``"loso"`` or ``"kfold"`` (see the module docstring).
+        groups: subject id per sample.
+        partitions: partition per sample (``"split"`` only; see above).
+        n_folds: number of folds of ``"kfold"`` (2 to the number of subjects); unused by the others.
+        train_partition: the partition ``"split"`` trains on.
+        test_partitions: the partitions ``"split"`` reports on, one fold each.
+        labelled: bool per sample (see above); ``None``: all labelled.
     """
     g = np.asarray(groups)
     idx = np.arange(g.size)

@@ -337,6 +337,14 @@ def write_report(
     ``examples`` maps a label (e.g. ``"EDA/waveform"``) to one rendered image ``(3, 224, 224)`` or to
     ``{caption: image}`` shown side by side (e.g. one trial per class, see :func:`class_examples`).
     Returns the folder path.
+
+    Args:
+        results: the results dict of :func:`~tiny_biomoe.pain.evaluate`.
+        out: the report folder; replaced whole if it is empty or an earlier report, else an OutputError.
+        examples: rendered example images (see above); ``None``: none.
+        title: the report's heading (Markdown and HTML).
+        embeddings: the run's embedding table, for the map (see above); ``None``: no map.
+        map_method: ``"pca"``, ``"tsne"`` or ``"umap"`` (see above).
     """
     from .._io import atomic_dir, check_replaceable_dir
 

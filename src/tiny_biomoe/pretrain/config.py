@@ -218,7 +218,18 @@ class TrainConfig:
 
 @dataclass
 class PretrainConfig:
-    """The whole pretraining run (see ``configs/pretrain_tiny.yaml`` for an example)."""
+    """The whole pretraining run (see ``configs/pretrain_tiny.yaml`` for an example).
+
+    Attributes:
+        tasks: the pretraining tasks (at least one, names unique).
+        shards: where and how the windows are stored.
+        sampling: which task each micro-batch comes from.
+        loss: how the task losses are weighted.
+        optim: AdamW settings.
+        schedule: learning-rate warm-up and decay.
+        train: engine settings.
+        base_dir: folder relative paths are resolved against (:func:`load_config`: the working directory).
+    """
 
     tasks: list[TaskConfig]
     shards: ShardsConfig = field(default_factory=ShardsConfig)

@@ -401,6 +401,14 @@ def prepare_shards(
 
     ``workers > 1`` builds the shards of file-based tasks in that many processes. Returns task
     name -> task folder. Shows one tqdm bar over all shards when ``progress``.
+
+    Args:
+        cfg: the pretraining configuration.
+        tasks: names of the tasks to build; ``None``: all; an unknown name is a DatasetError.
+        force: delete each chosen task's shards and start again (otherwise finished shards are kept, and a
+            folder built with other settings is a DatasetError).
+        progress: show the tqdm bar.
+        workers: processes building the shards of file-based tasks (1: in this process).
     """
     from tqdm.auto import tqdm
 
