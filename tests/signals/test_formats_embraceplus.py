@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from tiny_biomoe.cli import main
-from tiny_biomoe.errors import SignalError
+from tiny_biomoe.errors import DatasetError, SignalError
 from tiny_biomoe.signals import read_signal
 from tiny_biomoe.signals.readers import detect_format
 
@@ -128,3 +128,17 @@ def test_damaged_or_foreign_avro_files_are_refused(tmp_path, capsys):
     with pytest.raises(SignalError, match="without 'rawData'"):
         read_signal(other)
     assert main(["inspect", str(other)]) == 2 and "rawData" in capsys.readouterr().err
+
+
+def test_tags_are_events_for_cutting_trials(tmp_path):
+    from tiny_biomoe.data import cut_trials, read_events
+
+    p = tmp_path / "s.avro"
+    eda, _, _ = _write(p, START_US, 60, 3, tags=[START_US + 40_000_000, START_US + 10_000_000])
+    rec = read_signal(p)
+    ev = read_events(rec)
+    assert ev["onset"].tolist() == [10.0, 40.0] and ev["label"].tolist() == ["tag1", "tag2"]
+    trials = cut_trials({"EDA": rec.signals["EDA"]}, ev, sampling_rate=4.0, subject="s1", tmin=0, tmax=10)
+    np.testing.assert_allclose(trials[1].signals["EDA"], eda[160:200], rtol=1e-6)
+    with pytest.raises(DatasetError, match="found no tags"):
+        read_events(read_signal({"EDA": np.zeros(10)}, sampling_rate=4.0))

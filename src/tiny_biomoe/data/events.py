@@ -10,6 +10,8 @@ Events are a pandas DataFrame with the columns ``onset`` (seconds from the first
 * an Empatica E4 ``tags.csv`` (one UNIX time per line; ``start_time=`` is the recording's start,
   the first line of its ``EDA.csv``, or the path of that file);
 * MNE annotations (an ``mne.io.Raw`` or ``mne.Annotations`` with the ``Raw`` for its time origin);
+* a :class:`~tiny_biomoe.signals.Recording` whose reader found tags (Empatica EmbracePlus button
+  presses, ``info["tags"]`` in UNIX seconds; onsets from the recording's earliest channel start);
 
 and :func:`events_from_stim` finds them in a stimulus/trigger channel (a Stim column, PLUX
 digital inputs): every run of non-zero samples is one event, labelled by its value.
@@ -63,12 +65,13 @@ def read_events(
     """Events as a frame ``onset, duration, label`` (seconds, sorted by onset).
 
     ``source``: a path to an events table / BIDS ``_events.tsv`` / Empatica ``tags.csv``, a DataFrame,
-    an ``mne.io.Raw`` (its annotations) or ``mne.Annotations`` (with ``raw=`` for the time origin).
+    an ``mne.io.Raw`` (its annotations) or ``mne.Annotations`` (with ``raw=`` for the time origin), or a
+    :class:`~tiny_biomoe.signals.Recording` with tags (EmbracePlus).
     ``start_time`` (Empatica tags only): the UNIX time of the first sample, or the path of the E4
     signal file whose first line holds it.
 
     Args:
-        source: the events file, DataFrame or MNE object (see above).
+        source: the events file, DataFrame, MNE object or Recording with tags (see above).
         label_column: the column holding the labels (any case); ``None``: the first of ``trial_type``,
             ``label``, ``event``, ``condition``, ``value``, ``stim_type``, ``description``, else every label
             is ``"event"``.
@@ -77,6 +80,10 @@ def read_events(
     """
     if type(source).__module__.startswith("mne."):
         return events_from_annotations(source, raw=raw)
+    from ..signals.readers import Recording
+
+    if isinstance(source, Recording):
+        return _recording_tags(source)
     if isinstance(source, pd.DataFrame):
         return _from_table(source, label_column, "<DataFrame>")
     path = Path(source)
@@ -134,6 +141,21 @@ def read_empatica_tags(path: "str | os.PathLike", *, start_time: "float | str | 
         times = np.array([float(v.split(",")[0]) for v in text], dtype=np.float64)
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{path}: not an Empatica tags.csv (one UNIX time per line) ({exc})") from exc
+    return _frame(times - t0, np.zeros(times.size), [f"tag{i + 1}" for i in range(times.size)])
+
+
+def _recording_tags(rec: Any) -> pd.DataFrame:
+    """A recording's tags (UNIX seconds, ``info["tags"]``) as events ``tag1, tag2, ...`` of duration 0,
+    onsets from its earliest channel start (``info["start_time"]``, UNIX seconds)."""
+    tags, start = rec.info.get("tags"), rec.info.get("start_time")
+    if tags is None:
+        raise DatasetError(f"{rec.source}: its reader found no tags (info['tags']); pass an events file instead")
+    starts = list(start.values()) if isinstance(start, Mapping) else [start]
+    try:
+        t0 = min(float(v) for v in starts)
+    except (TypeError, ValueError):
+        raise DatasetError(f"{rec.source}: tags without a UNIX start time (info['start_time']) to place them") from None
+    times = np.asarray(tags, dtype=np.float64)
     return _frame(times - t0, np.zeros(times.size), [f"tag{i + 1}" for i in range(times.size)])
 
 
