@@ -60,3 +60,35 @@ def test_pipeline_uses_cache(tmp_path):
     cfg2 = PipelineConfig(modalities=["EDA"], kinds=["waveform"], window_s=5.0, render_params={"waveform": {"line_width": 3.0}})
     extract_embeddings(ds, None, cfg2, weights_info="w1", cache=cache, embed_fn=fake)  # other params: miss
     assert len(calls) == 9
+
+
+def test_models_changed_in_memory_never_share_cached_embeddings(tmp_path, reference_checkpoint):
+    """Two in-memory models, or a loaded checkpoint changed after loading (fine-tuned), are told apart by
+    their tensors' hash, not by the file they came from or a common 'in-memory' source."""
+    import torch
+
+    from tiny_biomoe import TinyBioMoE
+    from tiny_biomoe.model.provenance import describe_model, load_model
+
+    ds = make_synthetic_pain(n_subjects=2, trials_per_class=1, duration_s=5.0, seed=1, partitions=None)
+    calls = []
+
+    def fake(w, fs, m, k, model, **kw):
+        calls.append(m)
+        return np.zeros((w.shape[0], 192), np.float32)
+
+    cfg = PipelineConfig(modalities=["EDA"], kinds=["waveform"], window_s=5.0)
+    cache = EmbeddingCache(tmp_path)
+    torch.manual_seed(0)
+    a, b = TinyBioMoE(), TinyBioMoE()
+    for m in (a, b, a):
+        extract_embeddings(ds, m, cfg, weights_info=describe_model(m), cache=cache, embed_fn=fake)
+    assert len(calls) == 2 and cache.hits == 1  # a, b computed; a again from the cache
+    loaded, info = load_model(str(reference_checkpoint), device="cpu")
+    extract_embeddings(ds, loaded, cfg, weights_info=info, cache=cache, embed_fn=fake)
+    with torch.no_grad():
+        next(loaded.parameters()).add_(1.0)  # "fine-tuned": the same file, other tensors
+    changed = describe_model(loaded)
+    assert changed.sha256 == info.sha256 and changed.tensors_sha256 != info.tensors_sha256
+    extract_embeddings(ds, loaded, cfg, weights_info=changed, cache=cache, embed_fn=fake)
+    assert len(calls) == 4

@@ -233,9 +233,12 @@ def _trial_conditioning(
 
 # ----------------------------------------------------------------------------- embeddings
 def _weights_key(weights_info: Any) -> str:
+    """The weights' part of the embedding-cache key: the hash of the tensors themselves where it is
+    known (two in-memory models, or a checkpoint changed after loading, e.g. fine-tuned, never share
+    one), else the file's hash, else its source."""
     if weights_info is None:
         return "unknown-weights"
-    sha = getattr(weights_info, "sha256", None)
+    sha = getattr(weights_info, "tensors_sha256", None) or getattr(weights_info, "sha256", None)
     return sha or str(getattr(weights_info, "source", weights_info))
 
 
@@ -440,8 +443,8 @@ def evaluate(
         dataset: the trials; only the labelled ones with the configured modalities are used.
         config: the settings; ``None``: :class:`PipelineConfig` defaults.
         model: the TinyBioMoE that embeds the images.
-        weights_info: where ``model``'s weights came from (a :class:`~tiny_biomoe.WeightsInfo`): its sha256 (else
-            its source) is part of the cache key and its ``as_dict()`` is stored as ``results["weights"]``.
+        weights_info: where ``model``'s weights came from (a :class:`~tiny_biomoe.WeightsInfo`): its tensors' hash
+            (else its file's sha256, else its source) is part of the cache key and its ``as_dict()`` is stored as ``results["weights"]``.
         cache: an :class:`~tiny_biomoe.data.EmbeddingCache` to reuse and store embeddings; ``None``: no cache.
         device: where the model runs (``"auto"``: the model's own device; see
             :func:`~tiny_biomoe.embed.embed_windows`).
