@@ -13,7 +13,7 @@ import torch
 from tiny_biomoe.cli import main
 from tiny_biomoe.data import make_synthetic_pain, write_ai4pain_layout
 from tiny_biomoe.embed import embed_windows
-from tiny_biomoe.errors import CheckpointError
+from tiny_biomoe.errors import CheckpointError, InputError
 from tiny_biomoe.signals import preprocess
 from tiny_biomoe.pain import load_head, predict
 
@@ -88,6 +88,8 @@ def test_predict_cli_matches_direct_embeddings(trained, reference_model, tmp_pat
     # Python API with an array and the loaded (head, metadata) pair; weights given explicitly
     api = predict((head, meta), a, sampling_rate=100.0, weights=meta["weights"]["source"], device="cpu")
     np.testing.assert_allclose(api[[f"p_{c}" for c in classes]].to_numpy()[0], p[0], atol=2e-5)
+    with pytest.raises(InputError, match="names has 1 entries for 2 recordings"):  # never drops a recording
+        predict((head, meta), [a, a], names=["only"], sampling_rate=100.0, device="cpu")
 
 
 def test_predict_refuses_other_weights(trained, tmp_path, capsys):

@@ -221,6 +221,8 @@ def predict(
     labels = list(names) if names is not None else [
         str(s) if isinstance(s, (str, os.PathLike)) else (s.source if isinstance(s, Recording) else f"<input {i}>")
         for i, s in enumerate(items)]
+    if len(labels) != len(items):  # zip would drop recordings silently
+        raise InputError(f"names has {len(labels)} entries for {len(items)} recordings; give one name per recording")
 
     per_mod: dict[str, list[np.ndarray]] = {m: [] for m in mods}
     per_lines: dict[str, list[dict[str, np.ndarray]]] = {m: [] for m in mods}
