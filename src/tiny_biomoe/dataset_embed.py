@@ -542,9 +542,19 @@ def embed_dataset(
         output: the dataset folder (e.g. ``study.parquet``); an existing one is resumed.
         modality: the modality of recordings that do not name their own (manifest column).
         manifest: a CSV with ``file``, ``modality``, ``column``, ``rate`` and metadata columns.
-        kinds, weights, window, stride, preprocess, kind_params, batch_size, device, backend,
-            precision: as :func:`tiny_biomoe.embed.embed_signal`.
-        column, sampling_rate, time_column: defaults for recordings without their own.
+        kinds: as :func:`tiny_biomoe.embed.embed_signal`.
+        weights: as :func:`tiny_biomoe.embed.embed_signal`.
+        window: as :func:`tiny_biomoe.embed.embed_signal`.
+        stride: as :func:`tiny_biomoe.embed.embed_signal`.
+        preprocess: as :func:`tiny_biomoe.embed.embed_signal`.
+        kind_params: as :func:`tiny_biomoe.embed.embed_signal`.
+        batch_size: as :func:`tiny_biomoe.embed.embed_signal`.
+        device: as :func:`tiny_biomoe.embed.embed_signal`.
+        backend: as :func:`tiny_biomoe.embed.embed_signal`.
+        precision: as :func:`tiny_biomoe.embed.embed_signal`.
+        column: the channel of recordings that do not name their own.
+        sampling_rate: the rate of recordings that do not state their own.
+        time_column: the time column of recordings that do not name their own.
         resample: conditioning rate (``"model"``: the modality's model rate, ``"native"``, or Hz).
         chunk_windows: windows conditioned and embedded at a time (bounds memory; not a setting:
             chunked equals whole).

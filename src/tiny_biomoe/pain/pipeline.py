@@ -49,8 +49,9 @@ __all__ = [
 class PipelineConfig:
     """Everything that decides a result (stored in every report and saved head).
 
-    ``modalities=None`` uses all modalities of the dataset. ``window_s=None`` uses each modality's
-    default window (10 s for EDA/BVP/RESP/SpO2); trials shorter than it are refused, never padded.
+    ``modalities=None`` uses all modalities of the dataset. ``window_s=None`` uses the dataset's trial
+    length (``dataset.window_s``, e.g. 5.5 s for BioVid), else each modality's default window (10 s for
+    EDA/BVP/RESP/SpO2) shortened to the shortest trial with a warning; windows are never padded.
     ``resample``: ``"model"`` (each modality's model rate, e.g. 100 Hz for BVP), ``"native"`` (the
     modality's most common recorded rate) or Hz (:func:`tiny_biomoe.signals.conditioning.condition`).
     ``render_params`` maps a kind to parameter

@@ -180,7 +180,9 @@ def predict(
         names: the ``file`` value of each recording's rows, in order; ``None``: the path, the Recording's
             source or ``<input i>``.
         log: called with a line naming the weights used; ``None``: nothing is logged.
-        backend, precision: the model's inference form (:mod:`tiny_biomoe.model.runtime`; default torch, fp32).
+        backend: the model's inference backend, ``"torch"`` or ``"onnx"`` (:mod:`tiny_biomoe.model.runtime`;
+            default torch).
+        precision: ``"fp32"`` (default), ``"bf16"`` or ``"fp16"`` where the device supports it.
 
     Returns a DataFrame with columns ``file, window, start_s, end_s, predicted, p_<class>...``.
     """

@@ -139,7 +139,7 @@ def render(
         **params: overrides of the kind's parameter dataclass.
 
     >>> import numpy as np
-    >>> render(np.sin(np.arange(1000) / 20), "waveform", 100.0).shape
+    >>> render(np.sin(np.arange(1000) / 20), kind="waveform", sampling_rate=100.0).shape
     torch.Size([1, 3, 224, 224])
     """
     k = get_kind(kind)

@@ -194,7 +194,8 @@ def condition(
         signal: 1-D samples (non-finite = missing).
         sampling_rate: the recording's rate in Hz.
         modality: name or :class:`ModalityDefaults` (its filter, window and model rate).
-        window_s, stride_s: seconds (default: the modality's window; stride = window).
+        window_s: window length in seconds (default: the modality's window).
+        stride_s: seconds between window starts (default: the window, no overlap).
         resample: ``"model"`` (default: the modality's model rate), ``"native"`` or a rate in Hz.
         preprocess: apply the modality's filter (``False``: gaps and resampling only).
         normalize_method: ``None``, ``"zscore"`` or ``"minmax"`` over the whole conditioned recording.
@@ -209,7 +210,8 @@ def condition(
         lines: component windows to cut too (:data:`LINE_NAMES`).
         line_settings: overrides of ``highpass_hz``, ``lowpass_hz``, ``tonic_phasic_hz``,
             ``filter_order`` for the lines (default: the modality's).
-        quality, sqi: compute per-window flags (``sqi=False``: without NeuroKit2's index).
+        quality: compute per-window quality flags.
+        sqi: with ``quality``, also NeuroKit2's signal quality index (``False``: the flags without it).
 
     Raises:
         SignalError: bad signal or settings, a recording shorter than one window (never padded),

@@ -293,7 +293,7 @@ def preprocess(
         **overrides: fields of the modality defaults to change, e.g. ``lowpass_hz=5.0`` (see :func:`get_modality`).
 
     >>> import numpy as np
-    >>> y = preprocess(np.sin(np.arange(1000) / 10), 100, "ppg", lowpass_hz=5.0)
+    >>> y = preprocess(np.sin(np.arange(1000) / 10), sampling_rate=100, modality="ppg", lowpass_hz=5.0)
     """
     fs = check_sampling_rate(sampling_rate)
     m = get_modality(modality, **overrides)
