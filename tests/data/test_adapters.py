@@ -153,6 +153,10 @@ def test_load_dataset_needs_root():
         load_dataset("nope")
     with pytest.raises(ConfigError, match="--classes is not supported for synthetic"):  # never silently ignored
         load_dataset("synthetic", classes=["No_Pain", "High_Pain"])
+    with pytest.raises(ConfigError, match="--sampling-rate does not apply to synthetic"):  # nor a rate
+        load_dataset("synthetic", sampling_rate=100.0)
+    with pytest.raises(ConfigError, match="manifest's fs column"):
+        load_dataset("manifest", manifest="m.csv", sampling_rate=100.0)
 
 
 def test_unreadable_inputs_give_dataset_errors(tmp_path):

@@ -41,7 +41,7 @@ def load_dataset(
             ``"synthetic"``).
         classes: the classes to keep, in order (``"biovid"``, ``"manifest"`` only; see above).
         sampling_rate: Hz, the ``sampling_rate`` of the ``"ai4pain"`` and ``"biovid"`` adapters; ``None``: their
-            default; not used by ``"manifest"`` and ``"synthetic"``.
+            default; a ConfigError for ``"manifest"`` and ``"synthetic"`` (never ignored).
         seed: the seed of the ``"synthetic"`` dataset; unused by the others.
         **options: AI4PAIN's segment construction (see above); ``None`` values are dropped.
     """
@@ -55,20 +55,23 @@ def load_dataset(
         raise ConfigError(f"--classes is not supported for {name} (its classes are fixed by the data: AI4PAIN 2025 "
                           "No_Pain/Low_Pain/High_Pain, 2026 No_Pain/Arm_Pain/Hand_Pain); drop --classes, or describe the "
                           "trials you want in a manifest (--dataset manifest)")
+    if sampling_rate is not None and name in ("manifest", "synthetic"):
+        where = "the manifest's fs column gives each file's rate" if name == "manifest" else "it is generated at fixed rates"
+        raise ConfigError(f"--sampling-rate does not apply to {name} ({where}); drop it")
     if name == "ai4pain":
         from .ai4pain import load_ai4pain
 
         if root is None:
             raise ConfigError("--root is needed for ai4pain: the folder holding train/ validation/ test/ "
                               "(or the folder the zip unpacked to)")
-        kw: dict[str, Any] = {"sampling_rate": sampling_rate} if sampling_rate else {}
+        kw: dict[str, Any] = {"sampling_rate": sampling_rate} if sampling_rate is not None else {}
         return load_ai4pain(root, modalities=modalities, **kw, **options)
     if name == "biovid":
         from .biovid import load_biovid
 
         if root is None:
             raise ConfigError("--root is needed for biovid: the database folder or its biosignals_filtered/ folder")
-        kw = {"sampling_rate": sampling_rate} if sampling_rate else {}
+        kw = {"sampling_rate": sampling_rate} if sampling_rate is not None else {}
         if classes:
             kw["classes"] = tuple(classes)
         return load_biovid(root, modalities=modalities, **kw)
