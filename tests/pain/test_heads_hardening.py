@@ -153,3 +153,11 @@ def test_head_config_settings(field, value):
 def test_finetune_config_settings(field, value):
     with pytest.raises(ConfigError, match=field):
         FineTuneConfig(**{field: value})
+
+
+@pytest.mark.parametrize("labels", [[0, 1, 3], [-1, 0, 1], [[0], [1], [2]]])
+def test_finetune_refuses_labels_outside_the_classes(labels):
+    from tiny_biomoe.pain import finetune
+
+    with pytest.raises(ConfigError, match="class indices 0..2"):
+        finetune(np.zeros((3, 3, 224, 224), np.float32), labels, 3, FineTuneConfig(steps=1, pretrained=False))

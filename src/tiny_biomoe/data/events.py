@@ -307,9 +307,8 @@ def cut_trials(
             dropped += 1
             continue
         t = Trial(str(subject), f"{i:03d}", lab, cut, dict(rates), partition, f"{source}@{float(row['onset']):g}s")
-        if hasattr(t, "info"):
-            t.info.update(onset_s=float(row["onset"]), tmin=float(tmin), tmax=float(hi), event=int(i),
-                          baseline=None if baseline is None else list(baseline))
+        t.info.update(onset_s=float(row["onset"]), tmin=float(tmin), tmax=float(hi), event=int(i),
+                      baseline=None if baseline is None else list(baseline))
         out.append(t)
     if dropped:
         warnings.warn(f"{source}: {dropped} events lie (partly) outside the recording for [{tmin:g}, "

@@ -684,6 +684,9 @@ def finetune(
     y = torch.as_tensor(np.asarray(labels), dtype=torch.long)
     if imgs.ndim != 4 or imgs.shape[0] != y.shape[0] or imgs.shape[0] < 1:
         raise ConfigError(f"finetune needs images (N, 3, 224, 224) and N labels, got {tuple(imgs.shape)} and {tuple(y.shape)}")
+    if y.ndim != 1 or int(y.min()) < 0 or int(y.max()) >= int(n_classes):
+        raise ConfigError(f"finetune labels must be class indices 0..{int(n_classes) - 1} (n_classes={n_classes}), "
+                          f"got values {int(y.min())}..{int(y.max())}; map the labels to indices first")
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(cfg.seed)
         if model is None or not cfg.pretrained:
