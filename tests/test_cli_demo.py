@@ -44,6 +44,8 @@ def test_demo_fallback_to_random_weights_says_so(tmp_path, monkeypatch, capsys):
     res = json.loads((folder / "results.json").read_text())
     assert res["weights"]["source"].startswith("random-init") and res["weights"]["official"] is False
     assert "RANDOM-INIT WEIGHTS" in (folder / "report.md").read_text()
+    assert res["demo"]["config"] == "given" and res["demo"]["quick"] is None  # the given config decided, not quick=
+    assert res["demo"]["synthetic"]["n_subjects"] == 2
 
 
 @pytest.mark.filterwarnings("ignore:AI4PAIN. partition folder")

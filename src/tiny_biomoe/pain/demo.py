@@ -112,7 +112,9 @@ def run_demo(
     n_img = len(ds.trials) * len(cfg.pipeline.modalities or ds.modalities) * len(cfg.pipeline.kinds)
     log(f"embedding {n_img} images ({len(cfg.pipeline.kinds)} kinds), cache {cache.directory if use_cache else 'off'}")
     results, table = evaluate(ds, cfg.pipeline, model=model, weights_info=winfo, cache=cache, device=device, progress=True)
-    results["demo"] = {"quick": quick, "seed": seed, "synthetic": dataclasses.asdict(cfg.synthetic)}
+    results["demo"] = {"quick": quick if config is None else None, "seed": seed if config is None else None,
+                       "config": "given" if config is not None else "demo_config(quick, seed)",
+                       "synthetic": dataclasses.asdict(cfg.synthetic)}  # a given config decides; its seeds are here
 
     examples = class_examples(ds, cfg.pipeline)
     results["total_seconds"] = time.perf_counter() - t0
