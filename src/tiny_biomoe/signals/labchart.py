@@ -148,14 +148,13 @@ def read_labchart_text(path: "str | Path", **_: Any):
         data = _read_rows(path, b, decimal)
         if data.shape[0] == 0:
             continue
-        names = titles or None
-        if names is not None and data.shape[1] == len(names) + 1:
+        if titles and data.shape[1] == len(titles) + 1:
             data = data[:, 1:]  # the time column: the interval gives the rate
-        elif names is not None and data.shape[1] != len(names):
+        elif titles and data.shape[1] != len(titles):
             raise SignalError(f"{path}: LabChart rows hold {data.shape[1]} values but 'ChannelTitle=' names "
-                              f"{len(names)} channels ({names}); the file is damaged or edited")
-        elif names is None and "TimeFormat" in b.header and data.shape[1] > 1:
-            data = data[:, 1:]
+                              f"{len(titles)} channels ({titles}); the file is damaged or edited")
+        elif not titles and "TimeFormat" in b.header and data.shape[1] > 1:
+            data = data[:, 1:]  # without titles, a time format says the first column is time
         if n_ch is not None and data.shape[1] != n_ch:
             raise SignalError(f"{path}: LabChart blocks with {n_ch} and {data.shape[1]} channels")
         n_ch = data.shape[1]
