@@ -312,7 +312,8 @@ def _run_embed_dataset(args: argparse.Namespace) -> int:
 def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect", help="what a recording file holds: format, channels, sensors, units, rate and its "
                        "source, duration, NaN share, and the channel each --modality would take")
-    p.add_argument("input", nargs="+", help="recording files or E4 session folders (any format `biomoe embed` reads)")
+    p.add_argument("input", nargs="+", help="recording files, E4/EmbracePlus session folders, or a dataset folder "
+                   "(one line per recording found in it, as `biomoe embed` finds them)")
     p.add_argument("--fs", "--sampling-rate", dest="fs", type=float, default=None,
                    help="sampling rate in Hz if the file states none (default: from the file)")
     p.add_argument("--time-column", default=None, help="name or index of the time column (default: auto-detect; 'none': no time column)")
@@ -323,18 +324,35 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
-    from .signals.inspection import format_inspection, inspect
+    from pathlib import Path
+
+    from .dataset_embed import _folder_files, _is_session_folder
+    from .errors import InputError
+    from .signals.inspection import format_inspection, format_inspection_table, inspect
 
     def one(f: str) -> dict:
         return inspect(f, sampling_rate=args.fs, time_column=args.time_column, time_unit=args.time_unit,
                        convert=not args.raw)
 
-    if len(args.input) == 1:
-        rep = one(args.input[0])  # its error is the command's
+    files, folders = [], False
+    for f in args.input:  # a dataset folder: the recordings `biomoe embed` would find in it
+        if Path(f).is_dir() and not _is_session_folder(Path(f)):
+            found = _folder_files(Path(f))
+            if not found:
+                raise InputError(f"{f}: a folder without recordings that biomoe reads (looked in its subfolders too)")
+            files += [str(p) for p in found]
+            folders = True
+        else:
+            files.append(f)
+    if len(files) == 1 and not folders:
+        rep = one(files[0])  # its error is the command's
         _emit(args, format_inspection(rep), rep)
         return 0
     reps, texts, failed = [], [], 0
-    for f in args.input:  # one unreadable file among many is reported, and the others still are
+    from tqdm.auto import tqdm
+
+    bar = tqdm(files, desc="inspecting", unit="file", leave=False, disable=not _progress(args) or len(files) < 5)
+    for f in bar:  # one unreadable file is reported, and the others still are
         try:
             rep = one(f)
             texts.append(format_inspection(rep))
@@ -344,7 +362,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
             print(f"biomoe inspect: error: {exc}", file=sys.stderr)
             failed += 1
         reps.append(rep)
-    _emit(args, "\n\n".join(texts), reps)
+    _emit(args, format_inspection_table(reps) if folders else "\n\n".join(texts), reps)
     if failed:
         print(f"biomoe inspect: {failed} of {len(reps)} files could not be read", file=sys.stderr)
     return 2 if failed else 0

@@ -214,3 +214,25 @@ def test_cli_inspect_of_several_files_reports_each_and_fails_for_the_bad_one(tmp
     out = capsys.readouterr().out
     assert "rate:      10 Hz" in out and f"file:      {bad}\nerror:" in out
     assert main(["inspect", str(bad)]) == 2 and "empty" in capsys.readouterr().err  # one file: its error alone
+
+
+def test_cli_inspect_of_a_dataset_folder_is_one_line_per_recording(tmp_path, capsys):
+    study = tmp_path / "study"
+    (study / "s1").mkdir(parents=True)
+    (study / "s2").mkdir()
+    (study / "s1" / "rec.csv").write_text("time,eda,bvp\n" + "".join(f"{i / 10},{i},{-i}\n" for i in range(300)))
+    (study / "s2" / "rec.tsv").write_text("time\tresp\n" + "".join(f"{i / 4}\t{i % 7}\n" for i in range(400)))
+    (study / "s2" / "broken.csv").write_text("")
+    assert main(["inspect", str(study)]) == 2  # one unreadable recording: reported, the others still listed
+    out = capsys.readouterr().out
+    rows = {line.split()[0]: line for line in out.splitlines() if line.startswith(str(study))}
+    assert set(rows) == {str(study / "s1" / "rec.csv"), str(study / "s2" / "rec.tsv"), str(study / "s2" / "broken.csv")}
+    assert "bvp: bvp; eda: eda" in rows[str(study / "s1" / "rec.csv")] and " 10 " in rows[str(study / "s1" / "rec.csv")]
+    assert "any: resp" in rows[str(study / "s2" / "rec.tsv")] and "error:" in rows[str(study / "s2" / "broken.csv")]
+    assert "3 files, 1 unreadable" in out
+    (study / "s2" / "broken.csv").unlink()
+    assert main(["inspect", str(study), "--json"]) == 0
+    reps = json.loads(capsys.readouterr().out)
+    assert [r["sampling_rate"] for r in reps] == [10, 4]
+    (tmp_path / "nothing").mkdir()
+    assert main(["inspect", str(tmp_path / "nothing")]) == 2 and "without recordings" in capsys.readouterr().err

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import SignalError
 
-__all__ = ["inspect", "format_inspection"]
+__all__ = ["inspect", "format_inspection", "format_inspection_table"]
 
 
 def _nan_runs(x: np.ndarray) -> int:
@@ -160,18 +160,44 @@ def format_inspection(rep: dict[str, Any]) -> str:
     lines.append("")
     lines += ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
     lines.append("")
-    takes = list(rep["modality_channel"].values())
-    if len(rep["channels"]) == 1 and takes and all(isinstance(v, str) for v in takes) and len(set(takes)) == 1:
-        lines.append(f"--modality takes: {takes[0]}, the only channel, for any modality")
-    else:
-        picks = []
-        for m, ch in rep["modality_channel"].items():
-            if isinstance(ch, dict):
-                picks.append(f"{m}: one of {ch['ambiguous']} (pass --column)")
-            elif ch is not None:
-                picks.append(f"{m}: {ch}")
-        lines.append("--modality takes: " + ("; ".join(picks) if picks else "no channel is labelled with a modality "
-                                              "(pass --column)"))
+    lines.append(f"--modality takes: {_takes(rep)}")
     for w in rep["warnings"]:
         lines.append(f"warning: {w}")
+    return "\n".join(lines)
+
+
+def _takes(rep: dict[str, Any], short: bool = False) -> str:
+    """The channel each ``--modality`` would take (``short``: one line of a table)."""
+    takes = list(rep["modality_channel"].values())
+    if len(rep["channels"]) == 1 and takes and all(isinstance(v, str) for v in takes) and len(set(takes)) == 1:
+        return f"any: {takes[0]}" if short else f"{takes[0]}, the only channel, for any modality"
+    picks = []
+    for m, ch in rep["modality_channel"].items():
+        if isinstance(ch, dict):
+            picks.append(f"{m}: one of {ch['ambiguous']}" + ("" if short else " (pass --column)"))
+        elif ch is not None:
+            picks.append(f"{m}: {ch}")
+    if picks:
+        return "; ".join(picks)
+    return "none (--column)" if short else "no channel is labelled with a modality (pass --column)"
+
+
+def format_inspection_table(reps: "list[dict[str, Any]]") -> str:
+    """Reports of :func:`inspect` (or ``{"path", "error"}`` entries) as one line per file: a dataset at a glance."""
+    head = ("file", "format", "Hz", "seconds", "channels", "--modality takes", "notes")
+    rows = [head]
+    for r in reps:
+        if "error" in r:
+            rows.append((r["path"], "-", "-", "-", "-", "-", f"error: {r['error']}"))
+            continue
+        rate = r["sampling_rate"]
+        hz = "/".join(f"{v:g}" for v in rate) if isinstance(rate, list) else _fmt(rate)
+        notes = f"{len(r['warnings'])} warning(s)" if r["warnings"] else ""
+        rows.append((r["path"], str(r["format"]), hz, _fmt(r["duration_s"], 6), str(len(r["channels"])),
+                     _takes(r, short=True), notes))
+    widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
+    failed = sum("error" in r for r in reps)
+    lines = ["  ".join(v.ljust(w) for v, w in zip(row, widths)).rstrip() for row in rows]
+    lines.append(f"\n{len(reps)} files" + (f", {failed} unreadable" if failed else "")
+                 + " (biomoe inspect FILE for one file's channels and warnings)")
     return "\n".join(lines)
