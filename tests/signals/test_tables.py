@@ -432,3 +432,15 @@ def test_a_table_without_a_units_row_keeps_its_first_sample(tmp_path):
     p.write_text('"sep=;"\ntime;eda\n0;1,5\n0,1;1,6\n0,2;1,7\n0,3;1,8\n')
     tab = read_table(p)
     assert tab.units == {} and tab.frame["eda"].tolist() == [1.5, 1.6, 1.7, 1.8] and tab.sampling_rate == pytest.approx(10)
+
+
+def test_units_from_the_column_names_when_no_units_row(tmp_path):
+    p = tmp_path / "polar.csv"  # the layout of Polar Sensor Logger's ECG export
+    rows = "".join(f"2024-05-06T10:00:{i / 130:09.6f};{i * 7692307};{i / 0.13:.3f};{(i % 13) * 10}\n" for i in range(1300))
+    p.write_text("Phone timestamp;sensor timestamp [ns];timestamp [ms];ecg [uV]\n" + rows)
+    tab = read_table(p, columns=["ecg [uV]"])
+    assert tab.time_column == "timestamp [ms]" and tab.sampling_rate == pytest.approx(130.0, rel=1e-3)
+    assert tab.units == {"ecg [uV]": "uV"}
+    rec = read_signal(p)
+    assert rec.units["ecg [uV]"] == "uV" and rec.pick(modality="ecg")[0] == "ecg [uV]"
+    assert rec.units["sensor timestamp [ns]"] == "ns"  # a second clock is a numeric column like any other

@@ -120,7 +120,8 @@ class Table:
         source: the path.
         encoding: the text encoding read (see :func:`text_encoding`; None for a spreadsheet).
         sheet: the sheet read from a spreadsheet (None: a text file).
-        units: channel -> unit, from a row of units under the header (``ms, uS, mV``).
+        units: channel -> unit, from a row of units under the header (``ms, uS, mV``), else from the
+            name (``EDA (µS)``, ``ecg [uV]``).
         time_unit_guess: when the time column's unit was guessed, ``{"unit": read, "rates_hz": {unit: Hz}}``
             over the plausible units (what an error about the recording's length suggests instead).
     """
@@ -916,8 +917,22 @@ def read_table(
                  time=t_sec, start_time=start, header=meta["header"], comments=meta["comments"],
                  has_header=meta["has_header"], non_numeric=bad, comment_lines_in_table=meta["comment_lines_in_table"],
                  warnings=[str(n) for n in notes], source=source, encoding=meta["encoding"], sheet=meta["sheet"],
-                 units={c: u for c, u in meta["units"].items() if c in frame.columns},
+                 units=_channel_units(list(frame.columns), meta["units"]),
                  time_unit_guess=next((n.guess for n in notes if isinstance(n, _UnitGuess)), None))
+
+
+_NAME_UNIT = re.compile(r"[(\[]\s*([A-Za-zµμ%°][^()\[\]]{0,11}?)\s*[)\]]\s*$")
+
+
+def _channel_units(names: "list[str]", row: "dict[str, str]") -> dict[str, str]:
+    """Each channel's unit: from the units row, else from its name (``EDA (µS)``, ``ecg [uV]``)."""
+    out = {}
+    for n in names:
+        m = _NAME_UNIT.search(n)
+        unit = row.get(n) or (m.group(1) if m else None)
+        if unit:
+            out[n] = unit
+    return out
 
 
 def is_table_path(path: "str | Path") -> bool:
