@@ -142,3 +142,16 @@ def test_tags_are_events_for_cutting_trials(tmp_path):
     np.testing.assert_allclose(trials[1].signals["EDA"], eda[160:200], rtol=1e-6)
     with pytest.raises(DatasetError, match="found no tags"):
         read_events(read_signal({"EDA": np.zeros(10)}, sampling_rate=4.0))
+
+
+def test_a_sensor_without_its_start_time_is_refused(tmp_path):
+    schema = fastavro.parse_schema({"type": "record", "name": "A", "fields": [
+        {"name": "rawData", "type": {"type": "record", "name": "R", "fields": [
+            {"name": "eda", "type": {"type": "record", "name": "E", "fields": [
+                {"name": "samplingFrequency", "type": "float"},
+                {"name": "values", "type": {"type": "array", "items": "float"}}]}}]}}]})
+    p = tmp_path / "nostart.avro"
+    with open(p, "wb") as fh:
+        fastavro.writer(fh, schema, [{"rawData": {"eda": {"samplingFrequency": 4.0, "values": [1.0, 2.0]}}}])
+    with pytest.raises(SignalError, match="no timestampStart"):
+        read_signal(p)

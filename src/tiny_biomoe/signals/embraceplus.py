@@ -85,7 +85,10 @@ def _chunks(path: Path, convert: bool) -> tuple[dict[str, list[_Chunk]], list[in
             x = np.stack(cols, axis=1)
             if len(fields) == 3 and convert:
                 x = x * _imu_scale(s.get("imuParams"), path, key)
-            found.setdefault(key, []).append(_Chunk(int(s["timestampStart"]), fs, x, str(path)))
+            start = s.get("timestampStart")
+            if not isinstance(start, (int, float)) or isinstance(start, bool):
+                raise SignalError(f"{path}: {key} has samples but no timestampStart (UNIX us); the file is damaged")
+            found.setdefault(key, []).append(_Chunk(int(start), fs, x, str(path)))
         t = raw.get("tags")
         if isinstance(t, dict):
             tags += [int(v) for v in t.get("tagsTimeMicros") or []]
