@@ -140,7 +140,7 @@ def test_tags_are_events_for_cutting_trials(tmp_path):
     assert ev["onset"].tolist() == [10.0, 40.0] and ev["label"].tolist() == ["tag1", "tag2"]
     trials = cut_trials({"EDA": rec.signals["EDA"]}, ev, sampling_rate=4.0, subject="s1", tmin=0, tmax=10)
     np.testing.assert_allclose(trials[1].signals["EDA"], eda[160:200], rtol=1e-6)
-    with pytest.raises(DatasetError, match="found no tags"):
+    with pytest.raises(DatasetError, match="found no events"):
         read_events(read_signal({"EDA": np.zeros(10)}, sampling_rate=4.0))
 
 

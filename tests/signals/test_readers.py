@@ -101,6 +101,43 @@ def test_edf_roundtrip(tmp_path, data):
     assert read_signal(p, columns=["BVP"]).channels == ["BVP"]
 
 
+def test_edf_repeated_labels_start_time_and_annotations(tmp_path):
+    import datetime
+
+    import pyedflib
+
+    from tiny_biomoe.data import cut_trials, read_events
+
+    p = tmp_path / "emg.edf"
+    w = pyedflib.EdfWriter(str(p), 3, file_type=pyedflib.FILETYPE_EDFPLUS)
+    w.setSignalHeaders([{"label": lab, "dimension": "uV", "sample_frequency": 100, "physical_max": 1000.0,
+                         "physical_min": -1000.0, "digital_max": 32767, "digital_min": -32768}
+                        for lab in ("EMG", "EMG", "ECG")])
+    w.setStartdatetime(datetime.datetime(2024, 5, 6, 10, 0, 0))
+    x = [100 * np.sin(np.arange(3000) / k) for k in (10, 20, 30)]
+    w.writeSamples(x)
+    w.writeAnnotation(5.0, 2.0, "pain on")
+    w.writeAnnotation(12.5, -1, "button")  # EDF+ -1: no duration
+    w.close()
+    rec = read_signal(p)
+    assert rec.channels == ["EMG", "EMG (2)", "ECG"]  # before, the second EMG replaced the first
+    np.testing.assert_allclose(rec.signals["EMG"], x[0], atol=0.1)
+    np.testing.assert_allclose(rec.signals["EMG (2)"], x[1], atol=0.1)
+    assert rec.info["start_time"] == "2024-05-06T10:00:00"
+    ev = read_events(rec)
+    assert ev["onset"].tolist() == [5.0, 12.5] and ev["duration"].tolist() == [2.0, 0.0]
+    assert ev["label"].tolist() == ["pain on", "button"]
+    trials = cut_trials({"ECG": rec.signals["ECG"]}, ev, sampling_rate=100, subject="s1", tmin=0, tmax=2)
+    np.testing.assert_allclose(trials[0].signals["ECG"], rec.signals["ECG"][500:700])
+
+
+def test_unique_names_keep_file_order_and_never_collide():
+    from tiny_biomoe.signals.readers import unique_names
+
+    assert unique_names(["a", "b", "a", "a"]) == ["a", "b", "a (2)", "a (3)"]
+    assert unique_names(["a", "a (2)", "a"]) == ["a", "a (2)", "a (3)"]
+
+
 def test_wfdb_roundtrip(tmp_path, data):
     import wfdb
     _, a, b = data

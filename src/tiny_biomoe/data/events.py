@@ -10,8 +10,9 @@ Events are a pandas DataFrame with the columns ``onset`` (seconds from the first
 * an Empatica E4 ``tags.csv`` (one UNIX time per line; ``start_time=`` is the recording's start,
   the first line of its ``EDA.csv``, or the path of that file);
 * MNE annotations (an ``mne.io.Raw`` or ``mne.Annotations`` with the ``Raw`` for its time origin);
-* a :class:`~tiny_biomoe.signals.Recording` whose reader found tags (Empatica EmbracePlus button
-  presses, ``info["tags"]`` in UNIX seconds; onsets from the recording's earliest channel start);
+* a :class:`~tiny_biomoe.signals.Recording` whose reader found events: EDF+ annotations
+  (``info["annotations"]``) or tags (Empatica EmbracePlus button presses, ``info["tags"]`` in UNIX
+  seconds; onsets from the recording's earliest channel start);
 
 and :func:`events_from_stim` finds them in a stimulus/trigger channel (a Stim column, PLUX
 digital inputs): every run of non-zero samples is one event, labelled by its value.
@@ -66,12 +67,12 @@ def read_events(
 
     ``source``: a path to an events table / BIDS ``_events.tsv`` / Empatica ``tags.csv``, a DataFrame,
     an ``mne.io.Raw`` (its annotations) or ``mne.Annotations`` (with ``raw=`` for the time origin), or a
-    :class:`~tiny_biomoe.signals.Recording` with tags (EmbracePlus).
+    :class:`~tiny_biomoe.signals.Recording` with EDF+ annotations or tags (EmbracePlus).
     ``start_time`` (Empatica tags only): the UNIX time of the first sample, or the path of the E4
     signal file whose first line holds it.
 
     Args:
-        source: the events file, DataFrame, MNE object or Recording with tags (see above).
+        source: the events file, DataFrame, MNE object or Recording with annotations or tags (see above).
         label_column: the column holding the labels (any case); ``None``: the first of ``trial_type``,
             ``label``, ``event``, ``condition``, ``value``, ``stim_type``, ``description``, else every label
             is ``"event"``.
@@ -83,6 +84,9 @@ def read_events(
     from ..signals.readers import Recording
 
     if isinstance(source, Recording):
+        if source.info.get("annotations"):  # EDF+ annotations, onsets from the first sample
+            ann = source.info["annotations"]
+            return _frame([a["onset"] for a in ann], [a["duration"] for a in ann], [a["label"] for a in ann])
         return _recording_tags(source)
     if isinstance(source, pd.DataFrame):
         return _from_table(source, label_column, "<DataFrame>")
@@ -149,7 +153,8 @@ def _recording_tags(rec: Any) -> pd.DataFrame:
     onsets from its earliest channel start (``info["start_time"]``, UNIX seconds)."""
     tags, start = rec.info.get("tags"), rec.info.get("start_time")
     if tags is None:
-        raise DatasetError(f"{rec.source}: its reader found no tags (info['tags']); pass an events file instead")
+        raise DatasetError(f"{rec.source}: its reader found no events (EDF+ annotations, EmbracePlus tags); pass an "
+                           "events file instead")
     starts = list(start.values()) if isinstance(start, Mapping) else [start]
     try:
         t0 = min(float(v) for v in starts)

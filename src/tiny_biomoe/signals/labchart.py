@@ -125,7 +125,7 @@ def _block_start(block: _Block) -> float | None:
 
 def read_labchart_text(path: "str | Path", **_: Any):
     """Read a LabChart text export into a Recording (see the module doc)."""
-    from .readers import Recording
+    from .readers import Recording, unique_names
     from .tables import MAX_GAP_SAMPLES
 
     path = Path(path)
@@ -171,9 +171,7 @@ def read_labchart_text(path: "str | Path", **_: Any):
     if not parts:
         raise SignalError(f"{path}: a LabChart text header but no sample rows")
     values = np.concatenate(parts, axis=0)
-    names = titles or [f"Channel {i + 1}" for i in range(values.shape[1])]
-    if len(set(names)) != len(names):
-        names = [f"{n} ({i + 1})" if names.count(n) > 1 else n for i, n in enumerate(names)]
+    names = unique_names(titles or [f"Channel {i + 1}" for i in range(values.shape[1])])
     units = dict(zip(names, first.header.get("UnitName", [])))
     stamp = first.header.get("ExcelDateTime") or []
     info = {"format": "labchart-text", "sampling_rate_from": "header", "blocks": len(same),

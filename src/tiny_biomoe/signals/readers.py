@@ -266,14 +266,41 @@ def _read_edf(path: Path, columns, sampling_rate) -> Recording:
     except OSError as exc:
         raise SignalError(f"{source}: not a readable EDF/BDF file ({exc})") from exc
     try:
-        labels = [s.strip() or f"ch{i}" for i, s in enumerate(reader.getSignalLabels())]
+        labels = unique_names([s.strip() or f"ch{i}" for i, s in enumerate(reader.getSignalLabels())])
         signals = {lab: reader.readSignal(i) for i, lab in enumerate(labels)}
         rates = {lab: float(reader.getSampleFrequency(i)) for i, lab in enumerate(labels)}
         units = {lab: reader.getPhysicalDimension(i).strip() for i, lab in enumerate(labels)}
+        onsets, durations, texts = reader.readAnnotations()
+        try:
+            start = reader.getStartdatetime().isoformat()
+        except (ValueError, OSError):  # a header date pyedflib cannot make a datetime of
+            start = None
     finally:
         reader.close()
-    rec = Recording(signals, rates, source, units=units, info={"format": "edf", "sampling_rate_from": "header"})
+    annotations = [{"onset": float(o), "duration": max(float(d), 0.0), "label": str(t).strip()}
+                   for o, d, t in zip(onsets, durations, texts)]  # EDF+ writes -1 for "no duration"
+    info = {"format": "edf", "sampling_rate_from": "header", "start_time": start, "annotations": annotations}
+    rec = Recording(signals, rates, source, units=units, info=info)
     return _select(rec, columns, sampling_rate)
+
+
+def unique_names(names: Sequence[str]) -> list[str]:
+    """Channel names made unique in file order: a repeated ``EMG`` becomes ``EMG (2)``, ``EMG (3)``...
+    (EDF and WFDB allow repeated labels; a dict of channels would keep only the last one)."""
+    seen: dict[str, int] = {}
+    taken = set(names)
+    out = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        if seen[n] == 1:
+            out.append(n)
+            continue
+        k = seen[n]
+        while f"{n} ({k})" in taken:
+            k += 1
+        out.append(f"{n} ({k})")
+        taken.add(out[-1])
+    return out
 
 
 def _read_wfdb(path: Path, columns, sampling_rate) -> Recording:
@@ -285,7 +312,7 @@ def _read_wfdb(path: Path, columns, sampling_rate) -> Recording:
         rec = wfdb.rdrecord(record_name)
     except Exception as exc:  # wfdb raises assorted types on bad headers
         raise SignalError(f"{source}: not a readable WFDB record ({exc})") from exc
-    names = [str(n) for n in (rec.sig_name or [f"ch{i}" for i in range(rec.n_sig)])]
+    names = unique_names([str(n) for n in (rec.sig_name or [f"ch{i}" for i in range(rec.n_sig)])])
     signals = {n: rec.p_signal[:, i].astype(np.float64) for i, n in enumerate(names)}
     units = {n: str(u) for n, u in zip(names, rec.units or [])}
     out = Recording(signals, float(rec.fs), source, units=units, info={"format": "wfdb", "sampling_rate_from": "header"})
