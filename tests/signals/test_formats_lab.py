@@ -179,6 +179,13 @@ def test_xdf_streams_rates_labels_and_markers(tmp_path):
     p.write_bytes(buf[:40])  # cut inside the second chunk
     with pytest.raises(SignalError, match="XDF"):
         read_signal(p)
+    same = b"XDF:" + _chunk(1, b'<?xml version="1.0"?><info><version>1.0</version></info>')
+    same += _stream_header(1, "BioAmp", "ExG", ["ExG", "ExG"], ["EMG", "EMG"], fs1)  # one label twice in a stream
+    same += _samples(1, t1, bio) + _footer(1, t1[0], t1[-1], n1)
+    p.write_bytes(same)
+    rec = read_signal(p)
+    assert rec.channels == ["BioAmp/ExG", "BioAmp/ExG (2)"]  # both kept
+    np.testing.assert_array_equal(rec.signals["BioAmp/ExG (2)"], bio[:, 1].astype(np.float64))
 
 
 # ----------------------------------------------------------------------------- BIOPAC .acq (bioread's API)

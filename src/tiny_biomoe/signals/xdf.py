@@ -72,10 +72,13 @@ def read_xdf(path: "str | Path", **_: Any):
                           f"{skipped or 'none'})")
     all_labels = [lab for f in found for lab in f[1]]
     dup = {lab for lab in all_labels if all_labels.count(lab) > 1}
-    signals, rates, unit_map, sensors, eff_rates, starts = {}, {}, {}, {}, {}, {}
+    from .readers import unique_names
+
+    keys = iter(unique_names([f"{f[0]}/{lab}" if lab in dup else lab for f in found for lab in f[1]]))  # also within
+    signals, rates, unit_map, sensors, eff_rates, starts = {}, {}, {}, {}, {}, {}  # one stream (two "ExG" channels)
     for name, labels, units, types, data, fs, eff, start in found:
         for j, lab in enumerate(labels):
-            key = f"{name}/{lab}" if lab in dup else lab
+            key = next(keys)
             signals[key] = data[:, j]
             rates[key] = fs
             if units[j]:
