@@ -444,3 +444,15 @@ def test_units_from_the_column_names_when_no_units_row(tmp_path):
     rec = read_signal(p)
     assert rec.units["ecg [uV]"] == "uV" and rec.pick(modality="ecg")[0] == "ecg [uV]"
     assert rec.units["sensor timestamp [ns]"] == "ns"  # a second clock is a numeric column like any other
+
+
+@pytest.mark.parametrize("name, unit, step", [("Zeit [s]", "s", "0,01"), ("Zeitstempel (ms)", "ms", "10"),
+                                              ("Temps (s)", "s", "0,01"), ("tiempo", "s", "0,01"), ("Tijd_ms", "ms", "10")])
+def test_localised_time_column_names(tmp_path, name, unit, step):
+    p = tmp_path / "rec.csv"
+    k = float(step.replace(",", "."))
+    rows = "".join(f"{i * k:.2f};{2 + i / 1e4:.4f}\n".replace(".", ",") for i in range(2000))
+    p.write_text(f"{name};EDA [µS]\n" + rows, encoding="cp1252")
+    tab = read_table(p)
+    assert tab.time_column == name and tab.time_unit == unit and tab.sampling_rate == pytest.approx(100.0)
+    assert tab.channels == ["EDA [µS]"] and tab.units == {"EDA [µS]": "µS"}

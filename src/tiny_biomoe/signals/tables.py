@@ -90,6 +90,9 @@ _TIME_BASES = {
     "date_time": "datetime", "sec": "s", "secs": "s", "seconds": "s", "second": "s",
     "ms": "ms", "msec": "ms", "millis": "ms", "milliseconds": "ms", "us": "us", "usec": "us",
     "micros": "us", "microseconds": "us", "ns": "ns", "nanoseconds": "ns",
+    # the same in the languages of localised lab software exports (LabChart, iMotions, Excel sheets)
+    "zeit": None, "zeitstempel": None, "temps": None, "horodatage": None, "tiempo": None, "tempo": None,
+    "tijd": None, "tijdstempel": None, "tid": None,
 }
 _UNIT_WORDS = {"s": "s", "sec": "s", "secs": "s", "seconds": "s", "ms": "ms", "msec": "ms", "millis": "ms",
                "milliseconds": "ms", "us": "us", "usec": "us", "µs": "us", "micros": "us", "microseconds": "us",
@@ -558,7 +561,8 @@ def is_time_name(name: str) -> tuple[bool, str | None]:
             return False, None
     if n in _TIME_BASES:
         return True, unit or _TIME_BASES[n]
-    m = re.match(r"^(time|timestamp|timestamps|elapsed|elapsed_time|timer|t|lsl_time)_+([a-zµ]+)$", n)
+    m = re.match(r"^(time|timestamp|timestamps|elapsed|elapsed_time|timer|t|lsl_time|zeit|zeitstempel|temps|tiempo|"
+                 r"tempo|tijd|tid)_+([a-zµ]+)$", n)
     if m and m.group(2) in _UNIT_WORDS:
         return True, unit or _UNIT_WORDS[m.group(2)]
     return False, None
