@@ -221,8 +221,8 @@ def _add_embed(sub: argparse._SubParsersAction) -> None:
     _add_device_arg(p)
     _add_runtime_args(p)
     p.add_argument("-o", "--output", default=None, help="output .npz or .parquet for one file (default: "
-                   "<input>.<modality>.embeddings.npz beside it, e.g. rec.eda.embeddings.npz); the dataset folder (e.g. study.parquet) for many, resumed "
-                   "when it exists (--force redoes every recording)")
+                   "<input>.<modality>.embeddings.npz beside it, e.g. rec.eda.embeddings.npz); the dataset folder "
+                   "(e.g. study.parquet) for many, resumed when it exists (--force redoes every recording)")
     p.set_defaults(func=_run_embed)
 
 
@@ -323,19 +323,14 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_inspect)
 
 
-def _run_inspect(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
+def _inspect_inputs(inputs: Sequence[str]) -> tuple[list[str], bool]:
+    """The recordings to inspect, and whether a dataset folder was among the inputs (its recordings found
+    as `biomoe embed` finds them; an E4 or EmbracePlus session folder is one recording)."""
     from .dataset_embed import _folder_files, _is_session_folder
     from .errors import InputError
-    from .signals.inspection import format_inspection, format_inspection_table, inspect
-
-    def one(f: str) -> dict:
-        return inspect(f, sampling_rate=args.fs, time_column=args.time_column, time_unit=args.time_unit,
-                       convert=not args.raw)
 
     files, folders = [], False
-    for f in args.input:  # a dataset folder: the recordings `biomoe embed` would find in it
+    for f in inputs:
         if Path(f).is_dir() and not _is_session_folder(Path(f)):
             found = _folder_files(Path(f))
             if not found:
@@ -344,13 +339,24 @@ def _run_inspect(args: argparse.Namespace) -> int:
             folders = True
         else:
             files.append(f)
+    return files, folders
+
+
+def _run_inspect(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .signals.inspection import format_inspection, format_inspection_table, inspect
+
+    def one(f: str) -> dict:
+        return inspect(f, sampling_rate=args.fs, time_column=args.time_column, time_unit=args.time_unit,
+                       convert=not args.raw)
+
+    files, folders = _inspect_inputs(args.input)
     if len(files) == 1 and not folders:
         rep = one(files[0])  # its error is the command's
         _emit(args, format_inspection(rep), rep)
         return 0
     reps, texts, failed = [], [], 0
-    from tqdm.auto import tqdm
-
     bar = tqdm(files, desc="inspecting", unit="file", leave=False, disable=not _progress(args) or len(files) < 5)
     for f in bar:  # one unreadable file is reported, and the others still are
         try:
