@@ -230,6 +230,16 @@ def test_fif_written_by_mne(tmp_path):
     assert name == "GSR" and rec.units["GSR"] == "uS"
     np.testing.assert_allclose(x, data[0] * 1e6, rtol=1e-6)  # S -> uS (fif stores float32)
     assert rec.pick(modality="ecg")[0] == "ECG1" and rec.pick(modality="resp")[0] == "Belt"
+    from tiny_biomoe.data import read_events
+
+    raw = mne.io.RawArray(data, info, first_samp=256, verbose="error")  # data starting 1 s into the acquisition
+    raw.set_meas_date(1_700_000_000)
+    raw.set_annotations(mne.Annotations([1.5, 2.25], [0.5, 0.0], ["pain on", "button"], orig_time=raw.info["meas_date"]))
+    q = tmp_path / "ann_raw.fif"
+    raw.save(q, verbose="error")
+    ev = read_events(read_signal(q))
+    assert ev["onset"].tolist() == [0.5, 1.25] and ev["label"].tolist() == ["pain on", "button"]  # from the first sample
+    assert ev["onset"].tolist() == read_events(mne.io.read_raw_fif(q, verbose="error"))["onset"].tolist()
     (tmp_path / "junk_raw.fif").write_bytes(b"not fif at all")
     with pytest.raises(SignalError, match="not a readable MNE"):
         read_signal(tmp_path / "junk_raw.fif")

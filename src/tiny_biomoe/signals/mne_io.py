@@ -3,7 +3,8 @@
 Channels keep their names; the channel type decides the modality (``gsr`` -> eda, ``ecg``, ``resp``,
 ``emg``, ``eeg``). MNE stores SI units; they are converted to the package's units: S -> uS for
 ``gsr``, V -> mV for ``ecg``/``emg``, V -> uV for ``eeg`` (``info["converted"]``). The rate is the
-file's ``sfreq``; ``info["start_time"]`` is its measurement date.
+file's ``sfreq``; ``info["start_time"]`` is its measurement date; ``info["annotations"]`` its annotations
+(onset in seconds from the first sample, duration, label), which ``read_events(recording)`` makes events.
 """
 
 from __future__ import annotations
@@ -36,8 +37,12 @@ def raw_to_recording(raw: Any, source: str, *, convert: bool = True):
             units[name] = unit
         sensors[name], mods[name], converted[name] = t, mod, do
     meas = raw.info.get("meas_date")
+    ann = raw.annotations  # onsets placed from the first sample by MNE's own time-origin rules
+    onsets = raw.time_as_index(ann.onset, use_rounding=True, origin=ann.orig_time) / float(raw.info["sfreq"])
+    annotations = [{"onset": float(o), "duration": float(d), "label": str(t)}
+                   for o, d, t in zip(onsets, ann.duration, ann.description)]
     info = {"format": "fif", "sampling_rate_from": "header", "sensors": sensors, "modalities": mods,
-            "converted": converted, "start_time": None if meas is None else str(meas)}
+            "converted": converted, "start_time": None if meas is None else str(meas), "annotations": annotations}
     return Recording(signals, float(raw.info["sfreq"]), source, units=units, info=info)
 
 
