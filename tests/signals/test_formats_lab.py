@@ -245,6 +245,41 @@ def test_fif_written_by_mne(tmp_path):
         read_signal(tmp_path / "junk_raw.fif")
 
 
+# ----------------------------------------------------------------------------- BrainVision (pybv writes, MNE reads)
+@pytest.mark.filterwarnings("ignore:Encountered unsupported")  # pybv: units other than µV are allowed, not advised
+def test_brainvision_units_modalities_and_markers(tmp_path):
+    import pybv  # in the test extra: it writes the files by the BrainVision specification
+
+    from tiny_biomoe.data import read_events
+
+    fs, n = 500.0, 5000
+    t = np.arange(n) / fs
+    gsr, ecg_v, eeg_v = 2 + 0.1 * np.sin(t), 0.5e-3 * np.sin(2 * np.pi * 1.2 * t), 10e-6 * np.sin(t)
+    pybv.write_brainvision(data=np.vstack([gsr, ecg_v, eeg_v]), sfreq=fs, ch_names=["GSR", "ECG", "Fz"],
+                           fname_base="rec", folder_out=str(tmp_path), unit=["µS", "mV", "µV"],
+                           resolution=[1e-4, 1e-4, 1e-3], events=np.array([[1000, 1], [2500, 2]]))
+    p = tmp_path / "rec.vhdr"
+    rec = read_signal(p)
+    assert rec.info["format"] == "brainvision" and rec.sampling_rate == fs and rec.channels == ["GSR", "ECG", "Fz"]
+    assert rec.units == {"GSR": "µS", "ECG": "mV", "Fz": "µV"}  # as the header states them
+    np.testing.assert_allclose(rec.signals["GSR"], gsr, atol=1e-4)  # MNE's misc channel, in S, back to µS
+    np.testing.assert_allclose(rec.signals["ECG"], ecg_v * 1e3, atol=1e-4)  # MNE's "eeg" channel, in V, back to mV
+    np.testing.assert_allclose(rec.signals["Fz"], eeg_v * 1e6, atol=1e-3)
+    assert rec.channel_modalities() == {"GSR": "eda", "ECG": "ecg", "Fz": None}  # by name, not MNE's "eeg" for all
+    assert rec.pick(modality="eda")[0] == "GSR"
+    raw = read_signal(p, convert=False)
+    np.testing.assert_allclose(raw.signals["GSR"], gsr * 1e-6, atol=1e-10)
+    assert raw.units["GSR"] == "S" and raw.units["ECG"] == "V"
+    ev = read_events(rec)
+    assert ev["onset"].tolist() == [2.0, 5.0] and all("S" in lab for lab in ev["label"])
+    hdr = p.read_text(encoding="utf-8").replace("Codepage=UTF-8", "Codepage=ANSI")
+    p.write_bytes(hdr.encode("cp1252"))  # older recorders: the header in Windows-1252, "µ" one byte
+    assert read_signal(p).units == {"GSR": "µS", "ECG": "mV", "Fz": "µV"}
+    (tmp_path / "rec.eeg").unlink()
+    with pytest.raises(SignalError, match="not a readable BrainVision"):
+        read_signal(p)
+
+
 @pytest.mark.parametrize("module, suffix, content", [("h5py", ".h5", b"\x89HDF\r\n\x1a\n"), ("pyxdf", ".xdf", b"XDF:"),
                                                      ("bioread", ".acq", b"\x00"), ("mne", "_raw.fif", b"\x00"),
                                                      ("fastavro", ".avro", b"Obj\x01")])

@@ -33,7 +33,7 @@ TIME_COLUMN_NAMES = ("time", "t", "time_s", "seconds", "sec", "timestamp", "time
 TIME_COLUMN_NAMES_MS = ("time_ms", "timestamp_ms", "ms")
 #: File suffixes :func:`read_signal` understands.
 SUPPORTED_SUFFIXES = (".csv", ".tsv", ".txt", ".gz", ".bz2", ".npy", ".npz", ".edf", ".bdf", ".hea", ".dat", ".h5",
-                      ".hdf5", ".zip", ".xdf", ".xdfz", ".acq", ".fif", ".avro", ".xlsx", ".xlsm", ".xls", ".ods")
+                      ".hdf5", ".zip", ".xdf", ".xdfz", ".acq", ".fif", ".avro", ".vhdr", ".xlsx", ".xlsm", ".xls", ".ods")
 
 
 @dataclass
@@ -358,6 +358,7 @@ _FORMAT_READERS = {
     "fif": ("mne_io", "read_fif"),
     "labchart": ("labchart", "read_labchart_text"),
     "embraceplus": ("embraceplus", "read_embraceplus"),
+    "brainvision": ("mne_io", "read_brainvision"),
 }
 #: formats :func:`read_signal` understands (``format=``)
 FORMATS = ("table", "npy", "npz", "edf", "wfdb", *_FORMAT_READERS)
@@ -394,6 +395,8 @@ def detect_format(path: "str | os.PathLike") -> str:
         return "acq"
     if suffix == ".avro":
         return "embraceplus"
+    if suffix == ".vhdr":
+        return "brainvision"
     if suffix in (".h5", ".hdf5") or head[:8] == b"\x89HDF\r\n\x1a\n":
         return "opensignals-h5"
     if suffix == ".npy":
@@ -456,7 +459,8 @@ def read_signal(
             ``.edf``/``.bdf``, a WFDB record (``.hea``/``.dat`` or the record name), PLUX OpenSignals
             ``.txt``/``.h5``, an Empatica E4 session (folder or ``.zip``, or one of its CSVs), BIDS
             ``*_physio.tsv.gz`` (with its JSON sidecar), ``.xdf``, BIOPAC ``.acq``, MNE ``.fif``, a LabChart
-            text export ``.txt``, Empatica EmbracePlus ``.avro`` (a file or a folder of them); or a NumPy
+            text export ``.txt``, Empatica EmbracePlus ``.avro`` (a file or a folder of them), BrainVision
+            ``.vhdr``; or a NumPy
             array ``(samples,)`` / ``(channels, samples)``, a dict name -> 1-D array, or a :class:`Recording`.
         columns: channels to keep, by name or 0-based index (of the non-time columns).
         sampling_rate: Hz; used when the file states none (the file's header rate, then its time column,
