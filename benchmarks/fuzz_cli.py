@@ -127,6 +127,9 @@ def make_files(root: Path, reference_checkpoint: Path) -> dict[str, str]:
     put("garbage.avro", b"Obj\x01" + bytes(300))
     put("utf16_odd.csv", "time,eda\n0,1\n".encode("utf-16-le")[:-1])
     put("sep_only.csv", '"sep=,"\n')
+    put("orphan.vhdr", "Brain Vision Data Exchange Header File Version 1.0\n[Common Infos]\nDataFile=missing.eeg\n"
+        "NumberOfChannels=1\nSamplingInterval=2000\n[Channel Infos]\nCh1=GSR,,1,µS\n")
+    put("fake.xlsx", b"PK\x03\x04" + bytes(200))
     put("bad.hea", "bad 1 -100 1000\nbad.dat 16 200/mV 16 0 0 0 0 ecg\n")
     put("bad.dat", bytes(2000))
     os.mkfifo(inp / "fifo.csv")
@@ -221,7 +224,8 @@ def build_cases(root: Path, files: dict[str, str], victims: dict[str, str]) -> l
                                         "complex.npy", "strings.npy", "huge_header.npy", "zipbomb.npz", "garbage.edf",
                                         "bad.hea", "fifo.csv", "folder.csv", "missing.csv", "dev_zero.npy",
                                         "nofs.csv", "labchart_header_only.txt", "labchart_bad_interval.txt",
-                                        "labchart_huge_pause.txt", "garbage.avro", "utf16_odd.csv", "sep_only.csv")]
+                                        "labchart_huge_pause.txt", "garbage.avro", "utf16_odd.csv", "sep_only.csv",
+                                        "orphan.vhdr", "fake.xlsx")]
     weights = [files["garbage.pth"], files["empty.safetensors"], files["folder.csv"], files["fifo.csv"],
                files["missing.csv"], ""]
     heads = [files[k] for k in ("head_giant", "head_negative", "head_nan_window", "head_string_rate", "head_no_meta",
