@@ -158,11 +158,14 @@ def _is_embeddings_npz(p: Path) -> bool:
 
 def _is_session_folder(folder: Path) -> bool:
     """Whether ``folder`` is one recording of several files: an Empatica E4 session (its sensor CSVs
-    directly inside) or an EmbracePlus participant's Avro files (inside, or in ``raw_data/v6``)."""
+    directly inside), an EmbracePlus participant's Avro files (inside, or in ``raw_data/v6``) or a
+    Unisens folder (``unisens.xml`` and its data files)."""
     from .signals.embraceplus import is_embraceplus_folder
     from .signals.empatica import is_empatica_csv
+    from .signals.unisens import is_unisens_folder
 
-    return any(is_empatica_csv(f) for f in folder.glob("*.csv")) or is_embraceplus_folder(folder)
+    return (any(is_empatica_csv(f) for f in folder.glob("*.csv")) or is_embraceplus_folder(folder)
+            or is_unisens_folder(folder))
 
 
 def _folder_files(root: Path) -> list[Path]:

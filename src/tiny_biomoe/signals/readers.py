@@ -359,6 +359,7 @@ _FORMAT_READERS = {
     "labchart": ("labchart", "read_labchart_text"),
     "embraceplus": ("embraceplus", "read_embraceplus"),
     "brainvision": ("mne_io", "read_brainvision"),
+    "unisens": ("unisens", "read_unisens"),
 }
 #: formats :func:`read_signal` understands (``format=``)
 FORMATS = ("table", "npy", "npz", "edf", "wfdb", *_FORMAT_READERS)
@@ -374,12 +375,18 @@ def detect_format(path: "str | os.PathLike") -> str:
         if is_empatica_folder(path):
             return "empatica"
         from .embraceplus import is_embraceplus_folder
+        from .unisens import is_unisens_folder
 
         if is_embraceplus_folder(path):
             return "embraceplus"
+        if is_unisens_folder(path):
+            return "unisens"
         raise SignalError(f"{path} is a folder; point at a file (or at an Empatica E4 session folder holding "
-                          "EDA.csv, BVP.csv, ..., or a folder of EmbracePlus .avro files)")
+                          "EDA.csv, BVP.csv, ..., a folder of EmbracePlus .avro files, or a Unisens folder with "
+                          "unisens.xml)")
     suffix = path.suffix.lower()
+    if name == "unisens.xml":
+        return "unisens"
     if suffix in (".hea", ".dat") or (suffix == "" and path.with_suffix(".hea").exists()):
         return "wfdb"
     try:
@@ -460,7 +467,7 @@ def read_signal(
             ``.txt``/``.h5``, an Empatica E4 session (folder or ``.zip``, or one of its CSVs), BIDS
             ``*_physio.tsv.gz`` (with its JSON sidecar), ``.xdf``, BIOPAC ``.acq``, MNE ``.fif``, a LabChart
             text export ``.txt``, Empatica EmbracePlus ``.avro`` (a file or a folder of them), BrainVision
-            ``.vhdr``; or a NumPy
+            ``.vhdr``, a Unisens folder (movisens); or a NumPy
             array ``(samples,)`` / ``(channels, samples)``, a dict name -> 1-D array, or a :class:`Recording`.
         columns: channels to keep, by name or 0-based index (of the non-time columns).
         sampling_rate: Hz; used when the file states none (the file's header rate, then its time column,
