@@ -134,6 +134,11 @@ def make_files(root: Path, reference_checkpoint: Path) -> dict[str, str]:
     put("bad.dat", bytes(2000))
     os.mkfifo(inp / "fifo.csv")
     f["fifo.csv"] = str(inp / "fifo.csv")
+    (inp / "unisens_broken").mkdir()
+    (inp / "unisens_broken" / "unisens.xml").write_text('<unisens><signalEntry id="eda.bin" dataType="int16" '
+                                                         'sampleRate="0"><channel name="eda"/></signalEntry></unisens>')
+    (inp / "unisens_broken" / "eda.bin").write_bytes(bytes(3))
+    f["unisens_broken"] = str(inp / "unisens_broken")
     (inp / "folder.csv").mkdir()
     f["folder.csv"] = str(inp / "folder.csv")
     f["missing.csv"] = str(inp / "missing.csv")
@@ -225,7 +230,7 @@ def build_cases(root: Path, files: dict[str, str], victims: dict[str, str]) -> l
                                         "bad.hea", "fifo.csv", "folder.csv", "missing.csv", "dev_zero.npy",
                                         "nofs.csv", "labchart_header_only.txt", "labchart_bad_interval.txt",
                                         "labchart_huge_pause.txt", "garbage.avro", "utf16_odd.csv", "sep_only.csv",
-                                        "orphan.vhdr", "fake.xlsx")]
+                                        "orphan.vhdr", "fake.xlsx", "unisens_broken")]
     weights = [files["garbage.pth"], files["empty.safetensors"], files["folder.csv"], files["fifo.csv"],
                files["missing.csv"], ""]
     heads = [files[k] for k in ("head_giant", "head_negative", "head_nan_window", "head_string_rate", "head_no_meta",
