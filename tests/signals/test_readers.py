@@ -236,5 +236,7 @@ def test_selecting_from_a_recording_leaves_it_unchanged(data):
     ("PPGtoHR", None), ("Timestamp", None), ("Fp1", None), ("Temperature", None),
 ])
 def test_channel_names_state_their_modality(name, modality):
+    from tiny_biomoe.signals import modality_from_name
+
     rec = read_signal({name: np.zeros(10), "other": np.ones(10)}, sampling_rate=10.0)
-    assert rec.channel_modalities()[name] == modality
+    assert rec.channel_modalities()[name] == modality == modality_from_name(name)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .modalities import MODALITY_ALIASES, ModalityDefaults, get_modality, list_modalities
+from .modalities import MODALITY_ALIASES, ModalityDefaults, get_modality, list_modalities, modality_from_name
 from .processing import (
     check_sampling_rate,
     check_signal,
@@ -42,6 +42,7 @@ __all__ = [
     "get_modality",
     "inspect",
     "list_modalities",
+    "modality_from_name",
     "make_windows",
     "normalize",
     "preprocess",

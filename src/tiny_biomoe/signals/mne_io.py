@@ -99,7 +99,7 @@ def read_brainvision(path: "str | Path", *, convert: bool = True, **_: Any):
         raise SignalError(f"{path}: not a readable BrainVision recording ({type(exc).__name__}: {exc}); the .vhdr "
                           "needs its .eeg (and .vmrk) beside it, as written") from exc
     rec = raw_to_recording(raw, str(path), convert=False)
-    from .readers import _name_modality
+    from .modalities import modality_from_name
 
     file_units = _vhdr_units(path)
     if len(file_units) != len(rec.channels):
@@ -115,7 +115,7 @@ def read_brainvision(path: "str | Path", *, convert: bool = True, **_: Any):
         else:  # MNE's SI values
             units[name] = "S" if unit.endswith("S") else "V"
         converted[name] = do
-        mods[name] = _name_modality(name) or ("eda" if unit.endswith("S") and si is not None else None)
+        mods[name] = modality_from_name(name) or ("eda" if unit.endswith("S") and si is not None else None)
     rec.units = {n: u for n, u in units.items() if u}
     rec.info.update(format="brainvision", sensors={n: None for n in rec.channels}, modalities=mods, converted=converted)
     return rec

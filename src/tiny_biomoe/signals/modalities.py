@@ -7,12 +7,13 @@ outputs, and overridable with :meth:`ModalityDefaults.replace`.
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import SignalError
 
-__all__ = ["ModalityDefaults", "get_modality", "list_modalities", "MODALITY_ALIASES"]
+__all__ = ["ModalityDefaults", "get_modality", "list_modalities", "modality_from_name", "MODALITY_ALIASES"]
 
 
 @dataclass(frozen=True)
@@ -150,3 +151,21 @@ def get_modality(name: "str | ModalityDefaults", **overrides: Any) -> ModalityDe
         )
     m = _MODALITIES[key]
     return m.replace(**overrides) if overrides else m
+
+
+def modality_from_name(name: str) -> str | None:
+    """The modality a channel's name states: the whole name (``eda``, ``GSR``, ``PPG``), else the one
+    modality its words name (``EDA (µS)``, ``Shimmer_8A2B_GSR_Skin_Conductance_CAL``, ``ECG LL-RA``,
+    ``skin conductance``); None when they name none or several. Words of two letters (the alias
+    ``sc``) count only as the whole name, since short words in channel names mean many things.
+
+    >>> modality_from_name("Shimmer_8A2B_PPG_A13_CAL"), modality_from_name("EDA_and_ECG")
+    ('bvp', None)
+    """
+    known = set(_MODALITIES) | set(MODALITY_ALIASES)
+    key = name.strip().lower().replace(" ", "_")
+    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
+    candidates = [key] if key in known else [
+        *(w for w in words if len(w) >= 3), *("_".join(p) for p in zip(words, words[1:]))]
+    found = {get_modality(c).name for c in candidates if c in known}
+    return found.pop() if len(found) == 1 else None

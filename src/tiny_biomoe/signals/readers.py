@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import os
-import re
 import warnings
 import zipfile
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ import numpy as np
 
 from .._validate import check_input_file, check_npy_file, check_npz_file, check_wfdb_rate
 from ..errors import SignalError, require
-from .modalities import MODALITY_ALIASES, get_modality
+from .modalities import get_modality, modality_from_name
 from .processing import check_sampling_rate
 from .tables import (TIME_UNITS, choose_rate, guessed_unit_hint, is_table_path, on_time_grid, rate_from_time, read_table,
                      resolve_column)
@@ -81,7 +80,7 @@ class Recording:
         for n in self.channels:
             mod = given.get(n) or sensor_modality(sensors.get(n))
             if mod is None and n not in sensors:
-                mod = _name_modality(n)
+                mod = modality_from_name(n)
             out[n] = mod
         return out
 
@@ -119,26 +118,6 @@ class Recording:
         raise SignalError(
             f"{self.source} has several channels {names}; choose one with column= (CLI: --column NAME or INDEX)"
         )
-
-
-def _MODALITY_NAMES() -> set[str]:
-    from .modalities import list_modalities
-
-    return set(list_modalities()) | set(MODALITY_ALIASES)
-
-
-def _name_modality(name: str) -> str | None:
-    """The modality a channel's name states: the whole name (``eda``, ``GSR``, ``PPG``), else the one
-    modality its words name (``EDA (µS)``, ``Shimmer_8A2B_GSR_Skin_Conductance_CAL``, ``ECG LL-RA``,
-    ``skin conductance``); None when they name none or several. Words of two letters (the alias
-    ``sc``) count only as the whole name, since short words in channel names mean many things."""
-    known = _MODALITY_NAMES()
-    key = name.strip().lower().replace(" ", "_")
-    words = [w for w in re.split(r"[^a-z0-9]+", name.lower()) if w]
-    candidates = [key] if key in known else [
-        *(w for w in words if len(w) >= 3), *("_".join(p) for p in zip(words, words[1:]))]
-    found = {get_modality(c).name for c in candidates if c in known}
-    return found.pop() if len(found) == 1 else None
 
 
 @contextlib.contextmanager

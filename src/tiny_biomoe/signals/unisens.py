@@ -131,7 +131,8 @@ def read_unisens(path: "str | Path", **_: Any):
     ``info["annotations"]``; ``info["start_time"]`` is ``timestampStart``.
     """
     from .plux import sensor_modality
-    from .readers import Recording, _name_modality, unique_names
+    from .modalities import modality_from_name
+    from .readers import Recording, unique_names
 
     path = Path(path)
     folder = path.parent if path.name == "unisens.xml" else path
@@ -164,7 +165,7 @@ def read_unisens(path: "str | Path", **_: Any):
                 units[key] = unit
             if content:
                 sensors[key] = content
-            modalities[key] = (sensor_modality(content) if content else None) or _name_modality(names[j])
+            modalities[key] = (sensor_modality(content) if content else None) or modality_from_name(names[j])
     info = {"format": "unisens", "sampling_rate_from": "header", "start_time": root.get("timestampStart"),
             "sensors": sensors, "modalities": modalities, "annotations": sorted(annotations, key=lambda a: a["onset"]),
             "skipped_entries": skipped}
