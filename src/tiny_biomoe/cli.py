@@ -368,7 +368,8 @@ def _run_inspect(args: argparse.Namespace) -> int:
             print(f"biomoe inspect: error: {exc}", file=sys.stderr)
             failed += 1
         reps.append(rep)
-    _emit(args, format_inspection_table(reps) if folders else "\n\n".join(texts), reps)
+    root = args.input[0] if folders and len(args.input) == 1 else None  # one dataset folder: paths relative to it
+    _emit(args, format_inspection_table(reps, root) if folders else "\n\n".join(texts), reps)
     if failed:
         print(f"biomoe inspect: {failed} of {len(reps)} files could not be read", file=sys.stderr)
     return 2 if failed else 0

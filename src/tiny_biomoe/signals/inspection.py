@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -182,18 +183,26 @@ def _takes(rep: dict[str, Any], short: bool = False) -> str:
     return "none (--column)" if short else "no channel is labelled with a modality (pass --column)"
 
 
-def format_inspection_table(reps: "list[dict[str, Any]]") -> str:
-    """Reports of :func:`inspect` (or ``{"path", "error"}`` entries) as one line per file: a dataset at a glance."""
+def format_inspection_table(reps: "list[dict[str, Any]]", root: "str | os.PathLike | None" = None) -> str:
+    """Reports of :func:`inspect` (or ``{"path", "error"}`` entries) as one line per file: a dataset at a glance.
+
+    Args:
+        reps: the reports, in the order to list them.
+        root: the dataset folder; paths inside it are shown relative to it (``None``: as given).
+    """
     head = ("file", "format", "Hz", "seconds", "channels", "--modality takes", "notes")
     rows = [head]
     for r in reps:
+        path = r["path"]
+        shown = os.path.relpath(path, root) if root is not None and Path(path).is_relative_to(root) else path
         if "error" in r:
-            rows.append((r["path"], "-", "-", "-", "-", "-", f"error: {r['error']}"))
+            reason = r["error"][len(path) + 2:] if r["error"].startswith(f"{path}: ") else r["error"]
+            rows.append((shown, "-", "-", "-", "-", "-", f"error: {reason}"))
             continue
         rate = r["sampling_rate"]
         hz = "/".join(f"{v:g}" for v in rate) if isinstance(rate, list) else _fmt(rate)
         notes = f"{len(r['warnings'])} warning(s)" if r["warnings"] else ""
-        rows.append((r["path"], str(r["format"]), hz, _fmt(r["duration_s"], 6), str(len(r["channels"])),
+        rows.append((shown, str(r["format"]), hz, _fmt(r["duration_s"], 6), str(len(r["channels"])),
                      _takes(r, short=True), notes))
     widths = [max(len(row[i]) for row in rows) for i in range(len(head))]
     failed = sum("error" in r for r in reps)
