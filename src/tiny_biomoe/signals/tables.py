@@ -265,54 +265,62 @@ def _cell(v: Any) -> str:
     return str(v).replace("\t", " ").replace("\r", " ").replace("\n", " ")
 
 
-class _RowsText(io.TextIOBase):
-    """Rows of cells as a text stream of tab-separated lines, made as they are read."""
+class _FilledText(io.TextIOBase):
+    """A read-only text stream made a chunk at a time: a subclass's ``_fill()`` appends text to ``_out``
+    and sets ``_eof`` when there is no more."""
 
-    def __init__(self, rows: Iterator[Sequence[Any]], sheet: str | None = None, chunk: int = 4096) -> None:
-        self._rows, self._chunk, self._buf, self._eof = rows, chunk, "", False
-        self.sheet = sheet
+    _out = ""
+    _eof = False
 
     def readable(self) -> bool:
         return True
 
-    def _fill(self, n_rows: int) -> None:
+    def _fill(self) -> None:  # pragma: no cover - every subclass has its own
+        raise NotImplementedError
+
+    def read(self, size: int | None = -1) -> str:  # type: ignore[override]
+        while (size is None or size < 0 or len(self._out) < size) and not self._eof:
+            self._fill()
+        if size is None or size < 0:
+            size = len(self._out)
+        out, self._out = self._out[:size], self._out[size:]
+        return out
+
+    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
+        while "\n" not in self._out and not self._eof:
+            self._fill()
+        cut = self._out.find("\n") + 1 or len(self._out)
+        line, self._out = self._out[:cut], self._out[cut:]
+        return line
+
+
+class _RowsText(_FilledText):
+    """Rows of cells as a text stream of tab-separated lines, made as they are read."""
+
+    def __init__(self, rows: Iterator[Sequence[Any]], sheet: str | None = None, chunk: int = 4096) -> None:
+        self._rows, self._chunk = rows, chunk
+        self.sheet = sheet
+
+    def _fill(self) -> None:
         lines = []
         for row in self._rows:
             lines.append("\t".join(_cell(v) for v in row) + "\n")
-            if len(lines) >= n_rows:
+            if len(lines) >= self._chunk:
                 break
         else:
             self._eof = True
-        self._buf += "".join(lines)
-
-    def readline(self, size: int | None = -1) -> str:  # type: ignore[override]
-        while "\n" not in self._buf and not self._eof:
-            self._fill(1)
-        cut = self._buf.find("\n") + 1 or len(self._buf)
-        line, self._buf = self._buf[:cut], self._buf[cut:]
-        return line
-
-    def read(self, size: int | None = -1) -> str:  # type: ignore[override]
-        while (size is None or size < 0 or len(self._buf) < size) and not self._eof:
-            self._fill(self._chunk)
-        if size is None or size < 0:
-            size = len(self._buf)
-        out, self._buf = self._buf[:size], self._buf[size:]
-        return out
+        self._out += "".join(lines)
 
 
-class _SkipComments(io.TextIOBase):
+class _SkipComments(_FilledText):
     """A text stream without the lines that start (after spaces) with a comment character: comment lines
     *inside* a table (event marks such as ``# stimulus on``) are dropped, not parsed as rows."""
 
     def __init__(self, fh: io.TextIOBase, prefixes: str, chunk: int = 1 << 20) -> None:
         self._fh, self._chunk, self._chars = fh, chunk, prefixes
         self._line = re.compile(r"^[ \t]*[" + re.escape(prefixes) + r"][^\n]*(?:\n|$)", re.MULTILINE)
-        self._out, self._tail, self._eof = "", "", False
+        self._tail = ""
         self.dropped = 0
-
-    def readable(self) -> bool:
-        return True
 
     def _clean(self, text: str) -> str:
         if not any(c in text for c in self._chars):
@@ -331,17 +339,6 @@ class _SkipComments(io.TextIOBase):
         cut = data.rfind("\n") + 1  # only whole lines are cleaned; the rest waits for the next chunk
         self._out += self._clean(data[:cut])
         self._tail = data[cut:]
-
-    def read(self, size: int | None = -1) -> str:  # type: ignore[override]
-        if size is None or size < 0:
-            while not self._eof:
-                self._fill()
-            out, self._out = self._out, ""
-            return out
-        while len(self._out) < size and not self._eof:
-            self._fill()
-        out, self._out = self._out[:size], self._out[size:]
-        return out
 
     def close(self) -> None:
         self._fh.close()
@@ -423,10 +420,9 @@ class _Layout:
 _SEP_LINE = re.compile(r'^\s*"?sep=(\\t|.)"?[ \r\n]*$', re.IGNORECASE)  # the tab also written as \t
 
 
-def _is_units_row(row: list[str], below: list[str], width: int) -> bool:
-    """A row under the header that names units: as wide as the header, no numbers, some text, and
-    numbers in the row after it (``ms, uS, mV``; ``s, mV, %``)."""
-    cells = [c.strip().strip('"') for c in row]
+def _is_units_row(cells: list[str], below: list[str], width: int) -> bool:
+    """A row under the header that names units (its cells stripped of spaces and quotes): as wide as
+    the header, no numbers, some text, and numbers in the row after it (``ms, uS, mV``; ``s, mV, %``)."""
     text = [c for c in cells if c not in ("", "-")]  # "-": no unit
     return (len(cells) == width and bool(text) and not any(_is_number(c) for c in text)
             and any(c.strip() and _is_number(c) for c in below))
@@ -466,9 +462,10 @@ def _layout(path: Path, sep: str | None, header, comment: str, error) -> _Layout
     else:
         raise error(f"header must be 'auto', None or a row number, not {header!r}")
     body = data[1:] if has_header else data
-    units = None
-    if has_header and len(body) >= 2 and _is_units_row(_split(body[0], sp), _split(body[1], sp), len(first)):
-        units, body = [c.strip().strip('"') for c in _split(body[0], sp)], body[1:]
+    cells = [c.strip().strip('"') for c in _split(body[0], sp)] if has_header and len(body) >= 2 else []
+    units = cells if cells and _is_units_row(cells, _split(body[1], sp), len(first)) else None
+    if units is not None:
+        body = body[1:]
     decimal = "."
     if sp == ";" and any(re.search(r"\d,\d", ln) for ln in body[:5]):
         decimal = ","
