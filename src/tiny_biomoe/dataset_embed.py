@@ -169,7 +169,7 @@ def _is_session_folder(folder: Path) -> bool:
 
 
 def _folder_files(root: Path) -> list[Path]:
-    """Signal files under ``root``; an E4 session or EmbracePlus folder is one recording (the folder itself)."""
+    """Signal files under ``root``; a session folder (:func:`_is_session_folder`) is one recording, the folder itself."""
     if _is_session_folder(root):
         return [root]
     suffixes = _readable_suffixes()

@@ -145,7 +145,7 @@ def read_empatica_tags(path: "str | os.PathLike", *, start_time: "float | str | 
         times = np.array([float(v.split(",")[0]) for v in text], dtype=np.float64)
     except (OSError, ValueError) as exc:
         raise DatasetError(f"{path}: not an Empatica tags.csv (one UNIX time per line) ({exc})") from exc
-    return _frame(times - t0, np.zeros(times.size), [f"tag{i + 1}" for i in range(times.size)])
+    return _tag_events(times, t0)
 
 
 def _recording_tags(rec: Any) -> pd.DataFrame:
@@ -160,7 +160,11 @@ def _recording_tags(rec: Any) -> pd.DataFrame:
         t0 = min(float(v) for v in starts)
     except (TypeError, ValueError):
         raise DatasetError(f"{rec.source}: tags without a UNIX start time (info['start_time']) to place them") from None
-    times = np.asarray(tags, dtype=np.float64)
+    return _tag_events(np.asarray(tags, dtype=np.float64), t0)
+
+
+def _tag_events(times: np.ndarray, t0: float) -> pd.DataFrame:
+    """Button presses at UNIX ``times`` as events ``tag1, tag2, ...`` of duration 0, onsets from ``t0``."""
     return _frame(times - t0, np.zeros(times.size), [f"tag{i + 1}" for i in range(times.size)])
 
 
