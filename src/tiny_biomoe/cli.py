@@ -323,23 +323,20 @@ def _add_inspect(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_run_inspect)
 
 
-def _inspect_inputs(inputs: Sequence[str]) -> tuple[list[str], bool]:
-    """The recordings to inspect, and whether a dataset folder was among the inputs (its recordings found
-    as `biomoe embed` finds them; an E4 or EmbracePlus session folder is one recording)."""
-    from .dataset_embed import _folder_files, _is_session_folder
-    from .errors import InputError
+def _inspect_inputs(inputs: Sequence[str]) -> tuple[list[tuple[str, str]], bool]:
+    """The recordings to inspect as ``(path, name shown)``, and whether a dataset folder was among the inputs:
+    its recordings are those :func:`~tiny_biomoe.dataset_embed.list_inputs` finds for `biomoe embed`, named
+    relative to the folder when it is the only input; an E4, EmbracePlus or Unisens session folder is one recording."""
+    from .dataset_embed import _is_session_folder, list_inputs
 
-    files, folders = [], False
+    out, folders = [], False
     for f in inputs:
         if Path(f).is_dir() and not _is_session_folder(Path(f)):
-            found = _folder_files(Path(f))
-            if not found:
-                raise InputError(f"{f}: a folder without recordings that biomoe reads (looked in its subfolders too)")
-            files += [str(p) for p in found]
+            out += [(str(r.path), r.name if len(inputs) == 1 else str(r.path)) for r in list_inputs([f])]
             folders = True
         else:
-            files.append(f)
-    return files, folders
+            out.append((f, f))
+    return out, folders
 
 
 def _run_inspect(args: argparse.Namespace) -> int:
@@ -351,7 +348,8 @@ def _run_inspect(args: argparse.Namespace) -> int:
         return inspect(f, sampling_rate=args.fs, time_column=args.time_column, time_unit=args.time_unit,
                        convert=not args.raw)
 
-    files, folders = _inspect_inputs(args.input)
+    found, folders = _inspect_inputs(args.input)
+    files = [f for f, _ in found]
     if len(files) == 1 and not folders:
         rep = one(files[0])  # its error is the command's
         _emit(args, format_inspection(rep), rep)
@@ -368,8 +366,7 @@ def _run_inspect(args: argparse.Namespace) -> int:
             print(f"biomoe inspect: error: {exc}", file=sys.stderr)
             failed += 1
         reps.append(rep)
-    root = args.input[0] if folders and len(args.input) == 1 else None  # one dataset folder: paths relative to it
-    _emit(args, format_inspection_table(reps, root) if folders else "\n\n".join(texts), reps)
+    _emit(args, format_inspection_table(reps, [name for _, name in found]) if folders else "\n\n".join(texts), reps)
     if failed:
         print(f"biomoe inspect: {failed} of {len(reps)} files could not be read", file=sys.stderr)
     return 2 if failed else 0

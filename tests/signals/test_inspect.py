@@ -235,4 +235,4 @@ def test_cli_inspect_of_a_dataset_folder_is_one_line_per_recording(tmp_path, cap
     reps = json.loads(capsys.readouterr().out)
     assert [r["sampling_rate"] for r in reps] == [10, 4]
     (tmp_path / "nothing").mkdir()
-    assert main(["inspect", str(tmp_path / "nothing")]) == 2 and "without recordings" in capsys.readouterr().err
+    assert main(["inspect", str(tmp_path / "nothing")]) == 2 and "holds no recordings of a known type" in capsys.readouterr().err

@@ -11,8 +11,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
-from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -183,18 +182,18 @@ def _takes(rep: dict[str, Any], short: bool = False) -> str:
     return "none (--column)" if short else "no channel is labelled with a modality (pass --column)"
 
 
-def format_inspection_table(reps: "list[dict[str, Any]]", root: "str | os.PathLike | None" = None) -> str:
+def format_inspection_table(reps: "list[dict[str, Any]]", names: "Sequence[str] | None" = None) -> str:
     """Reports of :func:`inspect` (or ``{"path", "error"}`` entries) as one line per file: a dataset at a glance.
 
     Args:
         reps: the reports, in the order to list them.
-        root: the dataset folder; paths inside it are shown relative to it (``None``: as given).
+        names: the name to show for each report (e.g. relative to its dataset folder); ``None``: its path.
     """
     head = ("file", "format", "Hz", "seconds", "channels", "--modality takes", "notes")
     rows = [head]
-    for r in reps:
+    for i, r in enumerate(reps):
         path = r["path"]
-        shown = os.path.relpath(path, root) if root is not None and Path(path).is_relative_to(root) else path
+        shown = names[i] if names is not None else path
         if "error" in r:
             reason = r["error"][len(path) + 2:] if r["error"].startswith(f"{path}: ") else r["error"]
             rows.append((shown, "-", "-", "-", "-", "-", f"error: {reason}"))
